@@ -1,0 +1,115 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from '@sinclair/typebox'
+import {
+  ApiKeyIssuedResponse,
+  ApiKeyListResponse,
+  CreateApiKeyBody,
+  presentIssuedKey,
+  presentKeyInfo,
+} from '../http/api-key-schemas.ts'
+import { ErrorResponse } from '../http/errors.ts'
+import { DEFAULT_SCOPES, validateScopes } from '../organizations/api-keys.ts'
+import type { Platform } from '../platform.ts'
+import { ADMIN_API as R } from './routes.ts'
+import {
+  CreateOrganizationBody,
+  OrganizationCreatedResponse,
+  OrganizationParams,
+  OrganizationResponse,
+  presentOrganization,
+  UpdateOrganizationBody,
+} from './schemas.ts'
+
+const errors = { '4xx': ErrorResponse, '5xx': ErrorResponse }
+
+export const adminApi: FastifyPluginAsyncTypebox<{ platform: Platform }> = async (app, { platform }) => {
+  const { organizations, apiKeys } = platform
+
+  app.route({
+    ...R.createOrganization.route,
+    schema: {
+      ...R.createOrganization.doc,
+      body: CreateOrganizationBody,
+      response: { 201: OrganizationCreatedResponse, ...errors },
+    },
+    handler: async (request, reply) => {
+      const scopes = validateScopes(request.body.scopes ?? DEFAULT_SCOPES)
+      // The organization and its first key exist together or not at all.
+      const created = await platform.db.transaction().execute(async (trx) => {
+        const organization = await organizations.create(request.body, trx)
+        const key = await apiKeys.issue(organization.id, scopes, trx)
+        return { organization, key }
+      })
+      return reply.code(201).send({
+        organization: presentOrganization(created.organization),
+        apiKey: created.key.apiKey,
+        apiKeyId: created.key.id,
+      })
+    },
+  })
+
+  app.route({
+    ...R.listOrganizations.route,
+    schema: {
+      ...R.listOrganizations.doc,
+      response: { 200: Type.Object({ organizations: Type.Array(OrganizationResponse) }), ...errors },
+    },
+    handler: async () => ({ organizations: (await organizations.list()).map(presentOrganization) }),
+  })
+
+  app.route({
+    ...R.getOrganization.route,
+    schema: { ...R.getOrganization.doc, params: OrganizationParams, response: { 200: OrganizationResponse, ...errors } },
+    handler: async (request) => presentOrganization(await organizations.get(request.params.organizationId)),
+  })
+
+  app.route({
+    ...R.updateOrganization.route,
+    schema: {
+      ...R.updateOrganization.doc,
+      params: OrganizationParams,
+      body: UpdateOrganizationBody,
+      response: { 200: OrganizationResponse, ...errors },
+    },
+    handler: async (request) =>
+      presentOrganization(await organizations.update(request.params.organizationId, request.body)),
+  })
+
+  app.route({
+    ...R.listOrganizationApiKeys.route,
+    schema: { ...R.listOrganizationApiKeys.doc, params: OrganizationParams, response: { 200: ApiKeyListResponse, ...errors } },
+    handler: async (request) => {
+      const organization = await organizations.get(request.params.organizationId)
+      return { apiKeys: (await apiKeys.list(organization.id)).map(presentKeyInfo) }
+    },
+  })
+
+  app.route({
+    ...R.createOrganizationApiKey.route,
+    schema: {
+      ...R.createOrganizationApiKey.doc,
+      params: OrganizationParams,
+      body: CreateApiKeyBody,
+      response: { 201: ApiKeyIssuedResponse, ...errors },
+    },
+    handler: async (request, reply) => {
+      const organization = await organizations.get(request.params.organizationId)
+      const scopes = validateScopes(request.body?.scopes ?? DEFAULT_SCOPES)
+      return reply.code(201).send(presentIssuedKey(await apiKeys.issue(organization.id, scopes)))
+    },
+  })
+
+  app.route({
+    ...R.revokeOrganizationApiKey.route,
+    schema: {
+      ...R.revokeOrganizationApiKey.doc,
+      params: Type.Object({ organizationId: Type.String({ maxLength: 64 }), keyId: Type.String({ maxLength: 64 }) }),
+      response: { 204: Type.Null(), ...errors },
+    },
+    handler: async (request, reply) => {
+      const organization = await organizations.get(request.params.organizationId)
+      await apiKeys.revoke(organization.id, request.params.keyId)
+      return reply.code(204).send(null)
+    },
+  })
+}

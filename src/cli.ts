@@ -1,0 +1,169 @@
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { Command, Option } from 'commander'
+import { request } from 'undici'
+import { ConfigError, loadConfig } from './config.ts'
+import { openDatabase } from './db/database.ts'
+import { migrate } from './db/migrate.ts'
+import { startPlatform } from './main.ts'
+
+const program = new Command('openpnc').description('openpnc: Plug&Charge platform for e-mobility operators')
+
+function config() {
+  try {
+    return loadConfig()
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`)
+      process.exit(2)
+    }
+    throw error
+  }
+}
+
+program
+  .command('serve')
+  .description('run the platform (HTTP server on HOST:PORT)')
+  .action(async () => {
+    const running = await startPlatform(config())
+    const stop = async () => {
+      await running.stop()
+      process.exit(0)
+    }
+    process.once('SIGINT', stop)
+    process.once('SIGTERM', stop)
+  })
+
+program
+  .command('migrate')
+  .description('apply database migrations and exit')
+  .action(async () => {
+    const c = config()
+    const database = await openDatabase({ databaseUrl: c.databaseUrl, dataDir: c.dataDir })
+    const applied = await migrate(database.db)
+    await database.close()
+    process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'database is up to date\n')
+  })
+
+// ----- admin commands: they talk to a running server, because an embedded database has one owner.
+
+interface AdminOptions {
+  url: string
+  json?: boolean
+}
+
+function adminKey(): string {
+  const fromEnv = process.env.OPENPNC_ADMIN_API_KEY
+  if (fromEnv) return fromEnv
+  const path = join(process.env.OPENPNC_DATA_DIR || './data', 'admin-api-key')
+  try {
+    return readFileSync(path, 'utf8').trim()
+  } catch {
+    throw new Error(`no admin key: set OPENPNC_ADMIN_API_KEY (or run where ${path} exists)`)
+  }
+}
+
+async function callAdmin(options: AdminOptions, method: 'GET' | 'POST' | 'PATCH' | 'DELETE', path: string, body?: unknown) {
+  const response = await request(new URL(path, options.url), {
+    method,
+    headers: { 'x-api-key': adminKey(), ...(body !== undefined && { 'content-type': 'application/json' }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  })
+  const text = await response.body.text()
+  const payload = text ? JSON.parse(text) : null
+  if (response.statusCode >= 400) {
+    const error = payload?.error
+    throw new Error(error ? `${response.statusCode} ${error.code}: ${error.message}` : `HTTP ${response.statusCode}`)
+  }
+  return payload
+}
+
+function print(options: AdminOptions, payload: unknown, human: () => string) {
+  process.stdout.write(options.json ? `${JSON.stringify(payload, null, 2)}\n` : `${human()}\n`)
+}
+
+const withServer = (cmd: Command) =>
+  cmd
+    .addOption(new Option('--url <url>', 'openpnc server').env('OPENPNC_URL').default('http://127.0.0.1:8080'))
+    .option('--json', 'print the JSON answer')
+
+const collect = (value: string, previous: string[] = []) => [...previous, value]
+
+function settingsFrom(o: Record<string, unknown>) {
+  return {
+    name: o.name as string | undefined,
+    ...(o.pnc !== undefined && { plugAndCharge: { enabled: o.pnc as boolean } }),
+    ...(o.prefix !== undefined && { contractIdPrefixes: o.prefix as string[] }),
+    ...(o.emaidPrefix !== undefined && { emaidPrefix: o.emaidPrefix as string }),
+    ...(o.duplicates !== undefined && { duplicateContractIds: o.duplicates as string }),
+    ...(o.checkDigit !== undefined && { checkDigit: o.checkDigit as string }),
+  }
+}
+
+const org = program.command('org').description('manage organizations (needs the admin key)')
+
+withServer(
+  org
+    .command('create')
+    .description('create an organization and print its first API key')
+    .requiredOption('--name <name>', 'organization name')
+    .option('--prefix <prefix>', 'allowed contract-ID prefix, e.g. DE-ABC (repeatable)', collect)
+    .option('--pnc', 'enable Plug&Charge')
+    .option('--emaid-prefix <prefix>', 'country + provider for generated EMAIDs')
+    .addOption(new Option('--duplicates <policy>', 'duplicate contract IDs').choices(['reject', 'allow']))
+    .addOption(new Option('--check-digit <policy>', 'wrong EMAID check characters').choices(['lenient', 'strict'])),
+).action(async (o) => {
+  const payload = await callAdmin(o, 'POST', '/admin/v1/organizations', settingsFrom(o))
+  print(o, payload, () => `organization ${payload.organization.id} (${payload.organization.name})\nAPI key: ${payload.apiKey}`)
+})
+
+withServer(
+  org
+    .command('update <id>')
+    .description("change an organization's settings")
+    .option('--name <name>')
+    .option('--prefix <prefix>', 'allowed contract-ID prefix (repeatable; replaces the list)', collect)
+    .option('--pnc', 'enable Plug&Charge')
+    .option('--no-pnc', 'disable Plug&Charge')
+    .option('--emaid-prefix <prefix>')
+    .addOption(new Option('--duplicates <policy>').choices(['reject', 'allow']))
+    .addOption(new Option('--check-digit <policy>').choices(['lenient', 'strict'])),
+).action(async (id: string, o) => {
+  const payload = await callAdmin(o, 'PATCH', `/admin/v1/organizations/${encodeURIComponent(id)}`, settingsFrom(o))
+  print(o, payload, () => `organization ${payload.id} updated`)
+})
+
+withServer(org.command('list').description('list organizations')).action(async (o) => {
+  const payload = await callAdmin(o, 'GET', '/admin/v1/organizations')
+  print(o, payload, () =>
+    payload.organizations
+      .map((x: { id: string; name: string; contractIdPrefixes: string[] }) => `${x.id}  ${x.name}  ${x.contractIdPrefixes.join(',')}`)
+      .join('\n'),
+  )
+})
+
+const apiKey = org.command('api-key').description("manage an organization's API keys")
+
+withServer(
+  apiKey
+    .command('create <organizationId>')
+    .description('create an API key (printed once)')
+    .option('--scope <scope>', 'users | charging-keys | geosearch | admin (repeatable; default all)', collect),
+).action(async (organizationId: string, o) => {
+  const payload = await callAdmin(o, 'POST', `/admin/v1/organizations/${encodeURIComponent(organizationId)}/api-keys`, {
+    ...(o.scope && { scopes: o.scope }),
+  })
+  print(o, payload, () => `API key ${payload.id}: ${payload.apiKey}`)
+})
+
+withServer(apiKey.command('revoke <organizationId> <keyId>').description('revoke an API key')).action(
+  async (organizationId: string, keyId: string, o) => {
+    await callAdmin(o, 'DELETE', `/admin/v1/organizations/${encodeURIComponent(organizationId)}/api-keys/${encodeURIComponent(keyId)}`)
+    print(o, { revoked: keyId }, () => `API key ${keyId} revoked`)
+  },
+)
+
+program.parseAsync().catch((error: Error) => {
+  process.stderr.write(`openpnc: ${error.message}\n`)
+  process.exit(1)
+})

@@ -1,0 +1,66 @@
+import { Type, type Static } from '@sinclair/typebox'
+import { Value } from '@sinclair/typebox/value'
+import { parseEmaidPrefix } from './emaid/index.ts'
+
+/**
+ * Every setting, read from the environment once and validated here (README, "Configuration").
+ * Each entry: environment variable, its schema (with default) and what it does.
+ */
+const SETTINGS = {
+  port: { env: 'PORT', schema: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }) },
+  host: { env: 'HOST', schema: Type.String({ minLength: 1, default: '127.0.0.1' }) },
+  databaseUrl: { env: 'DATABASE_URL', schema: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })) },
+  dataDir: { env: 'OPENPNC_DATA_DIR', schema: Type.String({ minLength: 1, default: './data' }) },
+  adminApiKey: { env: 'OPENPNC_ADMIN_API_KEY', schema: Type.Optional(Type.String({ minLength: 24 })) },
+  emaidPrefix: { env: 'OPENPNC_EMAID_PREFIX', schema: Type.String({ default: 'DE-8PS' }) },
+  sandbox: { env: 'OPENPNC_SANDBOX', schema: Type.Boolean({ default: true }) },
+  logLevel: {
+    env: 'LOG_LEVEL',
+    schema: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), {
+      default: 'info',
+    }),
+  },
+  bodyLimit: { env: 'OPENPNC_BODY_LIMIT', schema: Type.Integer({ minimum: 1024, maximum: 10_485_760, default: 65_536 }) },
+  databasePoolSize: { env: 'OPENPNC_DB_POOL_SIZE', schema: Type.Integer({ minimum: 1, maximum: 200, default: 16 }) },
+} as const
+
+const ConfigSchema = Type.Object(
+  Object.fromEntries(Object.entries(SETTINGS).map(([name, s]) => [name, s.schema])) as {
+    [K in keyof typeof SETTINGS]: (typeof SETTINGS)[K]['schema']
+  },
+)
+
+export type Config = Static<typeof ConfigSchema> & {
+  /** The platform's EMAID prefix, parsed. */
+  emaidPrefixParts: { country: string; provider: string }
+}
+
+export class ConfigError extends Error {}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const raw: Record<string, unknown> = {}
+  for (const [name, setting] of Object.entries(SETTINGS)) {
+    const value = env[setting.env]
+    if (value !== undefined && value !== '') raw[name] = value
+  }
+  const candidate = Value.Default(ConfigSchema, Value.Convert(ConfigSchema, raw))
+  const errors = [...Value.Errors(ConfigSchema, candidate)]
+  if (errors.length > 0) {
+    const messages = errors.map((e) => {
+      const name = e.path.slice(1) as keyof typeof SETTINGS
+      return `${SETTINGS[name]?.env ?? name}: ${e.message}`
+    })
+    throw new ConfigError(`invalid configuration: ${messages.join('; ')}`)
+  }
+  const config = candidate as Static<typeof ConfigSchema>
+  const emaidPrefixParts = parseEmaidPrefix(config.emaidPrefix)
+  if (!emaidPrefixParts) {
+    throw new ConfigError('invalid configuration: OPENPNC_EMAID_PREFIX must be country + provider ID, e.g. DE-8PS')
+  }
+  return { ...config, emaidPrefixParts }
+}
+
+/** For the README table. */
+export function describeSettings() {
+  return Object.values(SETTINGS).map((s) => ({ env: s.env, default: (s.schema as { default?: unknown }).default }))
+}

@@ -1,0 +1,45 @@
+import { existsSync, mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { PGlite } from '@electric-sql/pglite'
+import { btree_gist } from '@electric-sql/pglite/contrib/btree_gist'
+import { Kysely, PostgresDialect } from 'kysely'
+import pg from 'pg'
+import { PGliteDialect } from './pglite-dialect.ts'
+import type { Database } from './schema.ts'
+
+export type Db = Kysely<Database>
+
+export interface DatabaseHandle {
+  db: Db
+  kind: 'pglite' | 'postgres'
+  /** True when the embedded database did not exist before this open. */
+  createdNow: boolean
+  close(): Promise<void>
+}
+
+export interface DatabaseOptions {
+  /** postgres://... ; when absent, the embedded PGlite database in `dataDir` (or in memory). */
+  databaseUrl?: string
+  /** Directory of the embedded database; `memory://` for a throw-away one. */
+  dataDir?: string
+  poolSize?: number
+}
+
+export async function openDatabase(options: DatabaseOptions): Promise<DatabaseHandle> {
+  if (options.databaseUrl) {
+    const pool = new pg.Pool({ connectionString: options.databaseUrl, max: options.poolSize ?? 16 })
+    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })
+    return { db, kind: 'postgres', createdNow: false, close: () => db.destroy() }
+  }
+  const dataDir = options.dataDir ?? 'memory://'
+  let location = dataDir
+  let createdNow = true
+  if (!dataDir.startsWith('memory://')) {
+    location = join(dataDir, 'pglite')
+    createdNow = !existsSync(join(location, 'PG_VERSION'))
+    mkdirSync(location, { recursive: true })
+  }
+  const pglite = await PGlite.create(location, { extensions: { btree_gist } })
+  const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite) })
+  return { db, kind: 'pglite', createdNow, close: () => db.destroy() }
+}

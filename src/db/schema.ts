@@ -1,0 +1,91 @@
+import type { ColumnType, Generated } from 'kysely'
+
+/** Table types, kept beside the migrations they mirror (src/db/migrations). */
+export interface Database {
+  organizations: OrganizationsTable
+  api_keys: ApiKeysTable
+  users: UsersTable
+  charging_keys: ChargingKeysTable
+  key_events: KeyEventsTable
+  idempotency_records: IdempotencyRecordsTable
+}
+
+type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>
+type NullableTimestamp = ColumnType<Date | null, Date | string | null | undefined, Date | string | null>
+
+export interface OrganizationsTable {
+  id: Generated<string>
+  name: string
+  enabled: Generated<boolean>
+  plug_and_charge_enabled: Generated<boolean>
+  contract_id_prefixes: Generated<string[]>
+  emaid_prefix: string | null
+  duplicate_contract_ids: Generated<'reject' | 'allow'>
+  check_digit: Generated<'lenient' | 'strict'>
+  created_at: Timestamp
+  updated_at: Timestamp
+}
+
+export interface ApiKeysTable {
+  id: string
+  organization_id: string | null
+  secret_sha256: Buffer | Uint8Array
+  scopes: string[]
+  created_at: Timestamp
+  revoked_at: NullableTimestamp
+}
+
+export interface UsersTable {
+  id: Generated<string>
+  organization_id: string
+  external_id: string
+  email: string | null
+  created_at: Timestamp
+  updated_at: Timestamp
+  deleted_at: NullableTimestamp
+}
+
+export type ChargingKeyType = 'plug_and_charge' | 'rfid' | 'virtual'
+
+export interface ChargingKeysTable {
+  id: Generated<string>
+  seq: ColumnType<string, never, never>
+  organization_id: string
+  user_id: string
+  type: ChargingKeyType
+  contract_id: string
+  emaid_identity: string
+  pcid: string | null
+  rfid_uid: string | null
+  visual_number: string | null
+  name: string | null
+  enabled: Generated<boolean>
+  valid_from: Timestamp
+  valid_to: NullableTimestamp
+  duplicates_allowed: Generated<boolean>
+  emaid_claim: ColumnType<string, never, never>
+  created_at: Timestamp
+  updated_at: Timestamp
+  deleted_at: NullableTimestamp
+}
+
+export type KeyEventType = 'created' | 'enabled' | 'disabled' | 'deleted' | 'validity_changed' | 'updated'
+
+export interface KeyEventsTable {
+  seq: ColumnType<string, never, never>
+  tx_id: ColumnType<string, never, never>
+  key_id: string
+  organization_id: string
+  type: KeyEventType
+  key: ColumnType<Record<string, unknown>, never, never>
+  occurred_at: Timestamp
+}
+
+export interface IdempotencyRecordsTable {
+  scope: string
+  key: string
+  request_fingerprint: string
+  status_code: number | null
+  response_body: string | null
+  created_at: Timestamp
+}

@@ -1,0 +1,62 @@
+import { sql } from 'kysely'
+import type { Db } from '../db/database.ts'
+
+/** How long a first response is replayed for the same Idempotency-Key. */
+export const IDEMPOTENCY_WINDOW_HOURS = 24
+
+export type IdempotencyClaim =
+  | { outcome: 'claimed' }
+  | { outcome: 'replay'; statusCode: number; body: string }
+  | { outcome: 'in_progress' }
+  | { outcome: 'mismatch' }
+
+/**
+ * Idempotency-Key bookkeeping. The first request claims the key (a primary-key insert, so two
+ * concurrent firsts cannot both win); later ones get the stored response, if it is the same request.
+ */
+export class IdempotencyStore {
+  constructor(private readonly db: Db) {}
+
+  async claim(scope: string, key: string, fingerprint: string): Promise<IdempotencyClaim> {
+    // Claim a new key, or take over one whose window has passed.
+    const claimed = await sql<{ scope: string }>`
+      INSERT INTO idempotency_records (scope, key, request_fingerprint) VALUES (${scope}, ${key}, ${fingerprint})
+      ON CONFLICT (scope, key) DO UPDATE
+        SET request_fingerprint = EXCLUDED.request_fingerprint, status_code = NULL, response_body = NULL, created_at = now()
+        WHERE idempotency_records.created_at < now() - make_interval(hours => ${IDEMPOTENCY_WINDOW_HOURS})
+      RETURNING scope`.execute(this.db)
+    if (claimed.rows.length > 0) return { outcome: 'claimed' }
+    const record = await this.db
+      .selectFrom('idempotency_records')
+      .select(['request_fingerprint', 'status_code', 'response_body'])
+      .where('scope', '=', scope)
+      .where('key', '=', key)
+      .executeTakeFirst()
+    if (!record) return this.claim(scope, key, fingerprint) // released in between: try again
+    if (record.request_fingerprint !== fingerprint) return { outcome: 'mismatch' }
+    if (record.status_code === null || record.response_body === null) return { outcome: 'in_progress' }
+    return { outcome: 'replay', statusCode: record.status_code, body: record.response_body }
+  }
+
+  async complete(scope: string, key: string, statusCode: number, body: string): Promise<void> {
+    await this.db
+      .updateTable('idempotency_records')
+      .set({ status_code: statusCode, response_body: body })
+      .where('scope', '=', scope)
+      .where('key', '=', key)
+      .execute()
+  }
+
+  /** After a server error the key is released, so the client's retry runs again. */
+  async release(scope: string, key: string): Promise<void> {
+    await this.db.deleteFrom('idempotency_records').where('scope', '=', scope).where('key', '=', key).execute()
+  }
+
+  async purgeExpired(): Promise<number> {
+    const result = await this.db
+      .deleteFrom('idempotency_records')
+      .where('created_at', '<', sql<Date>`now() - make_interval(hours => ${IDEMPOTENCY_WINDOW_HOURS})`)
+      .executeTakeFirst()
+    return Number(result.numDeletedRows)
+  }
+}

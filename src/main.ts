@@ -1,0 +1,77 @@
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import type { FastifyInstance } from 'fastify'
+import type { Config } from './config.ts'
+import { openDatabase, type DatabaseHandle } from './db/database.ts'
+import { migrate } from './db/migrate.ts'
+import { buildServer } from './http/server.ts'
+import { createLogger } from './logger.ts'
+import { createPlatform, type Platform } from './platform.ts'
+import { createSandbox } from './sandbox/sandbox.ts'
+
+export interface RunningPlatform {
+  platform: Platform
+  server: FastifyInstance
+  database: DatabaseHandle
+  /** http://host:port */
+  url: string
+  stop(): Promise<void>
+}
+
+function writeSecretFile(path: string, secret: string) {
+  mkdirSync(resolve(path, '..'), { recursive: true })
+  writeFileSync(path, `${secret}\n`, { mode: 0o600 })
+}
+
+/** Composition root: config -> database -> services -> HTTP server -> background work. */
+export async function startPlatform(config: Config, options: { listen?: boolean } = {}): Promise<RunningPlatform> {
+  const log = createLogger(config.logLevel)
+  const database = await openDatabase({
+    databaseUrl: config.databaseUrl,
+    dataDir: config.dataDir,
+    poolSize: config.databasePoolSize,
+  })
+  const applied = await migrate(database.db)
+  if (applied.length > 0) log.info({ migrations: applied }, 'database migrated')
+  const platform = createPlatform(database.db, config, log)
+
+  if (!config.adminApiKey && !(await platform.apiKeys.platformKeyExists())) {
+    const admin = await platform.apiKeys.issue(null, ['admin'])
+    const path = join(config.dataDir, 'admin-api-key')
+    writeSecretFile(path, admin.apiKey)
+    log.info({ path }, 'generated the platform admin API key')
+  }
+
+  if (database.kind === 'pglite' && database.createdNow && config.sandbox) {
+    const sandbox = await createSandbox(platform)
+    const path = join(config.dataDir, 'demo-api-key')
+    writeSecretFile(path, sandbox.apiKey)
+    process.stdout.write(
+      `\nSandbox organization created (Plug&Charge, prefix DE-8PS).\nDemo API key: ${sandbox.apiKey}\n(also in ${path})\n\n`,
+    )
+  }
+
+  const server = await buildServer(platform)
+  let url = ''
+  if (options.listen !== false) {
+    url = await server.listen({ port: config.port, host: config.host })
+  }
+
+  // Replays are kept 24 hours; sweep the older ones now and then.
+  const sweep = setInterval(() => {
+    platform.idempotency.purgeExpired().catch((err) => log.warn({ err }, 'idempotency sweep failed'))
+  }, 3_600_000)
+  sweep.unref()
+
+  return {
+    platform,
+    server,
+    database,
+    url,
+    async stop() {
+      clearInterval(sweep)
+      await server.close()
+      await database.close()
+    },
+  }
+}
