@@ -38,6 +38,8 @@ export async function buildServer(platform: Platform): Promise<FastifyInstance> 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id)
   })
+  // JSON only: a text body would otherwise reach validation as a string and be misreported.
+  app.removeContentTypeParser('text/plain')
 
   app.setErrorHandler((error, request, reply) => {
     const { status, body } = toHttpError(error, request.id)
@@ -90,6 +92,11 @@ export async function buildServer(platform: Platform): Promise<FastifyInstance> 
   // Everything below needs an API key.
   await app.register(async (authenticated) => {
     requireApiKeys(authenticated, platform.apiKeys)
+    // An absent body reads as {}: optional-only bodies may be omitted, and a missing field is
+    // reported by name rather than as "body must be object".
+    authenticated.addHook('preValidation', async (request) => {
+      if (request.body === undefined && (request.method === 'POST' || request.method === 'PATCH')) request.body = {}
+    })
     replayIdempotentPosts(authenticated, platform.idempotency)
     await authenticated.register(driveApi, { platform })
     await authenticated.register(adminApi, { platform })

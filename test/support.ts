@@ -1,0 +1,94 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { FastifyInstance, InjectOptions } from 'fastify'
+import pg from 'pg'
+import { loadConfig } from '../src/config.ts'
+import { startPlatform, type RunningPlatform } from '../src/main.ts'
+
+export type BackendName = 'pglite' | 'postgres'
+
+/** PGlite always; PostgreSQL too when TEST_DATABASE_URL is set. */
+export function backends(): BackendName[] {
+  return process.env.TEST_DATABASE_URL ? ['pglite', 'postgres'] : ['pglite']
+}
+
+export const ADMIN_KEY = 'test-admin-key-0123456789abcdef'
+
+/** A fresh database on the test server for one platform, dropped afterwards. */
+async function freshPostgresDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
+  const base = new URL(process.env.TEST_DATABASE_URL!)
+  const name = `openpnc_t_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`
+  const admin = new pg.Client({ connectionString: base.toString() })
+  await admin.connect()
+  await admin.query(`CREATE DATABASE ${name}`)
+  await admin.end()
+  const url = new URL(base)
+  url.pathname = `/${name}`
+  return {
+    url: url.toString(),
+    async drop() {
+      const client = new pg.Client({ connectionString: base.toString() })
+      await client.connect()
+      await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
+      await client.end()
+    },
+  }
+}
+
+export interface TestPlatform extends RunningPlatform {
+  app: FastifyInstance
+  dataDir: string
+  /** Creates an organization through the admin API; returns its id and API key. */
+  createOrganization(settings?: Record<string, unknown>): Promise<{ id: string; apiKey: string }>
+  /** An organization with Plug&Charge under DE-8PS and a user "driver-1". */
+  request(apiKey: string, options: InjectOptions): ReturnType<FastifyInstance['inject']>
+  close(): Promise<void>
+}
+
+export async function startTestPlatform(
+  backend: BackendName,
+  env: Record<string, string> = {},
+): Promise<TestPlatform> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'openpnc-test-'))
+  const postgres = backend === 'postgres' ? await freshPostgresDatabase() : undefined
+  const config = loadConfig({
+    OPENPNC_DATA_DIR: dataDir,
+    OPENPNC_SANDBOX: 'false',
+    LOG_LEVEL: 'silent',
+    OPENPNC_ADMIN_API_KEY: ADMIN_KEY,
+    ...(postgres && { DATABASE_URL: postgres.url }),
+    ...env,
+  })
+  const running = await startPlatform(config, { listen: false })
+  const app = running.server
+  return {
+    ...running,
+    app,
+    dataDir,
+    async createOrganization(settings = {}) {
+      const response = await app.inject({
+        method: 'POST',
+        url: '/admin/v1/organizations',
+        headers: { 'x-api-key': ADMIN_KEY },
+        payload: {
+          name: 'Test Mobility',
+          plugAndCharge: { enabled: true },
+          contractIdPrefixes: ['DE-8PS'],
+          ...settings,
+        },
+      })
+      if (response.statusCode !== 201) throw new Error(`organization not created: ${response.body}`)
+      const body = response.json()
+      return { id: body.organization.id, apiKey: body.apiKey }
+    },
+    request(apiKey, options) {
+      return app.inject({ ...options, headers: { 'x-api-key': apiKey, ...options.headers } })
+    },
+    async close() {
+      await running.stop()
+      await postgres?.drop()
+      await rm(dataDir, { recursive: true, force: true })
+    },
+  }
+}
