@@ -12,7 +12,7 @@
 import { fork, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
@@ -224,42 +224,84 @@ interface Snapshot {
   child: StatsMessage
   generatorMicros: number
   machineBusyMs: number
+  postgresMs: number | null
 }
 
 function machineBusyMs() {
   return cpus().reduce((sum, cpu) => sum + cpu.times.user + cpu.times.nice + cpu.times.sys + cpu.times.irq, 0)
 }
 
+/**
+ * CPU time of the local PostgreSQL processes, from /proc (Linux; null elsewhere). It tells the
+ * database's share from other processes on the machine, which would distort the figures.
+ */
+async function postgresCpuMs(): Promise<number | null> {
+  let entries: string[]
+  try {
+    entries = await readdir('/proc')
+  } catch {
+    return null
+  }
+  let ticks = 0
+  for (const pid of entries) {
+    if (!/^\d+$/.test(pid)) continue
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '')
+    const close = stat.lastIndexOf(')')
+    if (stat.slice(stat.indexOf('(') + 1, close) !== 'postgres') continue
+    // After "pid (comm)": field 3 is the state, fields 14 and 15 are utime and stime.
+    const fields = stat.slice(close + 2).split(' ')
+    ticks += Number(fields[11]) + Number(fields[12])
+  }
+  // /proc counts in USER_HZ, which Linux fixes at 100 for userspace.
+  return ticks * 10
+}
+
 async function snapshot(server: Server): Promise<Snapshot> {
   const child = await server.stats()
+  const postgresMs = await postgresCpuMs()
   const own = process.cpuUsage()
-  return { child, generatorMicros: own.user + own.system, machineBusyMs: machineBusyMs() }
+  return { child, generatorMicros: own.user + own.system, machineBusyMs: machineBusyMs(), postgresMs }
 }
 
 interface Profile {
   /** Percent of one core, over the measured run. */
   server: number
   generator: number
-  rest: number
+  postgres: number | null
+  /** Everything else on the machine: for a clean figure, close to 0. */
+  others: number
   eventLoop: number
   queriesPerRequest: number
 }
 
-function profile(before: Snapshot, after: Snapshot, elapsedMs: number): Profile {
+/** Above this share of a core, other processes competed with the benchmark. */
+const BUSY_MACHINE = 25
+
+function profile(before: Snapshot, after: Snapshot, elapsedMs: number, withPostgres: boolean): Profile {
   const pct = (ms: number) => (100 * ms) / elapsedMs
   const server = pct((after.child.cpuMicros - before.child.cpuMicros) / 1000)
   const generator = pct((after.generatorMicros - before.generatorMicros) / 1000)
   const machine = pct(after.machineBusyMs - before.machineBusyMs)
+  const postgres =
+    withPostgres && before.postgresMs !== null && after.postgresMs !== null ? pct(after.postgresMs - before.postgresMs) : null
   // Active time over the load, not over the snapshot window (which adds an idle tail).
   const active = after.child.eventLoop.active - before.child.eventLoop.active
   const requests = after.child.requests - before.child.requests
   return {
     server,
     generator,
-    rest: Math.max(0, machine - server - generator),
+    postgres,
+    others: Math.max(0, machine - server - generator - (postgres ?? 0)),
     eventLoop: Math.min(100, pct(active)),
     queriesPerRequest: requests > 0 ? (after.child.queries - before.child.queries) / requests : 0,
   }
+}
+
+/** How busy the machine is before we start, in % of a core. */
+async function idleCheck(): Promise<number> {
+  const before = machineBusyMs()
+  await new Promise((resolve) => setTimeout(resolve, 1000))
+  return (100 * (machineBusyMs() - before)) / 1000
 }
 
 // ----- one target
@@ -273,14 +315,14 @@ interface Outcome {
   error?: string
 }
 
-async function measure(server: Server, apiKey: string, label: string) {
+async function measure(server: Server, apiKey: string, label: string, withPostgres = false) {
   progress(`${label}: warm-up, ${WARMUP} requests`)
   const warmup = await load(server.url, apiKey, WARMUP)
   progress(`${label}: ${KEYS} requests, ${CONNECTIONS} connections`)
   const before = await snapshot(server)
   const result = await load(server.url, apiKey, KEYS)
   const after = await snapshot(server)
-  return { warmup, result, profile: profile(before, after, result.elapsedMs) }
+  return { warmup, result, profile: profile(before, after, result.elapsedMs, withPostgres) }
 }
 
 async function benchBare(): Promise<Outcome> {
@@ -352,7 +394,7 @@ async function benchPlatform(target: Target): Promise<Outcome> {
     )) as { apiKey: string }
     await call(server.url, created.apiKey, 'POST', '/v1/users', { id: 'bench-user' }, 201)
 
-    const { warmup, result, profile } = await measure(server, created.apiKey, label)
+    const { warmup, result, profile } = await measure(server, created.apiKey, label, target === 'postgres')
 
     // Every 201 must be a key of its own: count them back through the API.
     const listed = (await call(server.url, created.apiKey, 'GET', '/v1/users/bench-user/charging-keys')) as {
@@ -422,11 +464,19 @@ function report(outcomes: Outcome[]) {
     lines.push('', `where the time went in the measured run (CPU in % of one core; this machine has ${cpus().length})`)
     for (const o of profiled) {
       const p = o.profile!
-      const rest = o.label === LABEL.bare ? 'rest' : o.label === LABEL.postgres ? 'rest (mostly postgres)' : 'rest'
-      const queries = o.label === LABEL.bare ? '' : `, ${p.queriesPerRequest.toFixed(2)} queries/request`
+      const parts = [
+        `server ${p.server.toFixed(0)}% (event loop ${p.eventLoop.toFixed(0)}% busy)`,
+        ...(p.postgres !== null ? [`postgres ${p.postgres.toFixed(0)}%`] : []),
+        `load generator ${p.generator.toFixed(0)}%`,
+        `other processes ${p.others.toFixed(0)}%`,
+        ...(o.label !== LABEL.bare ? [`${p.queriesPerRequest.toFixed(2)} queries/request`] : []),
+      ]
+      lines.push(`  ${o.label.padEnd(24)}${parts.join(', ')}`)
+    }
+    const contended = profiled.filter((o) => o.profile!.others > BUSY_MACHINE)
+    if (contended.length > 0) {
       lines.push(
-        `  ${o.label.padEnd(24)}server ${p.server.toFixed(0)}% (event loop ${p.eventLoop.toFixed(0)}% busy), ` +
-          `load generator ${p.generator.toFixed(0)}%, ${rest} ${p.rest.toFixed(0)}%${queries}`,
+        `  !! other processes competed for the CPU during: ${contended.map((o) => o.label).join(', ')}; those figures are low`,
       )
     }
   }
@@ -450,6 +500,8 @@ function report(outcomes: Outcome[]) {
 // ----- main
 
 const outcomes: Outcome[] = []
+const busy = await idleCheck()
+if (busy > BUSY_MACHINE) progress(`warning: the machine is already ${busy.toFixed(0)}% busy (of one core) before the benchmark`)
 try {
   const plan: Array<['bare' | Target, () => Promise<Outcome>]> = [
     ['bare', benchBare],

@@ -24,7 +24,15 @@ function writeSecretFile(path: string, secret: string) {
 }
 
 /** Composition root: config -> database -> services -> HTTP server -> background work. */
-export async function startPlatform(config: Config, options: { listen?: boolean } = {}): Promise<RunningPlatform> {
+export interface StartOptions {
+  /** false: build the server without listening (tests inject requests). */
+  listen?: boolean
+  /** Where messages for the person starting the platform go (the sandbox API key). */
+  announce?: (text: string) => void
+}
+
+export async function startPlatform(config: Config, options: StartOptions = {}): Promise<RunningPlatform> {
+  const announce = options.announce ?? ((text: string) => process.stdout.write(text))
   const log = createLogger(config.logLevel)
   const database = await openDatabase({
     databaseUrl: config.databaseUrl,
@@ -46,7 +54,7 @@ export async function startPlatform(config: Config, options: { listen?: boolean 
     const sandbox = await createSandbox(platform)
     const path = join(config.dataDir, 'demo-api-key')
     writeSecretFile(path, sandbox.apiKey)
-    process.stdout.write(
+    announce(
       `\nSandbox organization created (Plug&Charge, prefix DE-8PS).\nDemo API key: ${sandbox.apiKey}\n(also in ${path})\n\n`,
     )
   }

@@ -1,0 +1,89 @@
+import assert from 'node:assert/strict'
+import { execFile, spawn, type ChildProcess } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, test } from 'node:test'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+
+const run = promisify(execFile)
+const ROOT = fileURLToPath(new URL('..', import.meta.url))
+const CLI = ['--import', 'tsx', join(ROOT, 'src/cli.ts')]
+const ADMIN_KEY = 'cli-test-admin-key-0123456789abcdef'
+
+describe('openpnc CLI against a running server', () => {
+  let dataDir: string
+  let server: ChildProcess
+  let url: string
+  const env = () => ({ ...process.env, OPENPNC_ADMIN_API_KEY: ADMIN_KEY, OPENPNC_URL: url, OPENPNC_DATA_DIR: dataDir })
+
+  before(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'openpnc-cli-'))
+    server = spawn(process.execPath, [...CLI, 'serve'], {
+      cwd: ROOT,
+      env: { ...process.env, PORT: '0', OPENPNC_DATA_DIR: dataDir, OPENPNC_ADMIN_API_KEY: ADMIN_KEY, OPENPNC_SANDBOX: 'false', DATABASE_URL: '' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    })
+    url = await new Promise<string>((resolve, reject) => {
+      let output = ''
+      server.stdout!.on('data', (chunk: Buffer) => {
+        output += chunk
+        const match = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(output)
+        if (match) resolve(match[1]!)
+      })
+      server.once('exit', (code) => reject(new Error(`server exited with ${code}: ${output}`)))
+    })
+  })
+
+  after(async () => {
+    server.kill('SIGTERM')
+    await new Promise((resolve) => server.once('exit', resolve))
+    await rm(dataDir, { recursive: true, force: true })
+  })
+
+  test('org create --json creates a Plug&Charge organization and prints its API key', async () => {
+    const { stdout } = await run(process.execPath, [...CLI, 'org', 'create', '--name', 'ACME', '--prefix', 'DE-ABC', '--pnc', '--json'], {
+      cwd: ROOT,
+      env: env(),
+    })
+    const created = JSON.parse(stdout)
+    assert.equal(created.organization.name, 'ACME')
+    assert.deepEqual(created.organization.contractIdPrefixes, ['DE-ABC'])
+    assert.equal(created.organization.plugAndCharge.enabled, true)
+    assert.match(created.apiKey, /^opk_/)
+
+    const response = await fetch(`${url}/v1/users`, {
+      method: 'POST',
+      headers: { 'x-api-key': created.apiKey, 'content-type': 'application/json' },
+      body: JSON.stringify({ id: 'cli-user' }),
+    })
+    assert.equal(response.status, 201)
+
+    const { stdout: listed } = await run(process.execPath, [...CLI, 'org', 'list', '--json'], { cwd: ROOT, env: env() })
+    assert.ok(JSON.parse(listed).organizations.some((o: { id: string }) => o.id === created.organization.id))
+
+    const { stdout: key } = await run(
+      process.execPath,
+      [...CLI, 'org', 'api-key', 'create', created.organization.id, '--scope', 'geosearch', '--json'],
+      { cwd: ROOT, env: env() },
+    )
+    assert.deepEqual(JSON.parse(key).scopes, ['geosearch'])
+  })
+
+  test('a refused admin call exits non-zero with the error code', async () => {
+    await assert.rejects(
+      run(process.execPath, [...CLI, 'org', 'create', '--name', 'Bad', '--prefix', '88-ABC'], { cwd: ROOT, env: env() }),
+      (error: { code: number; stderr: string }) => error.code === 1 && /invalid_contract_id_prefix/.test(error.stderr),
+    )
+  })
+
+  test('migrate brings an embedded database up to date', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'openpnc-migrate-'))
+    const first = await run(process.execPath, [...CLI, 'migrate'], { cwd: ROOT, env: { ...process.env, OPENPNC_DATA_DIR: dir, DATABASE_URL: '' } })
+    assert.match(first.stdout, /applied: 0001_foundation/)
+    const second = await run(process.execPath, [...CLI, 'migrate'], { cwd: ROOT, env: { ...process.env, OPENPNC_DATA_DIR: dir, DATABASE_URL: '' } })
+    assert.match(second.stdout, /up to date/)
+    await rm(dir, { recursive: true, force: true })
+  })
+})
