@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { FastifyInstance, InjectOptions } from 'fastify'
+import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify'
 import pg from 'pg'
 import { loadConfig } from '../src/config.ts'
 import { startPlatform, type RunningPlatform } from '../src/main.ts'
@@ -41,8 +41,8 @@ export interface TestPlatform extends RunningPlatform {
   dataDir: string
   /** Creates an organization through the admin API; returns its id and API key. */
   createOrganization(settings?: Record<string, unknown>): Promise<{ id: string; apiKey: string }>
-  /** An organization with Plug&Charge under DE-8PS and a user "driver-1". */
-  request(apiKey: string, options: InjectOptions): ReturnType<FastifyInstance['inject']>
+  /** A request with this API key. */
+  request(apiKey: string, options: InjectOptions): Promise<LightMyRequestResponse>
   close(): Promise<void>
 }
 
