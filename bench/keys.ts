@@ -8,6 +8,7 @@
  *
  *   BENCH_KEYS=20000  BENCH_CONNECTIONS=32  BENCH_TARGETS=postgres,pglite
  *   BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres   (where the bench database is made)
+ *   OPENPNC_DB_POOL_SIZE is passed on to the server; other OPENPNC_* settings and DATABASE_URL are not.
  */
 import { fork, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -85,8 +86,11 @@ interface Server {
 }
 
 async function startServer(mode: 'bare' | 'platform', env: Record<string, string>): Promise<Server> {
+  // The server's settings are ours, except the pool size, a knob worth turning between runs.
   const inherited = Object.fromEntries(
-    Object.entries(process.env).filter(([name]) => !name.startsWith('OPENPNC_') && name !== 'DATABASE_URL'),
+    Object.entries(process.env).filter(
+      ([name]) => (!name.startsWith('OPENPNC_') || name === 'OPENPNC_DB_POOL_SIZE') && name !== 'DATABASE_URL',
+    ),
   )
   const child = fork(SERVER_SCRIPT, [mode], {
     cwd: REPO,

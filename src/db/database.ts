@@ -23,11 +23,16 @@ export interface DatabaseOptions {
   /** Directory of the embedded database; `memory://` for a throw-away one. */
   dataDir?: string
   poolSize?: number
+  /** Errors of idle PostgreSQL connections (a server restart, a terminated backend). */
+  onConnectionError?: (error: Error) => void
 }
 
 export async function openDatabase(options: DatabaseOptions): Promise<DatabaseHandle> {
   if (options.databaseUrl) {
     const pool = new pg.Pool({ connectionString: options.databaseUrl, max: options.poolSize ?? 16 })
+    // Without a listener, an idle connection dropped by the server would crash the process;
+    // the pool replaces it on the next checkout.
+    pool.on('error', (error) => options.onConnectionError?.(error))
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })
     return { db, kind: 'postgres', createdNow: false, close: () => db.destroy() }
   }
