@@ -260,9 +260,9 @@ async function postgresCpuMs(): Promise<number | null> {
   return ticks * 10
 }
 
-async function snapshot(server: Server): Promise<Snapshot> {
+async function snapshot(server: Server, withPostgres: boolean): Promise<Snapshot> {
   const child = await server.stats()
-  const postgresMs = await postgresCpuMs()
+  const postgresMs = withPostgres ? await postgresCpuMs() : null
   const own = process.cpuUsage()
   return { child, generatorMicros: own.user + own.system, machineBusyMs: machineBusyMs(), postgresMs }
 }
@@ -281,13 +281,12 @@ interface Profile {
 /** Above this share of a core, other processes competed with the benchmark. */
 const BUSY_MACHINE = 25
 
-function profile(before: Snapshot, after: Snapshot, elapsedMs: number, withPostgres: boolean): Profile {
+function profile(before: Snapshot, after: Snapshot, elapsedMs: number): Profile {
   const pct = (ms: number) => (100 * ms) / elapsedMs
   const server = pct((after.child.cpuMicros - before.child.cpuMicros) / 1000)
   const generator = pct((after.generatorMicros - before.generatorMicros) / 1000)
   const machine = pct(after.machineBusyMs - before.machineBusyMs)
-  const postgres =
-    withPostgres && before.postgresMs !== null && after.postgresMs !== null ? pct(after.postgresMs - before.postgresMs) : null
+  const postgres = before.postgresMs !== null && after.postgresMs !== null ? pct(after.postgresMs - before.postgresMs) : null
   // Active time over the load, not over the snapshot window (which adds an idle tail).
   const active = after.child.eventLoop.active - before.child.eventLoop.active
   const requests = after.child.requests - before.child.requests
@@ -323,10 +322,10 @@ async function measure(server: Server, apiKey: string, label: string, withPostgr
   progress(`${label}: warm-up, ${WARMUP} requests`)
   const warmup = await load(server.url, apiKey, WARMUP)
   progress(`${label}: ${KEYS} requests, ${CONNECTIONS} connections`)
-  const before = await snapshot(server)
+  const before = await snapshot(server, withPostgres)
   const result = await load(server.url, apiKey, KEYS)
-  const after = await snapshot(server)
-  return { warmup, result, profile: profile(before, after, result.elapsedMs, withPostgres) }
+  const after = await snapshot(server, withPostgres)
+  return { warmup, result, profile: profile(before, after, result.elapsedMs) }
 }
 
 async function benchBare(): Promise<Outcome> {
@@ -348,7 +347,7 @@ async function postgresDatabase(): Promise<{ url: string; note: string }> {
   let note: string
   try {
     const settings = await admin.query<{ name: string; setting: string }>(
-      `SELECT name, setting FROM pg_settings WHERE name IN ('server_version', 'fsync', 'synchronous_commit', 'max_connections')`,
+      `SELECT name, setting FROM pg_settings WHERE name IN ('server_version', 'fsync', 'synchronous_commit')`,
     )
     const s = Object.fromEntries(settings.rows.map((r) => [r.name, r.setting]))
     note = `PostgreSQL ${s.server_version}: fsync=${s.fsync}, synchronous_commit=${s.synchronous_commit}`
@@ -507,11 +506,11 @@ const outcomes: Outcome[] = []
 const busy = await idleCheck()
 if (busy > BUSY_MACHINE) progress(`warning: the machine is already ${busy.toFixed(0)}% busy (of one core) before the benchmark`)
 try {
-  const plan: Array<['bare' | Target, () => Promise<Outcome>]> = [
-    ['bare', benchBare],
-    ...TARGETS.map((t) => [t as Target, () => benchPlatform(t as Target)] as ['bare' | Target, () => Promise<Outcome>]),
+  const plan: Array<{ name: Target | 'bare'; run: () => Promise<Outcome> }> = [
+    { name: 'bare', run: benchBare },
+    ...(TARGETS as Target[]).map((name) => ({ name, run: () => benchPlatform(name) })),
   ]
-  for (const [name, run] of plan) {
+  for (const { name, run } of plan) {
     try {
       outcomes.push(await run())
     } catch (error) {

@@ -22,6 +22,12 @@ const SETTINGS = {
   },
   bodyLimit: { env: 'OPENPNC_BODY_LIMIT', schema: Type.Integer({ minimum: 1024, maximum: 10_485_760, default: 65_536 }) },
   databasePoolSize: { env: 'OPENPNC_DB_POOL_SIZE', schema: Type.Integer({ minimum: 1, maximum: 200, default: 16 }) },
+  publicUrl: { env: 'OPENPNC_PUBLIC_URL', schema: Type.Optional(Type.String({ pattern: '^https?://' })) },
+  secretKey: { env: 'OPENPNC_SECRET_KEY', schema: Type.Optional(Type.String({ pattern: '^[0-9a-fA-F]{64}$' })) },
+  ocpiCountryCode: { env: 'OPENPNC_OCPI_COUNTRY_CODE', schema: Type.String({ pattern: '^[A-Z]{2}$', default: 'DE' }) },
+  ocpiPartyId: { env: 'OPENPNC_OCPI_PARTY_ID', schema: Type.String({ pattern: '^[A-Z0-9]{3}$', default: '8PS' }) },
+  ocpiBusinessName: { env: 'OPENPNC_OCPI_BUSINESS_NAME', schema: Type.String({ minLength: 1, maxLength: 100, default: 'openpnc' }) },
+  ocpiPageLimit: { env: 'OPENPNC_OCPI_PAGE_LIMIT', schema: Type.Integer({ minimum: 10, maximum: 10_000, default: 2000 }) },
 } as const
 
 const ConfigSchema = Type.Object(

@@ -12,6 +12,7 @@ export type ErrorKind =
   | 'payload_too_large'
   | 'unsupported_media_type'
   | 'unprocessable'
+  | 'bad_gateway' // a partner's system failed us
   | 'internal'
 
 export class OpenpncError extends Error {

@@ -71,8 +71,12 @@ export const adminApi: FastifyPluginAsyncTypebox<{ platform: Platform }> = async
       body: UpdateOrganizationBody,
       response: { 200: OrganizationResponse, ...errors },
     },
-    handler: async (request) =>
-      presentOrganization(await organizations.update(request.params.organizationId, request.body)),
+    handler: async (request) => {
+      const organization = await organizations.update(request.params.organizationId, request.body)
+      // Verified keys carry their organization's settings: the next request must see the new ones.
+      apiKeys.forgetVerified()
+      return presentOrganization(organization)
+    },
   })
 
   app.route({

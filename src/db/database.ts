@@ -5,6 +5,7 @@ import { btree_gist } from '@electric-sql/pglite/contrib/btree_gist'
 import { Kysely, PostgresDialect } from 'kysely'
 import pg from 'pg'
 import { PGliteDialect } from './pglite-dialect.ts'
+import { preparedStatementPool } from './prepared-pool.ts'
 import type { Database } from './schema.ts'
 
 export type Db = Kysely<Database>
@@ -33,7 +34,9 @@ export async function openDatabase(options: DatabaseOptions): Promise<DatabaseHa
     // Without a listener, an idle connection dropped by the server would crash the process;
     // the pool replaces it on the next checkout.
     pool.on('error', (error) => options.onConnectionError?.(error))
-    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })
+    const db = new Kysely<Database>({
+      dialect: new PostgresDialect({ pool: preparedStatementPool(pool) as unknown as pg.Pool }),
+    })
     return { db, kind: 'postgres', createdNow: false, close: () => db.destroy() }
   }
   const dataDir = options.dataDir ?? 'memory://'

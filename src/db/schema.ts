@@ -8,6 +8,10 @@ export interface Database {
   charging_keys: ChargingKeysTable
   key_events: KeyEventsTable
   idempotency_records: IdempotencyRecordsTable
+  ocpi_partners: OcpiPartnersTable
+  outbox_cursors: OutboxCursorsTable
+  ocpi_token_deliveries: OcpiTokenDeliveriesTable
+  authorization_decisions: AuthorizationDecisionsTable
 }
 
 type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>
@@ -88,4 +92,67 @@ export interface IdempotencyRecordsTable {
   status_code: number | null
   response_body: string | null
   created_at: Timestamp
+}
+
+export interface OcpiEndpoint {
+  identifier: string
+  role: 'SENDER' | 'RECEIVER'
+  url: string
+}
+
+export interface OcpiCredentialsRole {
+  role: string
+  party_id: string
+  country_code: string
+  business_details?: { name: string; website?: string; logo?: unknown }
+}
+
+export interface OcpiPartnersTable {
+  id: Generated<string>
+  name: string
+  status: Generated<'created' | 'registered' | 'unregistered'>
+  token_a_sha256: Buffer | Uint8Array | null
+  incoming_token_sha256: Buffer | Uint8Array | null
+  outgoing_token_encrypted: string | null
+  versions_url: string | null
+  version: '2.2.1' | '2.3.0' | null
+  endpoints: ColumnType<OcpiEndpoint[], string | undefined, string>
+  roles: ColumnType<OcpiCredentialsRole[], string | undefined, string>
+  authorization_style: Generated<'base64' | 'raw'>
+  emaid_token_type: 'OTHER' | 'EMAID' | null
+  registered_at: NullableTimestamp
+  created_at: Timestamp
+  updated_at: Timestamp
+}
+
+export interface OutboxCursorsTable {
+  name: string
+  next_tx_id: string
+}
+
+export interface OcpiTokenDeliveriesTable {
+  partner_id: string
+  key_id: string
+  pending_seq: ColumnType<string, string | number | bigint, string | number | bigint>
+  delivered_seq: ColumnType<string, string | number | bigint | undefined, string | number | bigint>
+  attempts: Generated<number>
+  next_attempt_at: Timestamp
+  leased_until: NullableTimestamp
+  last_error: string | null
+  updated_at: Timestamp
+}
+
+export interface AuthorizationDecisionsTable {
+  authorization_reference: string
+  protocol: string
+  partner_id: string | null
+  token_uid: string
+  token_type: string | null
+  emaid_identity: string | null
+  key_id: string | null
+  organization_id: string | null
+  allowed: string
+  location: ColumnType<unknown, string | null, string | null>
+  latency_us: number
+  decided_at: Timestamp
 }

@@ -25,6 +25,7 @@ export const HTTP_STATUS: Record<ErrorKind, number> = {
   payload_too_large: 413,
   unsupported_media_type: 415,
   unprocessable: 422,
+  bad_gateway: 502,
   internal: 500,
 }
 

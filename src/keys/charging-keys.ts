@@ -74,6 +74,8 @@ export interface KeyContext {
   log: Logger
   /** The platform's prefix for generated EMAIDs, when the organization has none. */
   platformEmaidPrefix: { country: string; provider: string }
+  /** Told after every committed change, with the EMAID identities / RFID UIDs it touched. */
+  keysChanged?: (identifiers: Array<string | null>) => void
 }
 
 export class ChargingKeys {
@@ -138,6 +140,7 @@ export class ChargingKeys {
       })
     }
     if (!row) throw userNotFound(userExternalId)
+    this.ctx.keysChanged?.([row.emaid_identity])
     return toChargingKey(row)
   }
 
@@ -174,6 +177,7 @@ export class ChargingKeys {
       throw error
     }
     if (!row) throw userNotFound(userExternalId)
+    this.ctx.keysChanged?.([row.emaid_identity, row.rfid_uid])
     return toChargingKey(row)
   }
 
@@ -221,7 +225,7 @@ export class ChargingKeys {
 
   /** PATCH: only the given fields change; setting the current value changes nothing. */
   async update(org: OrganizationPolicy, userExternalId: string, ref: string, changes: KeyChanges): Promise<ChargingKey> {
-    return this.ctx.db.transaction().execute(async (trx) => {
+    const key = await this.ctx.db.transaction().execute(async (trx) => {
       const userId = await this.liveUserId(org, userExternalId, trx)
       const row = await this.findByRef(trx, userId, ref, true)
       if (!row) throw keyNotFound(ref)
@@ -240,11 +244,13 @@ export class ChargingKeys {
         .executeTakeFirstOrThrow()
       return toChargingKey(updated)
     })
+    this.ctx.keysChanged?.([key.emaidIdentity, key.keyIdentifier])
+    return key
   }
 
   /** DELETE: the key is disabled and tombstoned (CPOs learn it is no longer valid). */
   async delete(org: OrganizationPolicy, userExternalId: string, ref: string): Promise<void> {
-    await this.ctx.db.transaction().execute(async (trx) => {
+    const row = await this.ctx.db.transaction().execute(async (trx) => {
       const userId = await this.liveUserId(org, userExternalId, trx)
       const row = await this.findByRef(trx, userId, ref, true)
       if (!row) throw keyNotFound(ref)
@@ -253,7 +259,9 @@ export class ChargingKeys {
         .set({ enabled: false, deleted_at: new Date(), updated_at: new Date() })
         .where('id', '=', row.id)
         .execute()
+      return row
     })
+    this.ctx.keysChanged?.([row.emaid_identity, row.rfid_uid])
   }
 
   private async liveUserId(org: OrganizationPolicy, userExternalId: string, db: Db = this.ctx.db): Promise<string> {

@@ -48,15 +48,28 @@ export function validateScopes(scopes: readonly string[]): Scope[] {
   return [...new Set(scopes as Scope[])]
 }
 
+/**
+ * How long a verified key is trusted without asking the database again. Revoking a key, or
+ * changing an organization, clears this instance's cache at once; other instances notice within
+ * this time. It saves a query on every request of the hot Drive API paths.
+ */
+export const API_KEY_CACHE_MS = 2000
+
 export class ApiKeys {
   /** The admin key from the environment, if the operator set one (compared by hash). */
   private readonly configuredAdminKeyHash: Buffer | null
+  private readonly verified = new Map<string, { caller: Caller; at: number }>()
 
   constructor(
     private readonly db: Db,
     configuredAdminKey?: string,
   ) {
     this.configuredAdminKeyHash = configuredAdminKey ? sha256(configuredAdminKey) : null
+  }
+
+  /** After a revocation or an organization change. */
+  forgetVerified() {
+    this.verified.clear()
   }
 
   /** A new key for an organization, or for the platform when `organizationId` is null. */
@@ -89,6 +102,7 @@ export class ApiKeys {
       .where('organization_id', '=', organizationId)
       .executeTakeFirst()
     if (result.numUpdatedRows === 0n) throw notFound('api_key_not_found', `API key ${keyId} not found`)
+    this.forgetVerified()
   }
 
   /** Whether a platform key exists in the database (the generated admin key). */
@@ -104,6 +118,17 @@ export class ApiKeys {
 
   /** The caller behind a presented key, or null when the key is unknown, revoked or malformed. */
   async authenticate(presented: string): Promise<Caller | null> {
+    const cached = this.verified.get(presented)
+    if (cached && Date.now() - cached.at < API_KEY_CACHE_MS) return cached.caller
+    const caller = await this.verify(presented)
+    if (caller) {
+      if (this.verified.size >= 10_000) this.verified.clear()
+      this.verified.set(presented, { caller, at: Date.now() })
+    }
+    return caller
+  }
+
+  private async verify(presented: string): Promise<Caller | null> {
     if (this.configuredAdminKeyHash && timingSafeEqual(sha256(presented), this.configuredAdminKeyHash)) {
       return { kind: 'platform', apiKeyId: 'environment', scopes: ['admin'] }
     }

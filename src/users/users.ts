@@ -38,6 +38,7 @@ export class Users {
   constructor(
     private readonly db: Db,
     private readonly keys: ChargingKeys,
+    private readonly keysChanged?: (identifiers: Array<string | null>) => void,
   ) {}
 
   /** Creates the user and, in the same transaction, its virtual charging key. */
@@ -99,7 +100,7 @@ export class Users {
    * first: that waits for key inserts holding it, so the key update below sees every key.
    */
   async delete(org: OrganizationPolicy, externalId: string): Promise<void> {
-    await this.db.transaction().execute(async (trx) => {
+    const keys = await this.db.transaction().execute(async (trx) => {
       const now = new Date()
       const user = await trx
         .updateTable('users')
@@ -110,12 +111,14 @@ export class Users {
         .returning('id')
         .executeTakeFirst()
       if (!user) throw userNotFound(externalId)
-      await trx
+      return trx
         .updateTable('charging_keys')
         .set({ enabled: false, deleted_at: now, updated_at: now })
         .where('user_id', '=', user.id)
         .where('deleted_at', 'is', null)
+        .returning(['emaid_identity', 'rfid_uid'])
         .execute()
     })
+    this.keysChanged?.(keys.flatMap((k) => [k.emaid_identity, k.rfid_uid]))
   }
 }

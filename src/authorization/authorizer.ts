@@ -1,0 +1,66 @@
+import { randomBytes } from 'node:crypto'
+import { emaidIdentity } from '../emaid/index.ts'
+import type { RoamingKey } from '../keys/roaming-key.ts'
+import { decide, type Allowed } from './decision.ts'
+import type { DecisionLog } from './decision-log.ts'
+import type { KeyDirectory } from './key-directory.ts'
+
+export interface AuthorizationRequest {
+  protocol: 'ocpi' | 'oicp'
+  partnerId: string | null
+  /** the identifier as the station read it */
+  tokenUid: string
+  /** the protocol's token type as given; null when the partner sent none */
+  tokenType: string | null
+  location?: unknown
+}
+
+export interface AuthorizationAnswer {
+  allowed: Allowed
+  key: RoamingKey
+  authorizationReference: string
+}
+
+const RFID_UID = /^([0-9A-F]{8}|[0-9A-F]{14}|[0-9A-F]{20})$/
+
+/**
+ * Answers "may this token charge here?" for every protocol: finds the keys behind the identifier
+ * (an EMAID in any spelling, or an RFID UID), decides, and records the decision off the hot path.
+ * Null means the token is unknown to us.
+ */
+export class Authorizer {
+  constructor(
+    private readonly directory: KeyDirectory,
+    private readonly decisions: DecisionLog,
+  ) {}
+
+  async authorize(request: AuthorizationRequest): Promise<AuthorizationAnswer | null> {
+    const started = process.hrtime.bigint()
+    const uid = request.tokenUid.toUpperCase()
+    const type = request.tokenType?.toUpperCase() ?? null
+    // RFID is the protocol default for a missing type, but a car's EMAID must still be found.
+    const rfidMatters = type === null || type === 'RFID'
+    const identity = type === 'RFID' && RFID_UID.test(uid) ? null : emaidIdentity(uid)
+    const rfidUid = rfidMatters && RFID_UID.test(uid) ? uid : null
+    let keys = await this.directory.lookup({ emaidIdentity: identity, rfidUid })
+    keys = keys.filter((k) => (identity && k.key.emaidIdentity === identity) || (rfidUid && k.key.keyIdentifier === rfidUid))
+    if (rfidUid && keys.some((k) => k.key.keyIdentifier === rfidUid)) keys = keys.filter((k) => k.key.keyIdentifier === rfidUid)
+    const decision = decide(keys, new Date())
+    const authorizationReference = randomBytes(15).toString('base64url')
+    this.decisions.record({
+      authorizationReference,
+      protocol: request.protocol,
+      partnerId: request.partnerId,
+      tokenUid: request.tokenUid,
+      tokenType: request.tokenType,
+      emaidIdentity: identity,
+      keyId: decision?.key.key.id ?? null,
+      organizationId: decision?.key.key.organizationId ?? null,
+      allowed: decision?.allowed ?? 'UNKNOWN',
+      location: request.location,
+      latencyUs: Number((process.hrtime.bigint() - started) / 1000n),
+      decidedAt: new Date(),
+    })
+    return decision ? { allowed: decision.allowed, key: decision.key, authorizationReference } : null
+  }
+}

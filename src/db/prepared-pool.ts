@@ -1,0 +1,33 @@
+import { createHash } from 'node:crypto'
+import type pg from 'pg'
+
+/**
+ * A `pg` pool whose clients run every query as a named prepared statement, so PostgreSQL parses
+ * and plans each query shape once per connection instead of on every request (the hot paths are
+ * a handful of fixed shapes). Queries with many parameters (multi-row inserts, whose shape varies
+ * with the row count) stay unnamed, so the per-connection statement set stays small.
+ */
+export function preparedStatementPool(pool: pg.Pool, maxParameters = 32) {
+  const names = new Map<string, string>()
+  const nameOf = (text: string) => {
+    let name = names.get(text)
+    if (!name) {
+      name = `q${createHash('sha1').update(text).digest('hex').slice(0, 20)}`
+      if (names.size < 10_000) names.set(text, name)
+    }
+    return name
+  }
+  return {
+    async connect() {
+      const client = await pool.connect()
+      return {
+        query(text: string, values?: unknown[]) {
+          if (!values || values.length === 0 || values.length > maxParameters) return client.query(text, values)
+          return client.query({ name: nameOf(text), text, values })
+        },
+        release: (destroy?: boolean) => client.release(destroy),
+      }
+    },
+    end: () => pool.end(),
+  }
+}
