@@ -60,10 +60,12 @@ export async function startPlatform(config: Config, options: StartOptions = {}):
     )
   }
 
+  await platform.keyDirectory.start()
   const server = await buildServer(platform)
   let url = ''
   if (options.listen !== false) {
     url = await server.listen({ port: config.port, host: config.host })
+    if (!config.publicUrl) platform.setPublicUrl(url)
   }
 
   // Replays are kept 24 hours; sweep the older ones now and then.
@@ -79,7 +81,9 @@ export async function startPlatform(config: Config, options: StartOptions = {}):
     url,
     async stop() {
       clearInterval(sweep)
+      platform.keyDirectory.stop()
       await server.close()
+      await platform.decisions.flush()
       await database.close()
     },
   }

@@ -1,10 +1,17 @@
+import { join } from 'node:path'
+import { Authorizer } from './authorization/authorizer.ts'
+import { DecisionLog } from './authorization/decision-log.ts'
+import { KeyDirectory } from './authorization/key-directory.ts'
 import type { Config } from './config.ts'
 import type { Db } from './db/database.ts'
 import { IdempotencyStore } from './idempotency/idempotency.ts'
 import { ChargingKeys } from './keys/charging-keys.ts'
 import type { Logger } from './logger.ts'
+import { OcpiRegistration } from './ocpi/credentials.ts'
+import { OcpiPartners } from './ocpi/partners.ts'
 import { ApiKeys } from './organizations/api-keys.ts'
 import { Organizations } from './organizations/organizations.ts'
+import { SecretBox } from './secrets/secret-box.ts'
 import { Users } from './users/users.ts'
 
 /** The domain services, wired once; every protocol adapter works through these. */
@@ -17,18 +24,50 @@ export interface Platform {
   users: Users
   chargingKeys: ChargingKeys
   idempotency: IdempotencyStore
+  keyDirectory: KeyDirectory
+  decisions: DecisionLog
+  ocpi: {
+    partners: OcpiPartners
+    registration: OcpiRegistration
+    authorizer: Authorizer
+  }
+  /** Where partners reach us (OPENPNC_PUBLIC_URL, else the address we listen on). */
+  publicUrl(): string
+  setPublicUrl(url: string): void
 }
 
 export function createPlatform(db: Db, config: Config, log: Logger): Platform {
-  const chargingKeys = new ChargingKeys({ db, log, platformEmaidPrefix: config.emaidPrefixParts })
+  const keyDirectory = new KeyDirectory(db, log)
+  const keysChanged = (identifiers: Array<string | null>) => keyDirectory.invalidate(identifiers)
+  const chargingKeys = new ChargingKeys({ db, log, platformEmaidPrefix: config.emaidPrefixParts, keysChanged })
+  const decisions = new DecisionLog(db, log)
+  const partners = new OcpiPartners(db, SecretBox.load(config.secretKey, join(config.dataDir, 'secret-key')))
+  let publicUrl = config.publicUrl ?? `http://${config.host}:${config.port}`
+  const identity = {
+    countryCode: config.ocpiCountryCode,
+    partyId: config.ocpiPartyId,
+    businessName: config.ocpiBusinessName,
+    versionsUrl: () => `${publicUrl}/ocpi/emsp/versions`,
+  }
   return {
     db,
     log,
     config,
     organizations: new Organizations(db),
     apiKeys: new ApiKeys(db, config.adminApiKey),
-    users: new Users(db, chargingKeys),
+    users: new Users(db, chargingKeys, keysChanged),
     chargingKeys,
     idempotency: new IdempotencyStore(db),
+    keyDirectory,
+    decisions,
+    ocpi: {
+      partners,
+      registration: new OcpiRegistration(partners, identity, log),
+      authorizer: new Authorizer(keyDirectory, decisions),
+    },
+    publicUrl: () => publicUrl,
+    setPublicUrl(url) {
+      publicUrl = url.replace(/\/$/, '')
+    },
   }
 }

@@ -7,6 +7,8 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import { sql } from 'kysely'
 import { adminApi } from '../admin/admin-api.ts'
 import { driveApi } from '../drive-api/drive-api.ts'
+import { OCPI_BASE_PATH, ocpiServer } from '../ocpi/server.ts'
+import { ocpiAdminApi } from '../ocpi/admin-api.ts'
 import type { Platform } from '../platform.ts'
 import { requireApiKeys } from './auth.ts'
 import { ErrorResponse, toHttpError } from './errors.ts'
@@ -100,7 +102,11 @@ export async function buildServer(platform: Platform): Promise<FastifyInstance> 
     replayIdempotentPosts(authenticated, platform.idempotency)
     await authenticated.register(driveApi, { platform })
     await authenticated.register(adminApi, { platform })
+    await authenticated.register(ocpiAdminApi, { platform })
   })
+
+  // OCPI has its own authentication (credentials tokens) and answers in OCPI envelopes.
+  await app.register(ocpiServer, { platform, prefix: OCPI_BASE_PATH })
 
   await app.ready()
   return app as unknown as FastifyInstance

@@ -4,6 +4,8 @@ import type { ChargingKeysTable, ChargingKeyType } from '../db/schema.ts'
 /** A charging key as the domain sees it: one model behind every protocol's view of it. */
 export interface ChargingKey {
   id: string
+  /** creation order */
+  seq: string
   organizationId: string
   userId: string
   /** Plug&Charge and virtual keys: the contract ID; RFID keys: the card UID. */
@@ -28,6 +30,7 @@ export type ChargingKeyRow = Selectable<ChargingKeysTable>
 export function toChargingKey(row: ChargingKeyRow): ChargingKey {
   return {
     id: row.id,
+    seq: String(row.seq),
     organizationId: row.organization_id,
     userId: row.user_id,
     keyId: row.type === 'rfid' ? row.rfid_uid! : row.contract_id,

@@ -2,9 +2,9 @@ import { randomUUID } from 'node:crypto'
 import { OpenpncError, type ErrorKind } from '../errors.ts'
 import { OCPI_STATUS } from './protocol.ts'
 
-/** OCPI timestamps: UTC with `Z`, whole seconds. */
+/** OCPI timestamps: UTC with `Z`; milliseconds kept so partners can order quick successive changes. */
 export function ocpiTimestamp(date: Date = new Date()): string {
-  return date.toISOString().replace(/\.\d{3}Z$/, 'Z')
+  return date.toISOString()
 }
 
 export interface OcpiEnvelope<T> {
@@ -121,7 +121,7 @@ export interface PageRequest {
   dateFrom?: Date
   dateTo?: Date
   /** keyset position from our own Link (so deep pages stay fast); offset still counts for callers */
-  after?: { updatedAt: Date; seq: string; total: number }
+  after?: { updatedAt: string; seq: string; total: number }
 }
 
 /** Reads offset/limit/date_from/date_to (and our cursor) from a query; limit is clamped. */
@@ -143,17 +143,17 @@ export function pageRequest(query: Record<string, unknown>, maxLimit: number): P
   let after: PageRequest['after']
   if (typeof query.cursor === 'string') {
     const [updatedAt, seq, total] = Buffer.from(query.cursor, 'base64url').toString('utf8').split('|')
-    const at = new Date(updatedAt ?? '')
-    if (Number.isNaN(at.getTime()) || !/^\d+$/.test(seq ?? '') || !/^\d+$/.test(total ?? '')) {
+    if (!/^\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(\.\d{1,6})?([+-]\d\d(:?\d\d)?|Z)?$/.test(updatedAt ?? '') || !/^\d+$/.test(seq ?? '') || !/^\d+$/.test(total ?? '')) {
       throw invalidParameters('cursor is not one we issued; follow the Link header as given')
     }
-    after = { updatedAt: at, seq: seq!, total: Number(total) }
+    after = { updatedAt: updatedAt!, seq: seq!, total: Number(total) }
   }
   return { offset: int('offset', 0), limit: limit === 0 ? maxLimit : limit, dateFrom: date('date_from'), dateTo: date('date_to'), after }
 }
 
-export function encodeCursor(updatedAt: Date, seq: string, total: number): string {
-  return Buffer.from(`${updatedAt.toISOString()}|${seq}|${total}`, 'utf8').toString('base64url')
+/** The exact position (PostgreSQL's own text of the change time, and the key's sequence). */
+export function encodeCursor(updatedAt: string, seq: string, total: number): string {
+  return Buffer.from(`${updatedAt}|${seq}|${total}`, 'utf8').toString('base64url')
 }
 
 /** Link to the next page, repeating the filters and the limit. */

@@ -1,0 +1,155 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type, type Static } from '@sinclair/typebox'
+import { ErrorResponse } from '../http/errors.ts'
+import { platform as platformAuth, routeTable } from '../http/route-table.ts'
+import type { Platform } from '../platform.ts'
+import type { OcpiPartner } from './partners.ts'
+
+/** Admin operations on OCPI partners (platform admin key). */
+export const OCPI_ADMIN_API = routeTable({
+  createOcpiPartner: {
+    method: 'POST',
+    url: '/admin/v1/ocpi/partners',
+    auth: platformAuth,
+    tag: 'Admin: OCPI',
+    summary: 'Create an OCPI partner and the Token A it registers with',
+  },
+  listOcpiPartners: { method: 'GET', url: '/admin/v1/ocpi/partners', auth: platformAuth, tag: 'Admin: OCPI', summary: 'List OCPI partners' },
+  getOcpiPartner: { method: 'GET', url: '/admin/v1/ocpi/partners/:partnerId', auth: platformAuth, tag: 'Admin: OCPI', summary: 'Get an OCPI partner' },
+  updateOcpiPartner: {
+    method: 'PATCH',
+    url: '/admin/v1/ocpi/partners/:partnerId',
+    auth: platformAuth,
+    tag: 'Admin: OCPI',
+    summary: "Change a partner's name, authorization header style or token type",
+  },
+  registerWithOcpiPartner: {
+    method: 'POST',
+    url: '/admin/v1/ocpi/partners/:partnerId/register',
+    auth: platformAuth,
+    tag: 'Admin: OCPI',
+    summary: "Register with a CPO using its versions URL and Token A",
+  },
+})
+
+const R = OCPI_ADMIN_API
+const errors = { '4xx': ErrorResponse, '5xx': ErrorResponse }
+
+const Style = Type.Union([Type.Literal('base64'), Type.Literal('raw')], {
+  description: 'how we send our token in Authorization: base64 (OCPI 2.2+) or raw (older partners)',
+})
+const EmaidTokenType = Type.Union([Type.Literal('OTHER'), Type.Literal('EMAID'), Type.Null()], {
+  description: 'Token.type of Plug&Charge keys for this partner; null: OTHER on 2.2.1, EMAID on 2.3.0',
+})
+
+const PartnerResponse = Type.Object(
+  {
+    id: Type.String(),
+    name: Type.String(),
+    status: Type.String({ description: 'created | registered | unregistered' }),
+    version: Type.Union([Type.String(), Type.Null()]),
+    versionsUrl: Type.Union([Type.String(), Type.Null()]),
+    roles: Type.Array(Type.Object({ role: Type.String(), country_code: Type.String(), party_id: Type.String() }, { additionalProperties: true })),
+    endpoints: Type.Array(Type.Object({ identifier: Type.String(), role: Type.String(), url: Type.String() })),
+    authorizationStyle: Type.String(),
+    emaidTokenType: Type.Union([Type.String(), Type.Null()]),
+    registered: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+    created: Type.String({ format: 'date-time' }),
+    updated: Type.String({ format: 'date-time' }),
+  },
+  { title: 'OcpiPartner' },
+)
+
+const PartnerParams = Type.Object({ partnerId: Type.String({ maxLength: 64 }) })
+
+function presentPartner(p: OcpiPartner): Static<typeof PartnerResponse> {
+  return {
+    id: p.id,
+    name: p.name,
+    status: p.status,
+    version: p.version,
+    versionsUrl: p.versionsUrl,
+    roles: p.roles,
+    endpoints: p.endpoints,
+    authorizationStyle: p.authorizationStyle,
+    emaidTokenType: p.emaidTokenType,
+    registered: p.registeredAt?.toISOString() ?? null,
+    created: p.createdAt.toISOString(),
+    updated: p.updatedAt.toISOString(),
+  }
+}
+
+export const ocpiAdminApi: FastifyPluginAsyncTypebox<{ platform: Platform }> = async (app, { platform }) => {
+  const { partners, registration } = platform.ocpi
+  const versionsUrl = () => `${platform.publicUrl()}/ocpi/emsp/versions`
+
+  app.route({
+    ...R.createOcpiPartner.route,
+    schema: {
+      ...R.createOcpiPartner.doc,
+      body: Type.Object({
+        name: Type.String({ minLength: 1, maxLength: 200 }),
+        authorizationStyle: Type.Optional(Style),
+        emaidTokenType: Type.Optional(EmaidTokenType),
+      }),
+      response: {
+        201: Type.Object({
+          id: Type.String(),
+          tokenA: Type.String({ description: 'give this to the CPO, once; it stops working when the CPO registers' }),
+          versionsUrl: Type.String(),
+          partner: PartnerResponse,
+        }),
+        ...errors,
+      },
+    },
+    handler: async (request, reply) => {
+      const { partner, tokenA } = await partners.create(request.body)
+      return reply.code(201).send({ id: partner.id, tokenA, versionsUrl: versionsUrl(), partner: presentPartner(partner) })
+    },
+  })
+
+  app.route({
+    ...R.listOcpiPartners.route,
+    schema: { ...R.listOcpiPartners.doc, response: { 200: Type.Object({ partners: Type.Array(PartnerResponse) }), ...errors } },
+    handler: async () => ({ partners: (await partners.list()).map(presentPartner) }),
+  })
+
+  app.route({
+    ...R.getOcpiPartner.route,
+    schema: { ...R.getOcpiPartner.doc, params: PartnerParams, response: { 200: PartnerResponse, ...errors } },
+    handler: async (request) => presentPartner(await partners.get(request.params.partnerId)),
+  })
+
+  app.route({
+    ...R.updateOcpiPartner.route,
+    schema: {
+      ...R.updateOcpiPartner.doc,
+      params: PartnerParams,
+      body: Type.Object({
+        name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+        authorizationStyle: Type.Optional(Style),
+        emaidTokenType: Type.Optional(EmaidTokenType),
+      }),
+      response: { 200: PartnerResponse, ...errors },
+    },
+    handler: async (request) => {
+      await partners.get(request.params.partnerId)
+      return presentPartner(await partners.update(request.params.partnerId, request.body))
+    },
+  })
+
+  app.route({
+    ...R.registerWithOcpiPartner.route,
+    schema: {
+      ...R.registerWithOcpiPartner.doc,
+      params: PartnerParams,
+      body: Type.Object({
+        versionsUrl: Type.String({ pattern: '^https?://', maxLength: 255 }),
+        tokenA: Type.String({ minLength: 1, maxLength: 64, pattern: '^[\\x21-\\x7e]+$' }),
+      }),
+      response: { 200: PartnerResponse, ...errors },
+    },
+    handler: async (request) =>
+      presentPartner(await registration.registerWith(request.params.partnerId, request.body.versionsUrl, request.body.tokenA)),
+  })
+}

@@ -1,0 +1,222 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import secureJson from 'secure-json-parse'
+import { Type, type Static } from '@sinclair/typebox'
+import { Value } from '@sinclair/typebox/value'
+import type { Platform } from '../platform.ts'
+import type { Credentials } from './credentials.ts'
+import type { OcpiPartner, PartnerCredential } from './partners.ts'
+import { endpointsOf, OCPI_OPERATIONS, OCPI_STATUS, OCPI_VERSIONS, type OcpiOperation, type OcpiVersion } from './protocol.ts'
+import { toOcpiToken } from './tokens.ts'
+import { tokenPage } from './tokens.ts'
+import {
+  encodeCursor,
+  invalidParameters,
+  nextLink,
+  ocpiErrorAnswer,
+  OcpiError,
+  ocpiTimestamp,
+  pageRequest,
+  requestIdFrom,
+  routingHeaders,
+  success,
+  tokenCandidates,
+} from './transport.ts'
+
+export const OCPI_BASE_PATH = '/ocpi/emsp'
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    ocpiPartner?: { partner: OcpiPartner; credential: PartnerCredential; token: string }
+  }
+}
+
+const CredentialsBody = Type.Object({
+  token: Type.String({ minLength: 1, maxLength: 64, pattern: '^[\\x21-\\x7e]+$' }),
+  url: Type.String({ minLength: 1, maxLength: 255, pattern: '^https?://' }),
+  roles: Type.Array(
+    Type.Object({
+      role: Type.String(),
+      party_id: Type.String({ minLength: 1, maxLength: 3 }),
+      country_code: Type.String({ minLength: 1, maxLength: 2 }),
+      business_details: Type.Optional(Type.Object({ name: Type.String() })),
+    }),
+    { minItems: 1 },
+  ),
+})
+
+const LocationReferences = Type.Object({
+  location_id: Type.String({ minLength: 1, maxLength: 36 }),
+  evse_uids: Type.Optional(Type.Array(Type.String({ maxLength: 36 }))),
+})
+
+const TOKEN_TYPES: Record<OcpiVersion, readonly string[]> = {
+  '2.2.1': ['AD_HOC_USER', 'APP_USER', 'OTHER', 'RFID'],
+  '2.3.0': ['AD_HOC_USER', 'APP_USER', 'EMAID', 'OTHER', 'RFID'],
+}
+
+function checked<T extends Parameters<typeof Value.Check>[0]>(schema: T, value: unknown, what: string): Static<T> {
+  if (Value.Check(schema, value)) return value as Static<T>
+  const first = Value.Errors(schema, value).First()
+  throw invalidParameters(`${what}${first?.path ? ` field ${first.path.slice(1).replaceAll('/', '.')}` : ''}: ${first?.message ?? 'is invalid'}`)
+}
+
+/**
+ * openpnc's OCPI eMSP interface (2.2.1 and 2.3.0) at /ocpi/emsp: versions, credentials, tokens.
+ * Every answer is an OCPI envelope, errors included; every route comes from OCPI_OPERATIONS.
+ */
+export async function ocpiServer(app: FastifyInstance, { platform }: { platform: Platform }) {
+  const { ocpi } = platform
+  const us = { country_code: platform.config.ocpiCountryCode, party_id: platform.config.ocpiPartyId }
+  const base = () => `${platform.publicUrl()}${OCPI_BASE_PATH}`
+
+  // Partners may send an empty body with a JSON content type (an authorize without location).
+  app.removeContentTypeParser('application/json')
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+    if (body === '' || body === undefined) return done(null, undefined)
+    try {
+      done(null, secureJson.parse(body as string))
+    } catch {
+      done(invalidParameters('the request body is not valid JSON'), undefined)
+    }
+  })
+
+  app.setErrorHandler((error, request, reply) => {
+    const answer = ocpiErrorAnswer(error)
+    if (answer.http >= 500) request.log.error({ err: error }, 'OCPI request failed')
+    return reply.code(answer.http).send({ status_code: answer.status, status_message: answer.message, timestamp: ocpiTimestamp() })
+  })
+  app.setNotFoundHandler((request, reply) =>
+    reply.code(404).send({
+      status_code: OCPI_STATUS.clientError,
+      status_message: `no OCPI endpoint ${request.method} ${request.url.split('?')[0]}`,
+      timestamp: ocpiTimestamp(),
+    }),
+  )
+
+  // Every OCPI call is authenticated with a credentials token (Token A only reaches versions
+  // and credentials); request and correlation IDs travel back.
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id)
+    reply.header('x-correlation-id', requestIdFrom(request.headers['x-correlation-id'] ?? request.headers['x-request-id']))
+    const candidates = tokenCandidates(request.headers.authorization)
+    if (candidates.length === 0) {
+      throw new OcpiError('unauthenticated', OCPI_STATUS.clientError, 'send your credentials token: Authorization: Token <token>')
+    }
+    const found = await ocpi.partners.authenticate(candidates)
+    if (!found) throw new OcpiError('unauthenticated', OCPI_STATUS.clientError, 'unknown credentials token')
+    request.ocpiPartner = { ...found, token: candidates.find((c) => c.length > 0)! }
+  })
+
+  const partnerOf = (request: FastifyRequest) => request.ocpiPartner!
+  /** Functional modules need a completed registration. */
+  const registeredPartnerOf = (request: FastifyRequest) => {
+    const found = partnerOf(request)
+    if (found.partner.status !== 'registered' || found.credential !== 'token') {
+      throw new OcpiError('unauthenticated', OCPI_STATUS.clientError, 'register first: POST your credentials')
+    }
+    return found.partner
+  }
+
+  /** Routing headers of a functional answer: from us, to whoever asked. */
+  const routeBack = (request: FastifyRequest, reply: FastifyReply, partner: OcpiPartner) => {
+    const { from } = routingHeaders(request.headers)
+    const to = from ?? (partner.roles[0] && { country_code: partner.roles[0].country_code, party_id: partner.roles[0].party_id })
+    reply.header('ocpi-from-country-code', us.country_code).header('ocpi-from-party-id', us.party_id)
+    if (to) reply.header('ocpi-to-country-code', to.country_code).header('ocpi-to-party-id', to.party_id)
+  }
+
+  app.get('/versions', async () => success(OCPI_VERSIONS.map((version) => ({ version, url: `${base()}/${version}` }))))
+
+  for (const version of OCPI_VERSIONS) {
+    app.get(`/${version}`, async () =>
+      success({
+        version,
+        endpoints: endpointsOf(version).map((e) => ({ identifier: e.identifier, role: e.role, url: `${base()}/${version}/${e.path}` })),
+      }),
+    )
+  }
+
+  const handlers: Record<string, (version: OcpiVersion, request: FastifyRequest, reply: FastifyReply) => Promise<unknown>> = {
+    getCredentials: async (_version, request) => {
+      const { token } = partnerOf(request)
+      return success(ocpi.registration.ourCredentials(token))
+    },
+    postCredentials: async (version, request) => {
+      const { partner, credential } = partnerOf(request)
+      const theirs = checked(CredentialsBody, request.body, 'credentials') as Credentials
+      const answer = await ocpi.registration.accept(partner, credential, version, theirs)
+      return success(answer)
+    },
+    putCredentials: async (version, request) => {
+      const { partner, credential } = partnerOf(request)
+      const theirs = checked(CredentialsBody, request.body, 'credentials') as Credentials
+      const answer = await ocpi.registration.update(partner, credential, version, theirs)
+      return success(answer)
+    },
+    deleteCredentials: async (_version, request) => {
+      const { partner, credential } = partnerOf(request)
+      await ocpi.registration.unregister(partner, credential)
+      return success(null)
+    },
+    getTokens: async (version, request, reply) => {
+      const partner = registeredPartnerOf(request)
+      routeBack(request, reply, partner)
+      const page = pageRequest(request.query as Record<string, unknown>, platform.config.ocpiPageLimit)
+      const { keys, total } = await tokenPage(platform.db, page)
+      const now = new Date()
+      const data = keys.map((k) => toOcpiToken(k, { version, partner, countryCode: us.country_code, partyId: us.party_id, now }))
+      reply.header('x-total-count', String(total)).header('x-limit', String(page.limit))
+      const last = keys.at(-1)
+      if (last) {
+        const link = nextLink(`${base()}/${version}/tokens`, page, keys.length, total, encodeCursor(last.updatedAtText, last.key.seq, total))
+        if (link) reply.header('link', link)
+      }
+      return success(data)
+    },
+    authorizeToken: async (version, request, reply) => {
+      const partner = registeredPartnerOf(request)
+      routeBack(request, reply, partner)
+      const { uid } = request.params as { uid: string }
+      if (uid.length === 0 || uid.length > 36) throw invalidParameters('token_uid must be 1-36 characters')
+      const type = (request.query as { type?: unknown }).type
+      if (type !== undefined && (typeof type !== 'string' || !TOKEN_TYPES[version].includes(type))) {
+        throw invalidParameters(`type must be one of ${TOKEN_TYPES[version].join(', ')}`)
+      }
+      const location = request.body === undefined || request.body === null ? undefined : checked(LocationReferences, request.body, 'LocationReferences')
+      const answer = await ocpi.authorizer.authorize({
+        protocol: 'ocpi',
+        partnerId: partner.id,
+        tokenUid: uid,
+        tokenType: (type as string | undefined) ?? null,
+        location,
+      })
+      if (!answer) {
+        return reply.code(404).send({ status_code: OCPI_STATUS.unknownToken, status_message: 'Unknown Token', timestamp: ocpiTimestamp() })
+      }
+      return success({
+        allowed: answer.allowed,
+        token: toOcpiToken(answer.key, { version, partner, countryCode: us.country_code, partyId: us.party_id }),
+        ...(location && { location }),
+        authorization_reference: answer.authorizationReference,
+      })
+    },
+  }
+
+  for (const op of OCPI_OPERATIONS) {
+    const handler = handlers[op.operationId]
+    if (!handler) throw new Error(`OCPI operation ${op.operationId} has no handler`)
+    for (const version of op.versions) {
+      app.route({ method: op.method, url: `/${version}/${op.path}`, handler: (request, reply) => handler(version, request, reply) })
+    }
+  }
+}
+
+/** For tests: every OCPI route the table says we serve, as Fastify paths. */
+export function expectedOcpiRoutes(): Array<Pick<OcpiOperation, 'method'> & { url: string }> {
+  return [
+    { method: 'GET', url: `${OCPI_BASE_PATH}/versions` },
+    ...OCPI_VERSIONS.map((v) => ({ method: 'GET' as const, url: `${OCPI_BASE_PATH}/${v}` })),
+    ...OCPI_OPERATIONS.flatMap((op) => op.versions.map((v) => ({ method: op.method, url: `${OCPI_BASE_PATH}/${v}/${op.path}` }))),
+  ]
+}
+
