@@ -39,6 +39,8 @@ async function freshPostgresDatabase(): Promise<{ url: string; drop(): Promise<v
 export interface TestPlatform extends RunningPlatform {
   app: FastifyInstance
   dataDir: string
+  /** the PostgreSQL database, for a second instance to share */
+  postgresUrl?: string
   /** Creates an organization through the admin API; returns its id and API key. */
   createOrganization(settings?: Record<string, unknown>): Promise<{ id: string; apiKey: string }>
   /** A request with this API key. */
@@ -49,23 +51,28 @@ export interface TestPlatform extends RunningPlatform {
 export async function startTestPlatform(
   backend: BackendName,
   env: Record<string, string> = {},
+  options: { listen?: boolean; postgresUrl?: string; dataDir?: string } = {},
 ): Promise<TestPlatform> {
-  const dataDir = await mkdtemp(join(tmpdir(), 'openpnc-test-'))
-  const postgres = backend === 'postgres' ? await freshPostgresDatabase() : undefined
+  const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'openpnc-test-')))
+  // A second instance may share the first one's database (options.postgresUrl).
+  const postgres =
+    backend === 'postgres' ? (options.postgresUrl ? { url: options.postgresUrl, drop: async () => {} } : await freshPostgresDatabase()) : undefined
   const config = loadConfig({
     OPENPNC_DATA_DIR: dataDir,
     OPENPNC_SANDBOX: 'false',
     LOG_LEVEL: 'silent',
     OPENPNC_ADMIN_API_KEY: ADMIN_KEY,
+    PORT: '0',
     ...(postgres && { DATABASE_URL: postgres.url }),
     ...env,
   })
-  const running = await startPlatform(config, { listen: false })
+  const running = await startPlatform(config, { listen: options.listen ?? false })
   const app = running.server
   return {
     ...running,
     app,
     dataDir,
+    postgresUrl: postgres?.url,
     async createOrganization(settings = {}) {
       const response = await app.inject({
         method: 'POST',
@@ -88,7 +95,7 @@ export async function startTestPlatform(
     async close() {
       await running.stop()
       await postgres?.drop()
-      await rm(dataDir, { recursive: true, force: true })
+      if (!options.dataDir) await rm(dataDir, { recursive: true, force: true })
     },
   }
 }

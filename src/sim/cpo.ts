@@ -1,0 +1,247 @@
+import { randomBytes } from 'node:crypto'
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import { ocpiCall, ocpiPages, OcpiClientError } from '../ocpi/client.ts'
+import type { Credentials } from '../ocpi/credentials.ts'
+import type { OcpiToken } from '../ocpi/tokens.ts'
+import type { OcpiVersion } from '../ocpi/protocol.ts'
+import { ocpiTimestamp, tokenCandidates, type Party } from '../ocpi/transport.ts'
+
+export interface CpoSimulatorOptions {
+  host?: string
+  port?: number
+  countryCode?: string
+  partyId?: string
+  name?: string
+  /** the OCPI versions this CPO speaks */
+  versions?: OcpiVersion[]
+}
+
+/** What the CPO received on its tokens Receiver interface, in arrival order. */
+export interface ReceivedPush {
+  method: 'PUT' | 'PATCH'
+  uid: string
+  type: string | undefined
+  body: Partial<OcpiToken>
+  at: Date
+}
+
+const newToken = () => randomBytes(24).toString('base64url')
+
+/**
+ * A small but real OCPI 2.2.1 / 2.3.0 CPO: its own HTTP server with versions, credentials and a
+ * tokens Receiver, and a client side that registers with an eMSP, pulls its tokens and asks it to
+ * authorize. Used by the tests, the README walk-through and the benchmarks; `openpnc sim cpo`
+ * runs one.
+ */
+export class CpoSimulator {
+  readonly party: Party
+  readonly tokens = new Map<string, OcpiToken>()
+  readonly pushes: ReceivedPush[] = []
+  /** false: every request is answered 503, as by a CPO that is down */
+  available = true
+  private app: FastifyInstance | undefined
+  private baseUrl = ''
+  /** tokens the eMSP may present to us: a Token A we handed out, or its credentials token */
+  private readonly acceptedTokens = new Set<string>()
+  /** what we present to the eMSP */
+  private emsp: { token: string; versionsUrl: string; version: OcpiVersion; endpoints: Array<{ identifier: string; role: string; url: string }> } | undefined
+
+  constructor(private readonly options: CpoSimulatorOptions = {}) {
+    this.party = { country_code: options.countryCode ?? 'NL', party_id: options.partyId ?? 'CPO' }
+  }
+
+  get versionsUrl() {
+    return `${this.baseUrl}/ocpi/cpo/versions`
+  }
+
+  get registeredVersion() {
+    return this.emsp?.version
+  }
+
+  /** The credentials token the eMSP gave us (to call it with). */
+  get emspToken() {
+    return this.emsp?.token
+  }
+
+  private get versions(): OcpiVersion[] {
+    return this.options.versions ?? ['2.2.1', '2.3.0']
+  }
+
+  private credentials(token: string): Credentials {
+    return {
+      token,
+      url: this.versionsUrl,
+      roles: [{ role: 'CPO', party_id: this.party.party_id, country_code: this.party.country_code, business_details: { name: this.options.name ?? 'Simulated CPO' } }],
+    }
+  }
+
+  private envelope(data: unknown, status = 1000, message?: string) {
+    return { ...(data !== undefined && { data }), status_code: status, ...(message && { status_message: message }), timestamp: ocpiTimestamp() }
+  }
+
+  async start(): Promise<string> {
+    const app = Fastify({ logger: false })
+    this.app = app
+    app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
+      if (!this.available) return reply.code(503).send(this.envelope(undefined, 3000, 'CPO is down'))
+      const presented = tokenCandidates(request.headers.authorization)
+      if (!presented.some((t) => this.acceptedTokens.has(t))) {
+        return reply.code(401).send(this.envelope(undefined, 2000, 'unknown token'))
+      }
+    })
+    app.get('/ocpi/cpo/versions', async () =>
+      this.envelope(this.versions.map((version) => ({ version, url: `${this.baseUrl}/ocpi/cpo/${version}` }))),
+    )
+    for (const version of this.versions) {
+      const url = (p: string) => `${this.baseUrl}/ocpi/cpo/${version}/${p}`
+      app.get(`/ocpi/cpo/${version}`, async () =>
+        this.envelope({
+          version,
+          endpoints: [
+            { identifier: 'credentials', role: 'SENDER', url: url('credentials') },
+            { identifier: 'credentials', role: 'RECEIVER', url: url('credentials') },
+            { identifier: 'tokens', role: 'RECEIVER', url: url('tokens') },
+          ],
+        }),
+      )
+      // The eMSP registers with us (we handed it a Token A).
+      app.post(`/ocpi/cpo/${version}/credentials`, async (request, reply) => {
+        const theirs = request.body as Credentials
+        const used = tokenCandidates(request.headers.authorization).find((t) => this.acceptedTokens.has(t))!
+        try {
+          const versions = await ocpiCall<Array<{ version: string; url: string }>>('GET', theirs.url, { token: theirs.token, style: 'base64' })
+          const chosen = versions.data.find((v) => v.version === version)
+          if (!chosen) return reply.code(400).send(this.envelope(undefined, 3002, 'unsupported version'))
+          const details = await ocpiCall<{ endpoints: Array<{ identifier: string; role: string; url: string }> }>('GET', chosen.url, {
+            token: theirs.token,
+            style: 'base64',
+          })
+          this.emsp = { token: theirs.token, versionsUrl: theirs.url, version, endpoints: details.data.endpoints }
+        } catch (error) {
+          return reply.code(400).send(this.envelope(undefined, 3001, (error as Error).message))
+        }
+        this.acceptedTokens.delete(used)
+        const ours = newToken()
+        this.acceptedTokens.add(ours)
+        return this.envelope(this.credentials(ours))
+      })
+      app.get(`/ocpi/cpo/${version}/tokens/:cc/:party/:uid`, async (request, reply) => {
+        const { cc, party, uid } = request.params as { cc: string; party: string; uid: string }
+        const token = this.tokens.get(`${cc}/${party}/${uid}`)
+        if (!token) return reply.code(404).send(this.envelope(undefined, 2004, 'Unknown Token'))
+        return this.envelope(token)
+      })
+      app.put(`/ocpi/cpo/${version}/tokens/:cc/:party/:uid`, async (request, reply) => {
+        const { cc, party, uid } = request.params as { cc: string; party: string; uid: string }
+        const body = request.body as OcpiToken
+        if (body?.uid !== uid || body.country_code !== cc || body.party_id !== party) {
+          return reply.code(400).send(this.envelope(undefined, 2001, 'URL and body disagree'))
+        }
+        this.pushes.push({ method: 'PUT', uid, type: (request.query as { type?: string }).type, body, at: new Date() })
+        const known = this.tokens.has(`${cc}/${party}/${uid}`)
+        this.tokens.set(`${cc}/${party}/${uid}`, body)
+        return reply.code(known ? 200 : 201).send(this.envelope(undefined))
+      })
+      app.patch(`/ocpi/cpo/${version}/tokens/:cc/:party/:uid`, async (request, reply) => {
+        const { cc, party, uid } = request.params as { cc: string; party: string; uid: string }
+        const body = request.body as Partial<OcpiToken>
+        const existing = this.tokens.get(`${cc}/${party}/${uid}`)
+        if (!existing) return reply.code(404).send(this.envelope(undefined, 2004, 'Unknown Token'))
+        if (!body?.last_updated) return reply.code(400).send(this.envelope(undefined, 2001, 'last_updated is required'))
+        this.pushes.push({ method: 'PATCH', uid, type: (request.query as { type?: string }).type, body, at: new Date() })
+        this.tokens.set(`${cc}/${party}/${uid}`, { ...existing, ...body } as OcpiToken)
+        return this.envelope(undefined)
+      })
+    }
+    const address = await app.listen({ host: this.options.host ?? '127.0.0.1', port: this.options.port ?? 0 })
+    this.baseUrl = address
+    return address
+  }
+
+  async stop() {
+    await this.app?.close()
+  }
+
+  /** A Token A for an eMSP that will register with us (`/admin/v1/ocpi/partners/{id}/register`). */
+  issueTokenA(): string {
+    const token = newToken()
+    this.acceptedTokens.add(token)
+    return token
+  }
+
+  /** We register with the eMSP using the Token A its admin gave us. */
+  async registerWith(emspVersionsUrl: string, tokenA: string, style: 'base64' | 'raw' = 'base64'): Promise<OcpiVersion> {
+    const versions = await ocpiCall<Array<{ version: string; url: string }>>('GET', emspVersionsUrl, { token: tokenA, style })
+    const common = versions.data.filter((v) => this.versions.includes(v.version as OcpiVersion))
+    const chosen = common.sort((a, b) => b.version.localeCompare(a.version))[0]
+    if (!chosen) throw new Error('no common OCPI version')
+    const details = await ocpiCall<{ endpoints: Array<{ identifier: string; role: string; url: string }> }>('GET', chosen.url, { token: tokenA, style })
+    const credentialsUrl = details.data.endpoints.find((e) => e.identifier === 'credentials')?.url
+    if (!credentialsUrl) throw new Error('the eMSP lists no credentials endpoint')
+    const ours = newToken()
+    this.acceptedTokens.add(ours)
+    const theirs = await ocpiCall<Credentials>('POST', credentialsUrl, { token: tokenA, style, body: this.credentials(ours) })
+    this.emsp = { token: theirs.data.token, versionsUrl: theirs.data.url, version: chosen.version as OcpiVersion, endpoints: details.data.endpoints }
+    return this.emsp.version
+  }
+
+  /** PUT credentials: rotate our token and let the eMSP re-read our endpoints. */
+  async updateCredentials(): Promise<void> {
+    const emsp = this.requireEmsp()
+    const ours = newToken()
+    this.acceptedTokens.add(ours)
+    const url = emsp.endpoints.find((e) => e.identifier === 'credentials')!.url
+    const theirs = await ocpiCall<Credentials>('PUT', url, { token: emsp.token, style: 'base64', body: this.credentials(ours) })
+    emsp.token = theirs.data.token
+  }
+
+  private requireEmsp() {
+    if (!this.emsp) throw new Error('not registered with an eMSP')
+    return this.emsp
+  }
+
+  private endpoint(identifier: string) {
+    const url = this.requireEmsp().endpoints.find((e) => e.identifier === identifier)?.url
+    if (!url) throw new Error(`the eMSP lists no ${identifier} endpoint`)
+    return url
+  }
+
+  private routing(emspParty?: Party) {
+    return { from: this.party, ...(emspParty && { to: emspParty }) }
+  }
+
+  /** POST tokens/{uid}/authorize on the eMSP, as a station would trigger it. */
+  async authorize(uid: string, options: { type?: string; location?: { location_id: string; evse_uids?: string[] } } = {}) {
+    const emsp = this.requireEmsp()
+    const url = `${this.endpoint('tokens')}/${encodeURIComponent(uid)}/authorize${options.type ? `?type=${options.type}` : ''}`
+    try {
+      const response = await ocpiCall<{ allowed: string; token: OcpiToken; authorization_reference: string; location?: unknown }>('POST', url, {
+        token: emsp.token,
+        style: 'base64',
+        body: options.location,
+        ...this.routing(),
+      })
+      return { httpStatus: response.httpStatus, statusCode: 1000, data: response.data, headers: response.headers }
+    } catch (error) {
+      if (error instanceof OcpiClientError) return { httpStatus: error.httpStatus, statusCode: error.ocpiStatus, data: undefined, headers: {} }
+      throw error
+    }
+  }
+
+  /** Pulls the eMSP's whole token list, page by page through its Link headers. */
+  async pullTokens(options: { limit?: number; dateFrom?: Date } = {}): Promise<OcpiToken[]> {
+    const emsp = this.requireEmsp()
+    const params = new URLSearchParams()
+    if (options.limit) params.set('limit', String(options.limit))
+    if (options.dateFrom) params.set('date_from', options.dateFrom.toISOString())
+    const all: OcpiToken[] = []
+    for await (const page of ocpiPages<OcpiToken>(`${this.endpoint('tokens')}${params.size ? `?${params}` : ''}`, {
+      token: emsp.token,
+      style: 'base64',
+      ...this.routing(),
+    })) {
+      all.push(...page)
+    }
+    return all
+  }
+}
