@@ -222,7 +222,7 @@ for (const backend of backends()) {
       const seen: string[] = []
       const validate = ocpiResponseValidator('2.3.0', 'tokens', 'sender-interface', '/tokens', 'get', 200)
       while (url) {
-        const response = await request(url, { headers: { authorization: `Token ${token}` } })
+        const response: Awaited<ReturnType<typeof request>> = await request(url, { headers: { authorization: `Token ${token}` } })
         const body = (await response.body.json()) as { data: Array<{ uid: string; last_updated: string }>; status_code: number; timestamp: string }
         assertValidOcpi(validate, body)
         assertEnvelope(body)
