@@ -27,6 +27,9 @@ const SETTINGS = {
   ocpiCountryCode: { env: 'OPENPNC_OCPI_COUNTRY_CODE', schema: Type.String({ pattern: '^[A-Z]{2}$', default: 'DE' }) },
   ocpiPartyId: { env: 'OPENPNC_OCPI_PARTY_ID', schema: Type.String({ pattern: '^[A-Z0-9]{3}$', default: '8PS' }) },
   ocpiBusinessName: { env: 'OPENPNC_OCPI_BUSINESS_NAME', schema: Type.String({ minLength: 1, maxLength: 100, default: 'openpnc' }) },
+  ocpiRetryBaseMs: { env: 'OPENPNC_OCPI_RETRY_BASE_MS', schema: Type.Integer({ minimum: 10, maximum: 600_000, default: 1000 }) },
+  ocpiRetryMaxMs: { env: 'OPENPNC_OCPI_RETRY_MAX_MS', schema: Type.Integer({ minimum: 10, maximum: 86_400_000, default: 300_000 }) },
+  ocpiPushPollMs: { env: 'OPENPNC_OCPI_PUSH_POLL_MS', schema: Type.Integer({ minimum: 50, maximum: 60_000, default: 500 }) },
   ocpiPageLimit: { env: 'OPENPNC_OCPI_PAGE_LIMIT', schema: Type.Integer({ minimum: 10, maximum: 10_000, default: 2000 }) },
 } as const
 

@@ -68,6 +68,8 @@ export async function startPlatform(config: Config, options: StartOptions = {}):
     if (!config.publicUrl) platform.setPublicUrl(url)
   }
 
+  platform.ocpi.push.start()
+
   // Replays are kept 24 hours; sweep the older ones now and then.
   const sweep = setInterval(() => {
     platform.idempotency.purgeExpired().catch((err) => log.warn({ err }, 'idempotency sweep failed'))
@@ -82,6 +84,7 @@ export async function startPlatform(config: Config, options: StartOptions = {}):
     async stop() {
       clearInterval(sweep)
       platform.keyDirectory.stop()
+      await platform.ocpi.push.stop()
       await server.close()
       await platform.decisions.flush()
       await database.close()

@@ -9,6 +9,7 @@ import { ChargingKeys } from './keys/charging-keys.ts'
 import type { Logger } from './logger.ts'
 import { OcpiRegistration } from './ocpi/credentials.ts'
 import { OcpiPartners } from './ocpi/partners.ts'
+import { TokenPush } from './ocpi/push.ts'
 import { ApiKeys } from './organizations/api-keys.ts'
 import { Organizations } from './organizations/organizations.ts'
 import { SecretBox } from './secrets/secret-box.ts'
@@ -30,6 +31,7 @@ export interface Platform {
     partners: OcpiPartners
     registration: OcpiRegistration
     authorizer: Authorizer
+    push: TokenPush
   }
   /** Where partners reach us (OPENPNC_PUBLIC_URL, else the address we listen on). */
   publicUrl(): string
@@ -64,6 +66,11 @@ export function createPlatform(db: Db, config: Config, log: Logger): Platform {
       partners,
       registration: new OcpiRegistration(partners, identity, log),
       authorizer: new Authorizer(keyDirectory, decisions),
+      push: new TokenPush(db, partners, { countryCode: config.ocpiCountryCode, partyId: config.ocpiPartyId }, log, {
+        pollMs: config.ocpiPushPollMs,
+        baseBackoffMs: config.ocpiRetryBaseMs,
+        maxBackoffMs: config.ocpiRetryMaxMs,
+      }),
     },
     publicUrl: () => publicUrl,
     setPublicUrl(url) {

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type, type Static } from '@sinclair/typebox'
+import { OpenpncError } from '../errors.ts'
 import { ErrorResponse } from '../http/errors.ts'
 import { platform as platformAuth, routeTable } from '../http/route-table.ts'
 import type { Platform } from '../platform.ts'
@@ -22,6 +23,13 @@ export const OCPI_ADMIN_API = routeTable({
     auth: platformAuth,
     tag: 'Admin: OCPI',
     summary: "Change a partner's name, authorization header style or token type",
+  },
+  reconcileOcpiPartner: {
+    method: 'POST',
+    url: '/admin/v1/ocpi/partners/:partnerId/reconcile',
+    auth: platformAuth,
+    tag: 'Admin: OCPI',
+    summary: "Compare the CPO's copies of our tokens with ours and re-push the differences",
   },
   registerWithOcpiPartner: {
     method: 'POST',
@@ -53,6 +61,13 @@ const PartnerResponse = Type.Object(
     endpoints: Type.Array(Type.Object({ identifier: Type.String(), role: Type.String(), url: Type.String() })),
     authorizationStyle: Type.String(),
     emaidTokenType: Type.Union([Type.String(), Type.Null()]),
+    delivery: Type.Object({
+      backlog: Type.Integer({ description: 'tokens with a change not yet delivered' }),
+      failing: Type.Integer({ description: 'of those, tokens whose last attempt failed' }),
+      delivered: Type.Integer(),
+      nextAttemptAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+      lastError: Type.Union([Type.String(), Type.Null()]),
+    }),
     registered: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
     created: Type.String({ format: 'date-time' }),
     updated: Type.String({ format: 'date-time' }),
@@ -62,7 +77,9 @@ const PartnerResponse = Type.Object(
 
 const PartnerParams = Type.Object({ partnerId: Type.String({ maxLength: 64 }) })
 
-function presentPartner(p: OcpiPartner): Static<typeof PartnerResponse> {
+type Delivery = Awaited<ReturnType<Platform['ocpi']['push']['status']>>
+
+function presentPartner(p: OcpiPartner, delivery: Delivery): Static<typeof PartnerResponse> {
   return {
     id: p.id,
     name: p.name,
@@ -73,6 +90,7 @@ function presentPartner(p: OcpiPartner): Static<typeof PartnerResponse> {
     endpoints: p.endpoints,
     authorizationStyle: p.authorizationStyle,
     emaidTokenType: p.emaidTokenType,
+    delivery: { ...delivery, nextAttemptAt: delivery.nextAttemptAt?.toISOString() ?? null },
     registered: p.registeredAt?.toISOString() ?? null,
     created: p.createdAt.toISOString(),
     updated: p.updatedAt.toISOString(),
@@ -80,8 +98,9 @@ function presentPartner(p: OcpiPartner): Static<typeof PartnerResponse> {
 }
 
 export const ocpiAdminApi: FastifyPluginAsyncTypebox<{ platform: Platform }> = async (app, { platform }) => {
-  const { partners, registration } = platform.ocpi
+  const { partners, registration, push } = platform.ocpi
   const versionsUrl = () => `${platform.publicUrl()}/ocpi/emsp/versions`
+  const present = async (p: OcpiPartner) => presentPartner(p, await push.status(p.id))
 
   app.route({
     ...R.createOcpiPartner.route,
@@ -104,20 +123,20 @@ export const ocpiAdminApi: FastifyPluginAsyncTypebox<{ platform: Platform }> = a
     },
     handler: async (request, reply) => {
       const { partner, tokenA } = await partners.create(request.body)
-      return reply.code(201).send({ id: partner.id, tokenA, versionsUrl: versionsUrl(), partner: presentPartner(partner) })
+      return reply.code(201).send({ id: partner.id, tokenA, versionsUrl: versionsUrl(), partner: await present(partner) })
     },
   })
 
   app.route({
     ...R.listOcpiPartners.route,
     schema: { ...R.listOcpiPartners.doc, response: { 200: Type.Object({ partners: Type.Array(PartnerResponse) }), ...errors } },
-    handler: async () => ({ partners: (await partners.list()).map(presentPartner) }),
+    handler: async () => ({ partners: await Promise.all((await partners.list()).map(present)) }),
   })
 
   app.route({
     ...R.getOcpiPartner.route,
     schema: { ...R.getOcpiPartner.doc, params: PartnerParams, response: { 200: PartnerResponse, ...errors } },
-    handler: async (request) => presentPartner(await partners.get(request.params.partnerId)),
+    handler: async (request) => present(await partners.get(request.params.partnerId)),
   })
 
   app.route({
@@ -134,7 +153,7 @@ export const ocpiAdminApi: FastifyPluginAsyncTypebox<{ platform: Platform }> = a
     },
     handler: async (request) => {
       await partners.get(request.params.partnerId)
-      return presentPartner(await partners.update(request.params.partnerId, request.body))
+      return present(await partners.update(request.params.partnerId, request.body))
     },
   })
 
@@ -150,6 +169,26 @@ export const ocpiAdminApi: FastifyPluginAsyncTypebox<{ platform: Platform }> = a
       response: { 200: PartnerResponse, ...errors },
     },
     handler: async (request) =>
-      presentPartner(await registration.registerWith(request.params.partnerId, request.body.versionsUrl, request.body.tokenA)),
+      present(await registration.registerWith(request.params.partnerId, request.body.versionsUrl, request.body.tokenA)),
+  })
+
+  app.route({
+    ...R.reconcileOcpiPartner.route,
+    schema: {
+      ...R.reconcileOcpiPartner.doc,
+      params: PartnerParams,
+      response: { 200: Type.Object({ checked: Type.Integer(), differing: Type.Integer({ description: 'queued for a full re-push' }) }), ...errors },
+    },
+    handler: async (request) => {
+      const partner = await partners.get(request.params.partnerId)
+      if (partner.status !== 'registered') {
+        throw new OpenpncError('conflict', 'ocpi_partner_not_registered', 'the partner is not registered')
+      }
+      try {
+        return await push.reconcile(partner.id)
+      } catch (error) {
+        throw new OpenpncError('bad_gateway', 'ocpi_reconcile_failed', (error as Error).message)
+      }
+    },
   })
 }

@@ -1,0 +1,317 @@
+import { sql } from 'kysely'
+import type { Db } from '../db/database.ts'
+import { roamingKeys, toRoamingKey } from '../keys/roaming-key.ts'
+import type { Logger } from '../logger.ts'
+import { isValid } from '../authorization/decision.ts'
+import { ocpiCall } from './client.ts'
+import type { OcpiPartner, OcpiPartners } from './partners.ts'
+import { toOcpiToken } from './tokens.ts'
+import { ocpiTimestamp } from './transport.ts'
+
+export interface PushOptions {
+  pollMs?: number
+  batchSize?: number
+  /** first retry after about this long, doubling per failure up to maxBackoffMs (with jitter) */
+  baseBackoffMs?: number
+  maxBackoffMs?: number
+  /** a claimed delivery is ours this long; must exceed the HTTP timeout */
+  leaseMs?: number
+  timeoutMs?: number
+}
+
+const CURSOR = 'ocpi-token-push'
+
+/** Backoff before retry `attempts` (1 = first retry): exponential, capped, with full jitter on the upper half. */
+export function backoffMs(attempts: number, base: number, max: number, random = Math.random): number {
+  const ceiling = Math.min(max, base * 2 ** Math.max(0, attempts - 1))
+  return Math.round(ceiling / 2 + (random() * ceiling) / 2)
+}
+
+/**
+ * Pushes every key change to every registered CPO with a tokens Receiver.
+ * 1. publish: key events of completed transactions become one delivery row per (partner, key),
+ *    remembering the newest event; the cursor moves by transaction ID, so nothing is skipped.
+ * 2. deliver: due rows are leased, the key's *current* state is sent (PUT, or PATCH valid:false
+ *    once the CPO has the token), and the row is marked delivered up to the event it covered.
+ *    A later change re-arms the row, so an older state never follows a newer one, and a CPO that
+ *    was down receives each token's newest state when it is back.
+ */
+export class TokenPush {
+  private timer: NodeJS.Timeout | undefined
+  private running: Promise<void> | undefined
+  private stopped = false
+
+  constructor(
+    private readonly db: Db,
+    private readonly partners: OcpiPartners,
+    private readonly party: { countryCode: string; partyId: string },
+    private readonly log: Logger,
+    private readonly options: PushOptions = {},
+  ) {}
+
+  start() {
+    this.stopped = false
+    const loop = async () => {
+      if (this.stopped) return
+      this.running = this.runOnce().then(
+        () => undefined,
+        (err) => this.log.warn({ err }, 'OCPI token push round failed'),
+      )
+      await this.running
+      if (!this.stopped) {
+        this.timer = setTimeout(loop, this.options.pollMs ?? 500)
+        this.timer.unref()
+      }
+    }
+    this.timer = setTimeout(loop, 0)
+    this.timer.unref()
+  }
+
+  async stop() {
+    this.stopped = true
+    clearTimeout(this.timer)
+    await this.running
+  }
+
+  /** One publish and one delivery round; tests call it to step the pipeline. */
+  async runOnce(): Promise<{ published: number; delivered: number; failed: number }> {
+    const published = await this.publish()
+    let delivered = 0
+    let failed = 0
+    // Drain what is due now, batch by batch.
+    for (;;) {
+      const round = await this.deliverDue()
+      delivered += round.delivered
+      failed += round.failed
+      if (round.claimed < (this.options.batchSize ?? 200) || this.stopped) break
+    }
+    return { published, delivered, failed }
+  }
+
+  /** Outbox -> delivery rows, for the events of every transaction that has completed. */
+  async publish(): Promise<number> {
+    return this.db.transaction().execute(async (trx) => {
+      await sql`INSERT INTO outbox_cursors (name, next_tx_id) VALUES (${CURSOR}, '0') ON CONFLICT (name) DO NOTHING`.execute(trx)
+      // Locked: one publisher at a time across instances.
+      const cursor = await sql<{ next_tx_id: string }>`SELECT next_tx_id::text FROM outbox_cursors WHERE name = ${CURSOR} FOR UPDATE`.execute(trx)
+      const from = cursor.rows[0]!.next_tx_id
+      const horizon = (await sql<{ xmin: string }>`SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin`.execute(trx)).rows[0]!.xmin
+      if (from === horizon) return 0
+      const inserted = await sql`
+        INSERT INTO ocpi_token_deliveries (partner_id, key_id, pending_seq)
+        SELECT p.id, e.key_id, max(e.seq)
+          FROM key_events e
+          CROSS JOIN ocpi_partners p
+         WHERE e.tx_id >= ${from}::xid8 AND e.tx_id < ${horizon}::xid8
+           AND p.status = 'registered'
+           AND p.endpoints @> '[{"identifier": "tokens", "role": "RECEIVER"}]'
+         GROUP BY p.id, e.key_id
+        ON CONFLICT (partner_id, key_id) DO UPDATE
+          SET pending_seq = GREATEST(ocpi_token_deliveries.pending_seq, EXCLUDED.pending_seq),
+              -- a row that was up to date starts afresh; a failing one keeps its backoff
+              next_attempt_at = CASE WHEN ocpi_token_deliveries.delivered_seq >= ocpi_token_deliveries.pending_seq
+                                     THEN now() ELSE ocpi_token_deliveries.next_attempt_at END,
+              attempts = CASE WHEN ocpi_token_deliveries.delivered_seq >= ocpi_token_deliveries.pending_seq
+                              THEN 0 ELSE ocpi_token_deliveries.attempts END,
+              updated_at = now()`.execute(trx)
+      await sql`UPDATE outbox_cursors SET next_tx_id = ${horizon}::xid8 WHERE name = ${CURSOR}`.execute(trx)
+      return Number(inserted.numAffectedRows ?? 0)
+    })
+  }
+
+  private async deliverDue(): Promise<{ claimed: number; delivered: number; failed: number }> {
+    const leaseMs = this.options.leaseMs ?? 60_000
+    const claimed = await sql<{ partner_id: string; key_id: string; pending_seq: string; delivered_seq: string; attempts: number }>`
+      UPDATE ocpi_token_deliveries d
+         SET leased_until = now() + make_interval(secs => ${leaseMs / 1000})
+        FROM (SELECT partner_id, key_id FROM ocpi_token_deliveries
+               WHERE pending_seq > delivered_seq AND next_attempt_at <= now()
+                 AND (leased_until IS NULL OR leased_until < now())
+               ORDER BY next_attempt_at
+               LIMIT ${this.options.batchSize ?? 200}
+               FOR UPDATE SKIP LOCKED) due
+       WHERE d.partner_id = due.partner_id AND d.key_id = due.key_id
+      RETURNING d.partner_id, d.key_id, d.pending_seq::text, d.delivered_seq::text, d.attempts`.execute(this.db)
+    if (claimed.rows.length === 0) return { claimed: 0, delivered: 0, failed: 0 }
+
+    const keys = new Map(
+      (await roamingKeys(this.db).where('k.id', 'in', [...new Set(claimed.rows.map((r) => r.key_id))]).execute()).map((row) => {
+        const key = toRoamingKey(row)
+        return [key.key.id, key] as const
+      }),
+    )
+    const partners = new Map<string, { partner: OcpiPartner; token: string; tokensUrl: string } | null>()
+    let delivered = 0
+    let failed = 0
+    const byPartner = new Map<string, typeof claimed.rows>()
+    for (const row of claimed.rows) byPartner.set(row.partner_id, [...(byPartner.get(row.partner_id) ?? []), row])
+    await Promise.all(
+      [...byPartner].map(async ([partnerId, rows]) => {
+        let target = partners.get(partnerId)
+        if (target === undefined) {
+          target = await this.target(partnerId)
+          partners.set(partnerId, target)
+        }
+        // Few at a time per partner: fast, without flooding one CPO.
+        for (let i = 0; i < rows.length; i += 8) {
+          await Promise.all(
+            rows.slice(i, i + 8).map(async (row) => {
+              const ok = await this.deliver(row, target, keys.get(row.key_id))
+              if (ok) delivered++
+              else failed++
+            }),
+          )
+        }
+      }),
+    )
+    return { claimed: claimed.rows.length, delivered, failed }
+  }
+
+  private async target(partnerId: string) {
+    try {
+      const partner = await this.partners.get(partnerId)
+      const tokensUrl = partner.endpoints.find((e) => e.identifier === 'tokens' && e.role === 'RECEIVER')?.url
+      if (partner.status !== 'registered' || !tokensUrl || !partner.version) return null
+      return { partner, token: await this.partners.outgoingToken(partnerId), tokensUrl }
+    } catch {
+      return null
+    }
+  }
+
+  private async deliver(
+    row: { partner_id: string; key_id: string; pending_seq: string; delivered_seq: string; attempts: number },
+    target: { partner: OcpiPartner; token: string; tokensUrl: string } | null,
+    key: ReturnType<typeof toRoamingKey> | undefined,
+  ): Promise<boolean> {
+    try {
+      if (!target) {
+        // The partner is gone or no longer receives tokens: nothing left to deliver.
+        await this.markDelivered(row)
+        return true
+      }
+      if (!key) throw new Error(`key ${row.key_id} not found`)
+      const { partner } = target
+      const token = toOcpiToken(key, { version: partner.version!, partner, countryCode: this.party.countryCode, partyId: this.party.partyId })
+      const url = `${target.tokensUrl.replace(/\/$/, '')}/${token.country_code}/${token.party_id}/${encodeURIComponent(token.uid)}?type=${token.type}`
+      const to = partner.roles[0] && { country_code: partner.roles[0].country_code, party_id: partner.roles[0].party_id }
+      const call = {
+        token: target.token,
+        style: partner.authorizationStyle,
+        from: { country_code: this.party.countryCode, party_id: this.party.partyId },
+        to,
+        timeoutMs: this.options.timeoutMs ?? 10_000,
+      }
+      const neverSent = row.delivered_seq === '0'
+      if (!isValid(key, new Date()) && !neverSent && (key.deletedAt || !key.enabled || key.userDeletedAt)) {
+        await ocpiCall('PATCH', url, { ...call, body: { valid: false, last_updated: ocpiTimestamp(key.key.updatedAt) } })
+      } else {
+        await ocpiCall('PUT', url, { ...call, body: token })
+      }
+      await this.markDelivered(row)
+      return true
+    } catch (error) {
+      const attempts = row.attempts + 1
+      const delay = backoffMs(attempts, this.options.baseBackoffMs ?? 1000, this.options.maxBackoffMs ?? 300_000)
+      await this.db
+        .updateTable('ocpi_token_deliveries')
+        .set({
+          attempts,
+          next_attempt_at: new Date(Date.now() + delay),
+          leased_until: null,
+          last_error: (error as Error).message.slice(0, 500),
+          updated_at: new Date(),
+        })
+        .where('partner_id', '=', row.partner_id)
+        .where('key_id', '=', row.key_id)
+        .execute()
+      return false
+    }
+  }
+
+  private async markDelivered(row: { partner_id: string; key_id: string; pending_seq: string }) {
+    await this.db
+      .updateTable('ocpi_token_deliveries')
+      .set({ delivered_seq: row.pending_seq, attempts: 0, leased_until: null, last_error: null, next_attempt_at: new Date(), updated_at: new Date() })
+      .where('partner_id', '=', row.partner_id)
+      .where('key_id', '=', row.key_id)
+      .execute()
+  }
+
+  /** Per-partner delivery status for the admin API. */
+  async status(partnerId: string) {
+    const row = await this.db
+      .selectFrom('ocpi_token_deliveries')
+      .select((eb) => [
+        eb.fn.count<string>('key_id').filterWhere(sql<boolean>`pending_seq > delivered_seq`).as('backlog'),
+        eb.fn.count<string>('key_id').filterWhere(sql<boolean>`pending_seq > delivered_seq AND attempts > 0`).as('failing'),
+        eb.fn.count<string>('key_id').filterWhere(sql<boolean>`pending_seq <= delivered_seq`).as('delivered'),
+        eb.fn.min('next_attempt_at').filterWhere(sql<boolean>`pending_seq > delivered_seq`).as('next_attempt_at'),
+      ])
+      .where('partner_id', '=', partnerId)
+      .executeTakeFirstOrThrow()
+    const lastError = await this.db
+      .selectFrom('ocpi_token_deliveries')
+      .select(['last_error', 'updated_at'])
+      .where('partner_id', '=', partnerId)
+      .where('last_error', 'is not', null)
+      .orderBy('updated_at', 'desc')
+      .limit(1)
+      .executeTakeFirst()
+    return {
+      backlog: Number(row.backlog),
+      failing: Number(row.failing),
+      delivered: Number(row.delivered),
+      nextAttemptAt: row.next_attempt_at ? new Date(row.next_attempt_at as unknown as string) : null,
+      lastError: lastError?.last_error ?? null,
+    }
+  }
+
+  /**
+   * Compares the CPO's copy of each of our tokens (GET on its Receiver) with ours and queues a
+   * full re-push of every token that differs or is missing.
+   */
+  async reconcile(partnerId: string): Promise<{ checked: number; differing: number }> {
+    const target = await this.target(partnerId)
+    if (!target) throw new Error('partner is not registered or has no tokens Receiver')
+    const { partner } = target
+    let checked = 0
+    const differing: string[] = []
+    let after: { at: string; seq: string } | undefined
+    for (;;) {
+      let query = roamingKeys(this.db).orderBy('k.updated_at').orderBy('k.seq').limit(500)
+      if (after) query = query.where(sql<boolean>`(k.updated_at, k.seq) > (${after.at}::timestamptz, ${after.seq}::bigint)`)
+      const page = (await query.execute()).map(toRoamingKey)
+      if (page.length === 0) break
+      after = { at: page.at(-1)!.updatedAtText, seq: page.at(-1)!.key.seq }
+      for (let i = 0; i < page.length; i += 16) {
+        await Promise.all(
+          page.slice(i, i + 16).map(async (key) => {
+            const ours = toOcpiToken(key, { version: partner.version!, partner, countryCode: this.party.countryCode, partyId: this.party.partyId })
+            const url = `${target.tokensUrl.replace(/\/$/, '')}/${ours.country_code}/${ours.party_id}/${encodeURIComponent(ours.uid)}?type=${ours.type}`
+            checked++
+            let theirs: Record<string, unknown> | undefined
+            try {
+              theirs = (await ocpiCall<Record<string, unknown>>('GET', url, { token: target.token, style: partner.authorizationStyle })).data
+            } catch {
+              theirs = undefined
+            }
+            const same =
+              theirs !== undefined &&
+              (['uid', 'type', 'contract_id', 'valid', 'whitelist', 'issuer'] as const).every((f) => theirs![f] === ours[f])
+            if (!same) differing.push(key.key.id)
+          }),
+        )
+      }
+    }
+    if (differing.length > 0) {
+      // delivered_seq 0: sent again as a full PUT.
+      await sql`
+        INSERT INTO ocpi_token_deliveries (partner_id, key_id, pending_seq, delivered_seq)
+        SELECT ${partnerId}::uuid, k.id, coalesce((SELECT max(seq) FROM key_events e WHERE e.key_id = k.id), 1), 0
+          FROM charging_keys k WHERE k.id = ANY(${differing}::uuid[])
+        ON CONFLICT (partner_id, key_id) DO UPDATE
+          SET delivered_seq = 0, attempts = 0, next_attempt_at = now(), leased_until = NULL, updated_at = now()`.execute(this.db)
+    }
+    return { checked, differing: differing.length }
+  }
+}
