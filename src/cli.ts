@@ -64,6 +64,7 @@ function adminKey(): string {
 }
 
 async function callAdmin(options: AdminOptions, method: 'GET' | 'POST' | 'PATCH' | 'DELETE', path: string, body?: unknown) {
+  if (method === 'POST' && body === undefined) body = {}
   const response = await request(new URL(path, options.url), {
     method,
     headers: { 'x-api-key': adminKey(), ...(body !== undefined && { 'content-type': 'application/json' }) },
@@ -162,6 +163,100 @@ withServer(apiKey.command('revoke <organizationId> <keyId>').description('revoke
     print(o, { revoked: keyId }, () => `API key ${keyId} revoked`)
   },
 )
+
+// ----- OCPI partners
+
+const ocpi = program.command('ocpi').description('OCPI roaming (needs the admin key)')
+const partner = ocpi.command('partner').description('OCPI partners (CPOs)')
+
+withServer(partner.command('create').description('create a partner and print the Token A it registers with').requiredOption('--name <name>')).action(
+  async (o) => {
+    const payload = await callAdmin(o, 'POST', '/admin/v1/ocpi/partners', { name: o.name })
+    print(o, payload, () => `partner ${payload.id}\nversions URL: ${payload.versionsUrl}\nToken A: ${payload.tokenA}`)
+  },
+)
+
+withServer(partner.command('list').description('list partners with their status and delivery backlog')).action(async (o) => {
+  const payload = await callAdmin(o, 'GET', '/admin/v1/ocpi/partners')
+  print(o, payload, () =>
+    payload.partners
+      .map(
+        (p: { id: string; name: string; status: string; version: string | null; delivery: { backlog: number; failing: number } }) =>
+          `${p.id}  ${p.name}  ${p.status}  ${p.version ?? '-'}  backlog ${p.delivery.backlog} (failing ${p.delivery.failing})`,
+      )
+      .join('\n'),
+  )
+})
+
+withServer(
+  partner
+    .command('register <id>')
+    .description("register with a CPO, given its versions URL and the Token A it gave us")
+    .requiredOption('--versions-url <url>')
+    .requiredOption('--token-a <token>'),
+).action(async (id: string, o) => {
+  const payload = await callAdmin(o, 'POST', `/admin/v1/ocpi/partners/${encodeURIComponent(id)}/register`, {
+    versionsUrl: o.versionsUrl,
+    tokenA: o.tokenA,
+  })
+  print(o, payload, () => `registered with ${payload.name} on OCPI ${payload.version}`)
+})
+
+withServer(partner.command('reconcile <id>').description("compare the CPO's copies of our tokens with ours and re-push differences")).action(
+  async (id: string, o) => {
+    const payload = await callAdmin(o, 'POST', `/admin/v1/ocpi/partners/${encodeURIComponent(id)}/reconcile`)
+    print(o, payload, () => `checked ${payload.checked} tokens, ${payload.differing} queued for re-push`)
+  },
+)
+
+// ----- simulators
+
+const sim = program.command('sim').description('simulated roaming peers for demos and tests')
+
+sim
+  .command('cpo')
+  .description('run a simulated OCPI CPO; with --versions-url and --token-a it registers with openpnc')
+  .option('--port <port>', 'port of the CPO', '8090')
+  .option('--host <host>', 'interface', '127.0.0.1')
+  .option('--country <cc>', 'country code', 'NL')
+  .option('--party <id>', 'party ID', 'SIM')
+  .option('--ocpi-versions <list>', 'versions the CPO speaks', '2.2.1,2.3.0')
+  .option('--versions-url <url>', "openpnc's OCPI versions URL")
+  .option('--token-a <token>', 'Token A from `openpnc ocpi partner create`')
+  .option('--authorize <uid>', 'after registering, ask openpnc to authorize this token and print the answer')
+  .action(async (o) => {
+    const { CpoSimulator } = await import('./sim/cpo.ts')
+    const cpo = new CpoSimulator({
+      host: o.host,
+      port: Number(o.port),
+      countryCode: o.country,
+      partyId: o.party,
+      versions: String(o.ocpiVersions).split(',') as Array<'2.2.1' | '2.3.0'>,
+    })
+    const url = await cpo.start()
+    process.stdout.write(`simulated CPO ${o.country}*${o.party} at ${url}/ocpi/cpo/versions\n`)
+    if (o.versionsUrl && o.tokenA) {
+      const version = await cpo.registerWith(o.versionsUrl, o.tokenA)
+      process.stdout.write(`registered with openpnc on OCPI ${version}\n`)
+      if (o.authorize) process.stdout.write(`${JSON.stringify(await cpo.authorize(o.authorize), null, 2)}\n`)
+    } else {
+      process.stdout.write(`give openpnc this Token A to register with us: ${cpo.issueTokenA()}\n`)
+    }
+    let seen = 0
+    const report = setInterval(() => {
+      for (const push of cpo.pushes.slice(seen)) {
+        process.stdout.write(`${push.at.toISOString()} ${push.method} token ${push.uid} valid=${push.body.valid ?? '-'}\n`)
+      }
+      seen = cpo.pushes.length
+    }, 500)
+    const stop = async () => {
+      clearInterval(report)
+      await cpo.stop()
+      process.exit(0)
+    }
+    process.once('SIGINT', stop)
+    process.once('SIGTERM', stop)
+  })
 
 program.parseAsync().catch((error: Error) => {
   process.stderr.write(`openpnc: ${error.message}\n`)

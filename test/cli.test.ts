@@ -71,6 +71,37 @@ describe('openpnc CLI against a running server', () => {
     assert.deepEqual(JSON.parse(key).scopes, ['geosearch'])
   })
 
+  test('ocpi partner create and sim cpo: a simulated CPO registers and authorizes a Plug&Charge key', async () => {
+    const { stdout } = await run(process.execPath, [...CLI, 'org', 'create', '--name', 'PnC', '--prefix', 'DE-8PS', '--pnc', '--json'], { cwd: ROOT, env: env() })
+    const apiKey = JSON.parse(stdout).apiKey
+    const headers = { 'x-api-key': apiKey, 'content-type': 'application/json' }
+    await fetch(`${url}/v1/users`, { method: 'POST', headers, body: JSON.stringify({ id: 'd' }) })
+    const key = await fetch(`${url}/v1/users/d/charging-keys/plug-and-charge`, { method: 'POST', headers, body: JSON.stringify({ pcid: 'WDBRF61J21F123456' }) })
+    const { contractId } = (await key.json()) as { contractId: string }
+    const partner = JSON.parse((await run(process.execPath, [...CLI, 'ocpi', 'partner', 'create', '--name', 'Sim', '--json'], { cwd: ROOT, env: env() })).stdout)
+    const simulator = spawn(
+      process.execPath,
+      [...CLI, 'sim', 'cpo', '--port', '0', '--versions-url', partner.versionsUrl, '--token-a', partner.tokenA, '--authorize', contractId],
+      { cwd: ROOT, env: env(), stdio: ['ignore', 'pipe', 'inherit'] },
+    )
+    try {
+      const output = await new Promise<string>((resolve, reject) => {
+        let text = ''
+        simulator.stdout!.on('data', (chunk: Buffer) => {
+          text += chunk
+          if (/"allowed"/.test(text) && /\n}\n/.test(text)) resolve(text)
+        })
+        simulator.once('exit', (code) => reject(new Error(`simulator exited with ${code}: ${text}`)))
+      })
+      assert.match(output, /registered with openpnc on OCPI 2\.3\.0/)
+      assert.match(output, /"allowed": "ALLOWED"/)
+      const listed = JSON.parse((await run(process.execPath, [...CLI, 'ocpi', 'partner', 'list', '--json'], { cwd: ROOT, env: env() })).stdout)
+      assert.equal(listed.partners.find((p: { id: string }) => p.id === partner.id).status, 'registered')
+    } finally {
+      simulator.kill('SIGTERM')
+    }
+  })
+
   test('a refused admin call exits non-zero with the error code', async () => {
     await assert.rejects(
       run(process.execPath, [...CLI, 'org', 'create', '--name', 'Bad', '--prefix', '88-ABC'], { cwd: ROOT, env: env() }),
