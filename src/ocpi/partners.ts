@@ -65,11 +65,32 @@ export interface Registration {
  * OCPI partners and their credentials. Tokens they present to us are stored as SHA-256;
  * the token we present to them is sealed with the platform's secret key.
  */
+/**
+ * How long a recognised partner token is trusted without asking the database. Registration
+ * changes through this instance clear the cache at once; other instances notice within this time.
+ */
+export const PARTNER_TOKEN_CACHE_MS = 1000
+
 export class OcpiPartners {
+  private readonly recognised = new Map<string, { found: { partner: OcpiPartner; credential: PartnerCredential }; at: number }>()
+
   constructor(
     private readonly db: Db,
     private readonly secrets: SecretBox,
   ) {}
+
+  private forgetRecognised() {
+    this.recognised.clear()
+  }
+
+  /** Runs a change of credentials, then forgets recognised tokens so the change applies at once. */
+  private async changing<T>(change: () => Promise<T>): Promise<T> {
+    try {
+      return await change()
+    } finally {
+      this.forgetRecognised()
+    }
+  }
 
   /** A new partner with a fresh Token A for it to register with. */
   async create(input: { name: string; authorizationStyle?: 'base64' | 'raw'; emaidTokenType?: 'OTHER' | 'EMAID' | null }) {
@@ -98,7 +119,7 @@ export class OcpiPartners {
   }
 
   async update(id: string, changes: { name?: string; authorizationStyle?: 'base64' | 'raw'; emaidTokenType?: 'OTHER' | 'EMAID' | null }) {
-    const row = await this.db
+    const row = await this.changing(() => this.db
       .updateTable('ocpi_partners')
       .set({
         name: changes.name,
@@ -108,13 +129,26 @@ export class OcpiPartners {
       })
       .where('id', '=', id)
       .returningAll()
-      .executeTakeFirst()
+      .executeTakeFirst())
     if (!row) throw notFound('ocpi_partner_not_found', `OCPI partner ${id} not found`)
     return toPartner(row)
   }
 
   /** The partner presenting this token (Token A until it registers, then its credentials token). */
   async authenticate(candidates: string[]): Promise<{ partner: OcpiPartner; credential: PartnerCredential } | null> {
+    for (const token of candidates) {
+      const cached = this.recognised.get(token)
+      if (cached && Date.now() - cached.at < PARTNER_TOKEN_CACHE_MS) return cached.found
+    }
+    const found = await this.lookup(candidates)
+    if (found) {
+      if (this.recognised.size > 1000) this.recognised.clear()
+      for (const token of candidates) this.recognised.set(token, { found, at: Date.now() })
+    }
+    return found
+  }
+
+  private async lookup(candidates: string[]): Promise<{ partner: OcpiPartner; credential: PartnerCredential } | null> {
     for (const token of candidates) {
       const hash = sha256(token)
       const row = await this.db
@@ -132,7 +166,7 @@ export class OcpiPartners {
   /** Stores a completed credentials exchange; Token A stops working. */
   async register(id: string, registration: Registration): Promise<OcpiPartner> {
     const now = new Date()
-    const row = await this.db
+    const row = await this.changing(() => this.db
       .updateTable('ocpi_partners')
       .set({
         status: 'registered',
@@ -148,26 +182,26 @@ export class OcpiPartners {
       })
       .where('id', '=', id)
       .returningAll()
-      .executeTakeFirstOrThrow()
+      .executeTakeFirstOrThrow())
     return toPartner(row)
   }
 
   /** The token the partner will present once we have registered with it (it calls us back first). */
   async expectIncomingToken(id: string, token: string): Promise<void> {
-    await this.db
+    await this.changing(() => this.db
       .updateTable('ocpi_partners')
       .set({ incoming_token_sha256: sha256(token), updated_at: new Date() })
       .where('id', '=', id)
-      .execute()
+      .execute())
   }
 
   /** DELETE credentials: the partner's token stops working; its data stays for the record. */
   async unregister(id: string): Promise<void> {
-    await this.db
+    await this.changing(() => this.db
       .updateTable('ocpi_partners')
       .set({ status: 'unregistered', incoming_token_sha256: null, outgoing_token_encrypted: null, updated_at: new Date() })
       .where('id', '=', id)
-      .execute()
+      .execute())
   }
 
   async outgoingToken(id: string): Promise<string> {
