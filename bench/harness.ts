@@ -1,0 +1,287 @@
+/**
+ * What the benchmarks share (bench/keys.ts, bench/authorize.ts): settings from the environment,
+ * cleanup that runs whatever happens, the server under test in a child process (bench/server.ts),
+ * a fresh PostgreSQL database per run, and the CPU accounting that tells where the time went and
+ * whether other processes competed for the machine.
+ */
+import { fork, type ChildProcess } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { once } from 'node:events'
+import { readdir, readFile } from 'node:fs/promises'
+import { cpus } from 'node:os'
+import { fileURLToPath } from 'node:url'
+import pg from 'pg'
+import type { ChildMessage, ParentMessage } from './server.ts'
+
+export type StatsMessage = Extract<ChildMessage, { type: 'stats' }>
+
+const REPO = fileURLToPath(new URL('..', import.meta.url))
+const SERVER_SCRIPT = fileURLToPath(new URL('./server.ts', import.meta.url))
+
+export function intEnv(name: string, fallback: number): number {
+  const raw = process.env[name]
+  if (raw === undefined || raw === '') return fallback
+  const value = Number(raw)
+  if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive integer, got ${JSON.stringify(raw)}`)
+  return value
+}
+
+/** Progress lines go to stderr, so stdout carries only the report. */
+export const progressOf = (name: string) => (text: string) => process.stderr.write(`${name}: ${text}\n`)
+
+// ----- cleanup: whatever happens, children die and temporary databases and directories go.
+
+export const cleanups: Array<() => Promise<void>> = []
+const children = new Set<ChildProcess>()
+
+export async function runCleanups(progress: (text: string) => void) {
+  while (cleanups.length > 0) {
+    const cleanup = cleanups.pop()!
+    await cleanup().catch((error: Error) => progress(`cleanup failed: ${error.message}`))
+  }
+}
+process.on('exit', () => {
+  for (const child of children) child.kill('SIGKILL')
+})
+
+/** Ctrl-C still drops the databases and stops the servers. */
+export function cleanUpOnInterrupt(progress: (text: string) => void) {
+  process.once('SIGINT', () => {
+    progress('interrupted, cleaning up')
+    void runCleanups(progress).finally(() => process.exit(130))
+  })
+}
+
+// ----- the server under test, in a child process
+
+export interface Server {
+  url: string
+  stats(): Promise<StatsMessage>
+  stop(): Promise<void>
+}
+
+export async function startServer(mode: 'bare' | 'platform', env: Record<string, string>): Promise<Server> {
+  // The server's settings are ours, except the pool size, a knob worth turning between runs.
+  const inherited = Object.fromEntries(
+    Object.entries(process.env).filter(
+      ([name]) => (!name.startsWith('OPENPNC_') || name === 'OPENPNC_DB_POOL_SIZE') && name !== 'DATABASE_URL',
+    ),
+  )
+  const child = fork(SERVER_SCRIPT, [mode], {
+    cwd: REPO,
+    execArgv: ['--import', 'tsx'],
+    // PORT=0: the kernel picks a free port and the child reports it, so no port can be taken in between.
+    env: { ...inherited, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', OPENPNC_SANDBOX: 'false', ...env },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  })
+  children.add(child)
+  const exited = once(child, 'exit')
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM')
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000)
+      await exited
+      clearTimeout(timer)
+    }
+    children.delete(child)
+  }
+  cleanups.push(stop)
+
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${mode} server did not start within 60 s`)), 60_000)
+    child.on('message', (message: ChildMessage) => {
+      if (message.type === 'ready') {
+        clearTimeout(timer)
+        resolve(message.url)
+      }
+    })
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer)
+      reject(new Error(`${mode} server exited (${signal ?? code}) before it was ready`))
+    })
+  })
+
+  const stats = () =>
+    new Promise<StatsMessage>((resolve) => {
+      const onMessage = (message: ChildMessage) => {
+        if (message.type !== 'stats') return
+        child.off('message', onMessage)
+        resolve(message)
+      }
+      child.on('message', onMessage)
+      child.send({ type: 'stats' } satisfies ParentMessage)
+    })
+  return { url, stats, stop }
+}
+
+export async function waitForHealth(url: string) {
+  const deadline = Date.now() + 30_000
+  for (;;) {
+    const status = await fetch(`${url}/health`).then(
+      (r) => r.status,
+      () => 0,
+    )
+    if (status === 200) return
+    if (Date.now() > deadline) throw new Error(`GET /health answered ${status || 'nothing'} for 30 s`)
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+}
+
+/** One API call with an X-API-Key; anything but the expected status throws with the answer. */
+export async function call(url: string, apiKey: string, method: 'GET' | 'POST', path: string, body?: unknown, expected = 200) {
+  const response = await fetch(`${url}${path}`, {
+    method,
+    headers: { 'x-api-key': apiKey, ...(body !== undefined && { 'content-type': 'application/json' }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  })
+  const text = await response.text()
+  if (response.status !== expected) throw new Error(`${method} ${path}: expected ${expected}, got ${response.status} ${text}`)
+  return JSON.parse(text) as unknown
+}
+
+/** Nearest-rank percentile of sorted values. */
+export const percentile = (sorted: Float64Array, p: number) =>
+  sorted.length === 0 ? NaN : sorted[Math.max(0, Math.ceil(p * sorted.length) - 1)]!
+
+// ----- a fresh PostgreSQL database, dropped at cleanup
+
+/**
+ * Creates `<prefix>_<random>` next to `adminUrl`'s database and returns its URL, with a note on
+ * the server's durability settings (they decide what a write costs).
+ */
+export async function postgresDatabase(adminUrl: string, prefix: string): Promise<{ url: string; note: string }> {
+  const name = `${prefix}_${randomBytes(6).toString('hex')}`
+  const admin = new pg.Client({ connectionString: adminUrl })
+  await admin.connect()
+  let note: string
+  try {
+    const settings = await admin.query<{ name: string; setting: string }>(
+      `SELECT name, setting FROM pg_settings WHERE name IN ('server_version', 'fsync', 'synchronous_commit')`,
+    )
+    const s = Object.fromEntries(settings.rows.map((r) => [r.name, r.setting]))
+    note = `PostgreSQL ${s.server_version}: fsync=${s.fsync}, synchronous_commit=${s.synchronous_commit}`
+    await admin.query(`CREATE DATABASE ${name}`)
+  } finally {
+    await admin.end()
+  }
+  cleanups.push(async () => {
+    const client = new pg.Client({ connectionString: adminUrl })
+    await client.connect()
+    try {
+      await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
+    } finally {
+      await client.end()
+    }
+  })
+  const url = new URL(adminUrl)
+  url.pathname = `/${name}`
+  return { url: url.toString(), note }
+}
+
+// ----- CPU accounting over a measured run
+
+export interface Snapshot {
+  child: StatsMessage
+  generatorMicros: number
+  machineBusyMs: number
+  postgresMs: number | null
+}
+
+function machineBusyMs() {
+  return cpus().reduce((sum, cpu) => sum + cpu.times.user + cpu.times.nice + cpu.times.sys + cpu.times.irq, 0)
+}
+
+/**
+ * CPU time of the local PostgreSQL processes, from /proc (Linux; null elsewhere). It tells the
+ * database's share from other processes on the machine, which would distort the figures.
+ */
+async function postgresCpuMs(): Promise<number | null> {
+  let entries: string[]
+  try {
+    entries = await readdir('/proc')
+  } catch {
+    return null
+  }
+  let ticks = 0
+  for (const pid of entries) {
+    if (!/^\d+$/.test(pid)) continue
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '')
+    const close = stat.lastIndexOf(')')
+    if (stat.slice(stat.indexOf('(') + 1, close) !== 'postgres') continue
+    // After "pid (comm)": field 3 is the state, fields 14 and 15 are utime and stime.
+    const fields = stat.slice(close + 2).split(' ')
+    ticks += Number(fields[11]) + Number(fields[12])
+  }
+  // /proc counts in USER_HZ, which Linux fixes at 100 for userspace.
+  return ticks * 10
+}
+
+export async function snapshot(server: Server, withPostgres: boolean): Promise<Snapshot> {
+  const child = await server.stats()
+  const postgresMs = withPostgres ? await postgresCpuMs() : null
+  const own = process.cpuUsage()
+  return { child, generatorMicros: own.user + own.system, machineBusyMs: machineBusyMs(), postgresMs }
+}
+
+export interface Profile {
+  /** Percent of one core, over the measured run. */
+  server: number
+  generator: number
+  postgres: number | null
+  /** Everything else on the machine: for a clean figure, close to 0. */
+  others: number
+  eventLoop: number
+  queriesPerRequest: number
+}
+
+/** Above this share of a core, other processes competed with the benchmark. */
+export const BUSY_MACHINE = 25
+
+export function profile(before: Snapshot, after: Snapshot, elapsedMs: number): Profile {
+  const pct = (ms: number) => (100 * ms) / elapsedMs
+  const server = pct((after.child.cpuMicros - before.child.cpuMicros) / 1000)
+  const generator = pct((after.generatorMicros - before.generatorMicros) / 1000)
+  const machine = pct(after.machineBusyMs - before.machineBusyMs)
+  const postgres = before.postgresMs !== null && after.postgresMs !== null ? pct(after.postgresMs - before.postgresMs) : null
+  // Active time over the load, not over the snapshot window (which adds an idle tail).
+  const active = after.child.eventLoop.active - before.child.eventLoop.active
+  const requests = after.child.requests - before.child.requests
+  return {
+    server,
+    generator,
+    postgres,
+    others: Math.max(0, machine - server - generator - (postgres ?? 0)),
+    eventLoop: Math.min(100, pct(active)),
+    queriesPerRequest: requests > 0 ? (after.child.queries - before.child.queries) / requests : 0,
+  }
+}
+
+/** How busy the machine is before we start, in % of a core. */
+export async function idleCheck(): Promise<number> {
+  const before = machineBusyMs()
+  await new Promise((resolve) => setTimeout(resolve, 1000))
+  return (100 * (machineBusyMs() - before)) / 1000
+}
+
+/**
+ * The "where the time went" lines of a report: one per profiled run, and a warning when other
+ * processes took more than BUSY_MACHINE of a core during one (its figures are then low).
+ */
+export function profileLines(runs: Array<{ label: string; profile: Profile; queries: boolean }>): string[] {
+  const lines = [`where the time went in the measured run (CPU in % of one core; this machine has ${cpus().length})`]
+  for (const { label, profile: p, queries } of runs) {
+    const parts = [
+      `server ${p.server.toFixed(0)}% (event loop ${p.eventLoop.toFixed(0)}% busy)`,
+      ...(p.postgres !== null ? [`postgres ${p.postgres.toFixed(0)}%`] : []),
+      `load generator ${p.generator.toFixed(0)}%`,
+      `other processes ${p.others.toFixed(0)}%`,
+      ...(queries ? [`${p.queriesPerRequest.toFixed(2)} queries/request`] : []),
+    ]
+    lines.push(`  ${label.padEnd(24)}${parts.join(', ')}`)
+  }
+  const contended = runs.filter((r) => r.profile.others > BUSY_MACHINE)
+  if (contended.length > 0) {
+    lines.push(`  !! other processes competed for the CPU during: ${contended.map((r) => r.label).join(', ')}; those figures are low`)
+  }
+  return lines
+}
