@@ -169,12 +169,12 @@ withServer(apiKey.command('revoke <organizationId> <keyId>').description('revoke
 const ocpi = program.command('ocpi').description('OCPI roaming (needs the admin key)')
 const partner = ocpi.command('partner').description('OCPI partners (CPOs)')
 
-withServer(partner.command('create').description('create a partner and print the Token A it registers with').requiredOption('--name <name>')).action(
-  async (o) => {
-    const payload = await callAdmin(o, 'POST', '/admin/v1/ocpi/partners', { name: o.name })
-    print(o, payload, () => `partner ${payload.id}\nversions URL: ${payload.versionsUrl}\nToken A: ${payload.tokenA}`)
-  },
-)
+withServer(
+  partner.command('create').description('create a partner and print the Token A it registers with').requiredOption('--name <name>'),
+).action(async (o) => {
+  const payload = await callAdmin(o, 'POST', '/admin/v1/ocpi/partners', { name: o.name })
+  print(o, payload, () => `partner ${payload.id}\nversions URL: ${payload.versionsUrl}\nToken A: ${payload.tokenA}`)
+})
 
 withServer(partner.command('list').description('list partners with their status and delivery backlog')).action(async (o) => {
   const payload = await callAdmin(o, 'GET', '/admin/v1/ocpi/partners')
@@ -191,7 +191,7 @@ withServer(partner.command('list').description('list partners with their status 
 withServer(
   partner
     .command('register <id>')
-    .description("register with a CPO, given its versions URL and the Token A it gave us")
+    .description('register with a CPO, given its versions URL and the Token A it gave us')
     .requiredOption('--versions-url <url>')
     .requiredOption('--token-a <token>'),
 ).action(async (id: string, o) => {
@@ -202,12 +202,12 @@ withServer(
   print(o, payload, () => `registered with ${payload.name} on OCPI ${payload.version}`)
 })
 
-withServer(partner.command('reconcile <id>').description("compare the CPO's copies of our tokens with ours and re-push differences")).action(
-  async (id: string, o) => {
-    const payload = await callAdmin(o, 'POST', `/admin/v1/ocpi/partners/${encodeURIComponent(id)}/reconcile`)
-    print(o, payload, () => `checked ${payload.checked} tokens, ${payload.differing} queued for re-push`)
-  },
-)
+withServer(
+  partner.command('reconcile <id>').description("compare the CPO's copies of our tokens with ours and re-push differences"),
+).action(async (id: string, o) => {
+  const payload = await callAdmin(o, 'POST', `/admin/v1/ocpi/partners/${encodeURIComponent(id)}/reconcile`)
+  print(o, payload, () => `checked ${payload.checked} tokens, ${payload.differing} queued for re-push`)
+})
 
 // ----- simulators
 

@@ -16,9 +16,12 @@ const SETTINGS = {
   sandbox: { env: 'OPENPNC_SANDBOX', schema: Type.Boolean({ default: true }) },
   logLevel: {
     env: 'LOG_LEVEL',
-    schema: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), {
-      default: 'info',
-    }),
+    schema: Type.Union(
+      ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
+      {
+        default: 'info',
+      },
+    ),
   },
   bodyLimit: { env: 'OPENPNC_BODY_LIMIT', schema: Type.Integer({ minimum: 1024, maximum: 10_485_760, default: 65_536 }) },
   databasePoolSize: { env: 'OPENPNC_DB_POOL_SIZE', schema: Type.Integer({ minimum: 1, maximum: 200, default: 16 }) },

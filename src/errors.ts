@@ -15,6 +15,21 @@ export type ErrorKind =
   | 'bad_gateway' // a partner's system failed us
   | 'internal'
 
+/** The HTTP status of each kind, for every HTTP-based adapter. */
+export const HTTP_STATUS: Record<ErrorKind, number> = {
+  invalid: 400,
+  unauthenticated: 401,
+  forbidden: 403,
+  not_found: 404,
+  method_not_allowed: 405,
+  conflict: 409,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  unprocessable: 422,
+  internal: 500,
+  bad_gateway: 502,
+}
+
 export class OpenpncError extends Error {
   constructor(
     readonly kind: ErrorKind,

@@ -7,14 +7,7 @@ export function createLogger(level: string): Logger {
   return pino({
     level,
     redact: {
-      paths: [
-        'req.headers["x-api-key"]',
-        'req.headers.authorization',
-        'apiKey',
-        '*.apiKey',
-        'tokenA',
-        '*.tokenA',
-      ],
+      paths: ['req.headers["x-api-key"]', 'req.headers.authorization', 'apiKey', '*.apiKey', 'tokenA', '*.tokenA'],
       censor: '[redacted]',
     },
   })

@@ -55,9 +55,7 @@ export async function startPlatform(config: Config, options: StartOptions = {}):
     const sandbox = await createSandbox(platform)
     const path = join(config.dataDir, 'demo-api-key')
     writeSecretFile(path, sandbox.apiKey)
-    announce(
-      `\nSandbox organization created (Plug&Charge, prefix DE-8PS).\nDemo API key: ${sandbox.apiKey}\n(also in ${path})\n\n`,
-    )
+    announce(`\nSandbox organization created (Plug&Charge, prefix DE-8PS).\nDemo API key: ${sandbox.apiKey}\n(also in ${path})\n\n`)
   }
 
   await platform.keyDirectory.start()

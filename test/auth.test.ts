@@ -70,7 +70,12 @@ for (const backend of backends()) {
 
     test('a revoked key stops working at once', async () => {
       const issued = (
-        await t.app.inject({ method: 'POST', url: `/admin/v1/organizations/${acme.id}/api-keys`, headers: { 'x-api-key': ADMIN_KEY }, payload: {} })
+        await t.app.inject({
+          method: 'POST',
+          url: `/admin/v1/organizations/${acme.id}/api-keys`,
+          headers: { 'x-api-key': ADMIN_KEY },
+          payload: {},
+        })
       ).json()
       assert.equal((await t.request(issued.apiKey, { method: 'GET', url: '/v1/users/shared-id' })).statusCode, 200)
       const revoked = await t.app.inject({
@@ -83,7 +88,11 @@ for (const backend of backends()) {
     })
 
     test("an organization cannot revoke another organization's key: 404", async () => {
-      const listed = await t.app.inject({ method: 'GET', url: `/admin/v1/organizations/${other.id}/api-keys`, headers: { 'x-api-key': ADMIN_KEY } })
+      const listed = await t.app.inject({
+        method: 'GET',
+        url: `/admin/v1/organizations/${other.id}/api-keys`,
+        headers: { 'x-api-key': ADMIN_KEY },
+      })
       const otherKeyId = listed.json().apiKeys[0].id
       const response = await t.request(acme.apiKey, { method: 'DELETE', url: `/v1/api-keys/${otherKeyId}` })
       assert.equal(response.statusCode, 404)
@@ -159,13 +168,28 @@ for (const backend of backends()) {
 
     test('invalid organization settings are a 400 naming the field', async () => {
       const headers = { 'x-api-key': ADMIN_KEY }
-      const badPrefix = await t.app.inject({ method: 'POST', url: '/admin/v1/organizations', headers, payload: { name: 'X', contractIdPrefixes: ['DE-8PS', '8'] } })
+      const badPrefix = await t.app.inject({
+        method: 'POST',
+        url: '/admin/v1/organizations',
+        headers,
+        payload: { name: 'X', contractIdPrefixes: ['DE-8PS', '8'] },
+      })
       assert.equal(badPrefix.statusCode, 400)
       assert.match(badPrefix.json().error.message, /contractIdPrefixes\[1\]/)
-      const badPolicy = await t.app.inject({ method: 'POST', url: '/admin/v1/organizations', headers, payload: { name: 'X', checkDigit: 'sometimes' } })
+      const badPolicy = await t.app.inject({
+        method: 'POST',
+        url: '/admin/v1/organizations',
+        headers,
+        payload: { name: 'X', checkDigit: 'sometimes' },
+      })
       assert.equal(badPolicy.statusCode, 400)
       assert.match(badPolicy.json().error.message, /checkDigit/)
-      const badEmaidPrefix = await t.app.inject({ method: 'POST', url: '/admin/v1/organizations', headers, payload: { name: 'X', emaidPrefix: 'DE-8P' } })
+      const badEmaidPrefix = await t.app.inject({
+        method: 'POST',
+        url: '/admin/v1/organizations',
+        headers,
+        payload: { name: 'X', emaidPrefix: 'DE-8P' },
+      })
       assert.equal(badEmaidPrefix.statusCode, 400)
       assert.equal(badEmaidPrefix.json().error.code, 'invalid_emaid_prefix')
     })

@@ -57,10 +57,18 @@ describe('freshness across instances (postgres)', { skip: !process.env.TEST_DATA
     })
     cpoA = new CpoSimulator({ partyId: 'CPA' })
     cpoB = new CpoSimulator({ partyId: 'CPB' })
-    for (const [cpo, instance] of [[cpoA, a], [cpoB, b]] as const) {
+    for (const [cpo, instance] of [
+      [cpoA, a],
+      [cpoB, b],
+    ] as const) {
       await cpo.start()
       const partner = (
-        await instance.app.inject({ method: 'POST', url: '/admin/v1/ocpi/partners', headers: { 'x-api-key': ADMIN_KEY }, payload: { name: 'CPO' } })
+        await instance.app.inject({
+          method: 'POST',
+          url: '/admin/v1/ocpi/partners',
+          headers: { 'x-api-key': ADMIN_KEY },
+          payload: { name: 'CPO' },
+        })
       ).json()
       await cpo.registerWith(partner.versionsUrl, partner.tokenA)
     }

@@ -119,7 +119,11 @@ for (const backend of backends()) {
       assert.equal(set.json().validTo, '2031-06-30T12:00:00.000Z')
       const cleared = await t.request(apiKey, { method: 'PATCH', url: keys('/DE8PSC0AD21B13'), payload: { validTo: null } })
       assert.equal(cleared.json().validTo, null)
-      const before = await t.request(apiKey, { method: 'PATCH', url: keys('/DE8PSC0AD21B13'), payload: { validTo: '2001-01-01T00:00:00Z' } })
+      const before = await t.request(apiKey, {
+        method: 'PATCH',
+        url: keys('/DE8PSC0AD21B13'),
+        payload: { validTo: '2001-01-01T00:00:00Z' },
+      })
       assert.equal(before.statusCode, 400)
       assert.equal(before.json().error.code, 'invalid_valid_to')
     })
@@ -136,7 +140,10 @@ for (const backend of backends()) {
       assert.equal(deleted.statusCode, 204)
       assert.equal(deleted.body, '')
       const list = (await t.request(apiKey, { method: 'GET', url: keys() })).json().keys as Array<{ type: string }>
-      assert.equal(list.some((k) => k.type === 'rfid'), false)
+      assert.equal(
+        list.some((k) => k.type === 'rfid'),
+        false,
+      )
       const again = await t.request(apiKey, { method: 'DELETE', url: keys('/04A1B2C3D4E5F6') })
       assert.equal(again.statusCode, 404)
     })

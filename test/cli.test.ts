@@ -22,7 +22,14 @@ describe('openpnc CLI against a running server', () => {
     dataDir = await mkdtemp(join(tmpdir(), 'openpnc-cli-'))
     server = spawn(process.execPath, [...CLI, 'serve'], {
       cwd: ROOT,
-      env: { ...process.env, PORT: '0', OPENPNC_DATA_DIR: dataDir, OPENPNC_ADMIN_API_KEY: ADMIN_KEY, OPENPNC_SANDBOX: 'false', DATABASE_URL: '' },
+      env: {
+        ...process.env,
+        PORT: '0',
+        OPENPNC_DATA_DIR: dataDir,
+        OPENPNC_ADMIN_API_KEY: ADMIN_KEY,
+        OPENPNC_SANDBOX: 'false',
+        DATABASE_URL: '',
+      },
       stdio: ['ignore', 'pipe', 'inherit'],
     })
     url = await new Promise<string>((resolve, reject) => {
@@ -72,13 +79,22 @@ describe('openpnc CLI against a running server', () => {
   })
 
   test('ocpi partner create and sim cpo: a simulated CPO registers and authorizes a Plug&Charge key', async () => {
-    const { stdout } = await run(process.execPath, [...CLI, 'org', 'create', '--name', 'PnC', '--prefix', 'DE-8PS', '--pnc', '--json'], { cwd: ROOT, env: env() })
+    const { stdout } = await run(process.execPath, [...CLI, 'org', 'create', '--name', 'PnC', '--prefix', 'DE-8PS', '--pnc', '--json'], {
+      cwd: ROOT,
+      env: env(),
+    })
     const apiKey = JSON.parse(stdout).apiKey
     const headers = { 'x-api-key': apiKey, 'content-type': 'application/json' }
     await fetch(`${url}/v1/users`, { method: 'POST', headers, body: JSON.stringify({ id: 'd' }) })
-    const key = await fetch(`${url}/v1/users/d/charging-keys/plug-and-charge`, { method: 'POST', headers, body: JSON.stringify({ pcid: 'WDBRF61J21F123456' }) })
+    const key = await fetch(`${url}/v1/users/d/charging-keys/plug-and-charge`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ pcid: 'WDBRF61J21F123456' }),
+    })
     const { contractId } = (await key.json()) as { contractId: string }
-    const partner = JSON.parse((await run(process.execPath, [...CLI, 'ocpi', 'partner', 'create', '--name', 'Sim', '--json'], { cwd: ROOT, env: env() })).stdout)
+    const partner = JSON.parse(
+      (await run(process.execPath, [...CLI, 'ocpi', 'partner', 'create', '--name', 'Sim', '--json'], { cwd: ROOT, env: env() })).stdout,
+    )
     const simulator = spawn(
       process.execPath,
       [...CLI, 'sim', 'cpo', '--port', '0', '--versions-url', partner.versionsUrl, '--token-a', partner.tokenA, '--authorize', contractId],
@@ -95,7 +111,9 @@ describe('openpnc CLI against a running server', () => {
       })
       assert.match(output, /registered with openpnc on OCPI 2\.3\.0/)
       assert.match(output, /"allowed": "ALLOWED"/)
-      const listed = JSON.parse((await run(process.execPath, [...CLI, 'ocpi', 'partner', 'list', '--json'], { cwd: ROOT, env: env() })).stdout)
+      const listed = JSON.parse(
+        (await run(process.execPath, [...CLI, 'ocpi', 'partner', 'list', '--json'], { cwd: ROOT, env: env() })).stdout,
+      )
       assert.equal(listed.partners.find((p: { id: string }) => p.id === partner.id).status, 'registered')
     } finally {
       simulator.kill('SIGTERM')
@@ -111,9 +129,15 @@ describe('openpnc CLI against a running server', () => {
 
   test('migrate brings an embedded database up to date', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'openpnc-migrate-'))
-    const first = await run(process.execPath, [...CLI, 'migrate'], { cwd: ROOT, env: { ...process.env, OPENPNC_DATA_DIR: dir, DATABASE_URL: '' } })
+    const first = await run(process.execPath, [...CLI, 'migrate'], {
+      cwd: ROOT,
+      env: { ...process.env, OPENPNC_DATA_DIR: dir, DATABASE_URL: '' },
+    })
     assert.match(first.stdout, /applied: 0001_foundation/)
-    const second = await run(process.execPath, [...CLI, 'migrate'], { cwd: ROOT, env: { ...process.env, OPENPNC_DATA_DIR: dir, DATABASE_URL: '' } })
+    const second = await run(process.execPath, [...CLI, 'migrate'], {
+      cwd: ROOT,
+      env: { ...process.env, OPENPNC_DATA_DIR: dir, DATABASE_URL: '' },
+    })
     assert.match(second.stdout, /up to date/)
     await rm(dir, { recursive: true, force: true })
   })

@@ -55,7 +55,11 @@ for (const backend of backends()) {
     test('a user deleted while keys are being created keeps no enabled key', async () => {
       await t.request(apiKey, { method: 'POST', url: '/v1/users', payload: { id: 'racing' } })
       const creates = Array.from({ length: 30 }, () =>
-        t.request(apiKey, { method: 'POST', url: '/v1/users/racing/charging-keys/plug-and-charge', payload: { pcid: 'WDBRF61J21F123456' } }),
+        t.request(apiKey, {
+          method: 'POST',
+          url: '/v1/users/racing/charging-keys/plug-and-charge',
+          payload: { pcid: 'WDBRF61J21F123456' },
+        }),
       )
       const deletion = t.request(apiKey, { method: 'DELETE', url: '/v1/users/racing' })
       const results = await Promise.all([...creates, deletion])

@@ -14,9 +14,9 @@ import {
   parseEmaidPrefix,
 } from '../src/emaid/index.ts'
 
-const vectors = JSON.parse(
-  readFileSync(new URL('../../shared/vectors/emaid-check-digits.json', import.meta.url), 'utf8'),
-) as { vectors: Array<{ input: string; check: string }> }
+const vectors = JSON.parse(readFileSync(new URL('../../shared/vectors/emaid-check-digits.json', import.meta.url), 'utf8')) as {
+  vectors: Array<{ input: string; check: string }>
+}
 
 describe('EMAID check character (eMI3 / ISO 15118-1)', () => {
   for (const { input, check } of vectors.vectors) {
@@ -66,7 +66,16 @@ describe('EMAID parsing', () => {
   })
 
   test('malformed EMAIDs are not parsed', () => {
-    for (const bad of ['', 'DE', '1E-8PS-C0AD21B13', 'DE-8PS-C0AD21B1', 'DE-8PS-C0AD21B13-PP', 'DE_8PS_C0AD21B13', 'DE--8PS-C0AD21B13', 'DÉ-8PS-C0AD21B13']) {
+    for (const bad of [
+      '',
+      'DE',
+      '1E-8PS-C0AD21B13',
+      'DE-8PS-C0AD21B1',
+      'DE-8PS-C0AD21B13-PP',
+      'DE_8PS_C0AD21B13',
+      'DE--8PS-C0AD21B13',
+      'DÉ-8PS-C0AD21B13',
+    ]) {
       assert.equal(parseEmaid(bad), null, bad)
     }
   })

@@ -28,7 +28,11 @@ for (const backend of backends()) {
     }
 
     test('every change of a key is an event, in order, carrying the key as it became', async () => {
-      await t.request(apiKey, { method: 'POST', url: url('/plug-and-charge'), payload: { pcid: 'WDBRF61J21F123456', contractId: 'DE-8PS-EVENTS001' } })
+      await t.request(apiKey, {
+        method: 'POST',
+        url: url('/plug-and-charge'),
+        payload: { pcid: 'WDBRF61J21F123456', contractId: 'DE-8PS-EVENTS001' },
+      })
       await t.request(apiKey, { method: 'PATCH', url: url('/DE8PSEVENTS001'), payload: { enabled: false } })
       await t.request(apiKey, { method: 'PATCH', url: url('/DE8PSEVENTS001'), payload: { enabled: true } })
       await t.request(apiKey, { method: 'PATCH', url: url('/DE8PSEVENTS001'), payload: { validTo: '2030-01-01T00:00:00Z' } })
@@ -48,12 +52,19 @@ for (const backend of backends()) {
     })
 
     test('a PATCH that changes nothing writes no event', async () => {
-      await t.request(apiKey, { method: 'POST', url: url('/plug-and-charge'), payload: { pcid: 'WDBRF61J21F123456', contractId: 'DE-8PS-EVENTS002' } })
+      await t.request(apiKey, {
+        method: 'POST',
+        url: url('/plug-and-charge'),
+        payload: { pcid: 'WDBRF61J21F123456', contractId: 'DE-8PS-EVENTS002' },
+      })
       await t.request(apiKey, { method: 'PATCH', url: url('/DE8PSEVENTS002'), payload: { enabled: true } })
-      assert.deepEqual((await eventsOf('DE8PSEVENTS002')).map((e) => e.type), ['created'])
+      assert.deepEqual(
+        (await eventsOf('DE8PSEVENTS002')).map((e) => e.type),
+        ['created'],
+      )
     })
 
-    test("deleting a user writes a deleted event for each of its keys", async () => {
+    test('deleting a user writes a deleted event for each of its keys', async () => {
       await t.request(apiKey, { method: 'POST', url: '/v1/users', payload: { id: 'leaving' } })
       await t.request(apiKey, {
         method: 'POST',
@@ -61,12 +72,18 @@ for (const backend of backends()) {
         payload: { pcid: 'WDBRF61J21F123456', contractId: 'DE-8PS-EVENTS003' },
       })
       await t.request(apiKey, { method: 'DELETE', url: '/v1/users/leaving' })
-      assert.deepEqual((await eventsOf('DE8PSEVENTS003')).map((e) => e.type), ['created', 'deleted'])
+      assert.deepEqual(
+        (await eventsOf('DE8PSEVENTS003')).map((e) => e.type),
+        ['created', 'deleted'],
+      )
     })
 
     test('a key changed outside the API still gets its event, because the database writes it', async () => {
       await sql`UPDATE charging_keys SET enabled = false WHERE emaid_identity = 'DE8PSEVENTS002'`.execute(t.platform.db)
-      assert.deepEqual((await eventsOf('DE8PSEVENTS002')).map((e) => e.type), ['created', 'disabled'])
+      assert.deepEqual(
+        (await eventsOf('DE8PSEVENTS002')).map((e) => e.type),
+        ['created', 'disabled'],
+      )
     })
 
     test('a key cannot be removed from the database, only tombstoned', async () => {
@@ -74,7 +91,10 @@ for (const backend of backends()) {
     })
 
     test('a failed change writes no event (same transaction)', async () => {
-      const before = await t.platform.db.selectFrom('key_events').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()
+      const before = await t.platform.db
+        .selectFrom('key_events')
+        .select((eb) => eb.fn.countAll().as('n'))
+        .executeTakeFirstOrThrow()
       const conflict = await t.request(apiKey, {
         method: 'POST',
         url: url('/plug-and-charge'),
@@ -87,7 +107,10 @@ for (const backend of backends()) {
         payload: { pcid: 'WDBRF61J21F123456', contractId: 'DE-8PS-EVENTS001' },
       })
       assert.equal(duplicate.statusCode, 409)
-      const afterwards = await t.platform.db.selectFrom('key_events').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()
+      const afterwards = await t.platform.db
+        .selectFrom('key_events')
+        .select((eb) => eb.fn.countAll().as('n'))
+        .executeTakeFirstOrThrow()
       assert.equal(Number(afterwards.n) - Number(before.n), 1)
     })
   })

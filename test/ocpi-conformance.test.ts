@@ -34,9 +34,19 @@ for (const backend of backends()) {
       t = await startTestPlatform(backend, {}, { listen: true })
       const org = await t.createOrganization()
       await t.request(org.apiKey, { method: 'POST', url: '/v1/users', payload: { id: 'd' } })
-      await t.request(org.apiKey, { method: 'POST', url: '/v1/users/d/charging-keys/plug-and-charge', payload: { pcid: 'WDBRF61J21F123456', contractId: 'DE-8PS-CONFORM01' } })
-      await t.request(org.apiKey, { method: 'POST', url: '/v1/users/d/charging-keys', payload: { keyIdentifier: '04A1B2C3', contractId: 'DE-8PS-CONFORM02', visualNumber: '1' } })
-      const partner = (await t.app.inject({ method: 'POST', url: '/admin/v1/ocpi/partners', headers: { 'x-api-key': ADMIN_KEY }, payload: { name: 'C' } })).json()
+      await t.request(org.apiKey, {
+        method: 'POST',
+        url: '/v1/users/d/charging-keys/plug-and-charge',
+        payload: { pcid: 'WDBRF61J21F123456', contractId: 'DE-8PS-CONFORM01' },
+      })
+      await t.request(org.apiKey, {
+        method: 'POST',
+        url: '/v1/users/d/charging-keys',
+        payload: { keyIdentifier: '04A1B2C3', contractId: 'DE-8PS-CONFORM02', visualNumber: '1' },
+      })
+      const partner = (
+        await t.app.inject({ method: 'POST', url: '/admin/v1/ocpi/partners', headers: { 'x-api-key': ADMIN_KEY }, payload: { name: 'C' } })
+      ).json()
       cpo = new CpoSimulator()
       await cpo.start()
       await cpo.registerWith(partner.versionsUrl, partner.tokenA)
@@ -85,9 +95,14 @@ for (const backend of backends()) {
         const full = await call('GET', `${base()}/${version}/tokens`)
         assertValidOcpi(ocpiResponseValidator(version, 'tokens', 'sender-interface', '/tokens', 'get', 200), full.body)
         assert.ok((full.body.data as Array<{ type: string }>).every((tk) => version === '2.3.0' || tk.type !== 'EMAID'))
-        const authorize = (uid: string, query = '', body?: string) => call('POST', `${base()}/${version}/tokens/${uid}/authorize${query}`, { body })
+        const authorize = (uid: string, query = '', body?: string) =>
+          call('POST', `${base()}/${version}/tokens/${uid}/authorize${query}`, { body })
         const path = '/tokens/{token_uid}/authorize'
-        for (const [uid, query] of [['DE8PSCONFORM01', ''], ['DE-8PS-CONFORM01', `?type=${version === '2.3.0' ? 'EMAID' : 'OTHER'}`], ['04A1B2C3', '?type=RFID']]) {
+        for (const [uid, query] of [
+          ['DE8PSCONFORM01', ''],
+          ['DE-8PS-CONFORM01', `?type=${version === '2.3.0' ? 'EMAID' : 'OTHER'}`],
+          ['04A1B2C3', '?type=RFID'],
+        ]) {
           const answer = await authorize(uid!, query, JSON.stringify({ location_id: 'L1', evse_uids: ['E1'] }))
           assert.equal(answer.status, 200)
           assertValidOcpi(ocpiResponseValidator(version, 'tokens', 'sender-interface', path, 'post', 200), answer.body)
@@ -112,24 +127,43 @@ for (const backend of backends()) {
       })
     }
 
-    test('registration that cannot use the CPO\'s API is refused with 3001, an unknown version with 3002, and a bad body with 2001', async () => {
+    test("registration that cannot use the CPO's API is refused with 3001, an unknown version with 3002, and a bad body with 2001", async () => {
       const make = async () =>
-        (await t.app.inject({ method: 'POST', url: '/admin/v1/ocpi/partners', headers: { 'x-api-key': ADMIN_KEY }, payload: { name: 'X' } })).json().tokenA as string
+        (
+          await t.app.inject({
+            method: 'POST',
+            url: '/admin/v1/ocpi/partners',
+            headers: { 'x-api-key': ADMIN_KEY },
+            payload: { name: 'X' },
+          })
+        ).json().tokenA as string
       const post = (tokenA: string, body: unknown, version = '2.2.1') =>
         call('POST', `${base()}/${version}/credentials`, { token: tokenA, body: JSON.stringify(body) })
-      const unreachable = await post(await make(), { token: 'their-token-1', url: 'http://127.0.0.1:9/versions', roles: [{ role: 'CPO', party_id: 'ABC', country_code: 'NL' }] })
+      const unreachable = await post(await make(), {
+        token: 'their-token-1',
+        url: 'http://127.0.0.1:9/versions',
+        roles: [{ role: 'CPO', party_id: 'ABC', country_code: 'NL' }],
+      })
       assert.equal(unreachable.status, 400)
       assert.equal(unreachable.body.status_code, 3001)
       const onlyOld = new CpoSimulator({ versions: ['2.2.1'] })
       await onlyOld.start()
       try {
         const tokenB = onlyOld.issueTokenA()
-        const wrongVersion = await post(await make(), { token: tokenB, url: onlyOld.versionsUrl, roles: [{ role: 'CPO', party_id: 'ABC', country_code: 'NL' }] }, '2.3.0')
+        const wrongVersion = await post(
+          await make(),
+          { token: tokenB, url: onlyOld.versionsUrl, roles: [{ role: 'CPO', party_id: 'ABC', country_code: 'NL' }] },
+          '2.3.0',
+        )
         assert.equal(wrongVersion.body.status_code, 3002)
       } finally {
         await onlyOld.stop()
       }
-      for (const body of [{}, { token: 'x', url: 'not a url', roles: [] }, { token: 'has space', url: 'http://x', roles: [{ role: 'CPO', party_id: 'A', country_code: 'N' }] }]) {
+      for (const body of [
+        {},
+        { token: 'x', url: 'not a url', roles: [] },
+        { token: 'has space', url: 'http://x', roles: [{ role: 'CPO', party_id: 'A', country_code: 'N' }] },
+      ]) {
         const bad = await post(await make(), body)
         assert.equal(bad.status, 400)
         assert.equal(bad.body.status_code, 2001, JSON.stringify(body))

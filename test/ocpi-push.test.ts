@@ -15,11 +15,26 @@ async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs: numbe
 
 describe('retry backoff', () => {
   test('doubles per attempt up to the cap, jittered within the upper half', () => {
-    assert.equal(backoffMs(1, 1000, 60_000, () => 1), 1000)
-    assert.equal(backoffMs(1, 1000, 60_000, () => 0), 500)
-    assert.equal(backoffMs(4, 1000, 60_000, () => 1), 8000)
-    assert.equal(backoffMs(30, 1000, 60_000, () => 1), 60_000)
-    assert.equal(backoffMs(30, 1000, 60_000, () => 0), 30_000)
+    assert.equal(
+      backoffMs(1, 1000, 60_000, () => 1),
+      1000,
+    )
+    assert.equal(
+      backoffMs(1, 1000, 60_000, () => 0),
+      500,
+    )
+    assert.equal(
+      backoffMs(4, 1000, 60_000, () => 1),
+      8000,
+    )
+    assert.equal(
+      backoffMs(30, 1000, 60_000, () => 1),
+      60_000,
+    )
+    assert.equal(
+      backoffMs(30, 1000, 60_000, () => 0),
+      30_000,
+    )
   })
 })
 
@@ -41,7 +56,12 @@ for (const backend of backends()) {
       )
       orgKey = (await t.createOrganization({ name: 'Push Mobility' })).apiKey
       await drive('POST', '/v1/users', { id: 'driver' })
-      const partner = await t.app.inject({ method: 'POST', url: '/admin/v1/ocpi/partners', headers: { 'x-api-key': ADMIN_KEY }, payload: { name: 'Push CPO' } })
+      const partner = await t.app.inject({
+        method: 'POST',
+        url: '/admin/v1/ocpi/partners',
+        headers: { 'x-api-key': ADMIN_KEY },
+        payload: { name: 'Push CPO' },
+      })
       partnerId = partner.json().id
       cpo = new CpoSimulator({ countryCode: 'NL', partyId: 'PSH' })
       await cpo.start()
@@ -63,7 +83,10 @@ for (const backend of backends()) {
       assert.equal(token.valid, true)
       const put = cpo.pushes.find((p) => p.uid === uid && p.method === 'PUT')!
       assert.equal(put.type, 'EMAID')
-      assertValidOcpi(ocpiRequestValidator('2.3.0', 'tokens', 'receiver-interface', '/tokens/{country_code}/{party_id}/{token_uid}', 'put'), put.body)
+      assertValidOcpi(
+        ocpiRequestValidator('2.3.0', 'tokens', 'receiver-interface', '/tokens/{country_code}/{party_id}/{token_uid}', 'put'),
+        put.body,
+      )
     })
 
     test('disabling a key sends PATCH valid:false; deleting it too', async () => {
@@ -73,7 +96,10 @@ for (const backend of backends()) {
       const patch = cpo.pushes.findLast((p) => p.uid === uid)!
       assert.equal(patch.method, 'PATCH')
       assert.deepEqual(Object.keys(patch.body).sort(), ['last_updated', 'valid'])
-      assertValidOcpi(ocpiRequestValidator('2.3.0', 'tokens', 'receiver-interface', '/tokens/{country_code}/{party_id}/{token_uid}', 'patch'), patch.body)
+      assertValidOcpi(
+        ocpiRequestValidator('2.3.0', 'tokens', 'receiver-interface', '/tokens/{country_code}/{party_id}/{token_uid}', 'patch'),
+        patch.body,
+      )
       await drive('PATCH', '/v1/users/driver/charging-keys/DE8PSPUSHED001', { enabled: true })
       await waitFor(() => cpoToken(uid)?.valid === true, 5000, 'valid again')
       await drive('DELETE', '/v1/users/driver/charging-keys/DE8PSPUSHED001')
@@ -89,18 +115,31 @@ for (const backend of backends()) {
         contractIds.push(created.json().contractId)
       }
       for (let i = 0; i < 1000; i += 2) await drive('PATCH', `/v1/users/driver/charging-keys/${contractIds[i]}`, { enabled: false })
-      for (let i = 0; i < 1000; i += 4) await drive('PATCH', `/v1/users/driver/charging-keys/${contractIds[i]}`, { enabled: true, name: 'again' })
+      for (let i = 0; i < 1000; i += 4)
+        await drive('PATCH', `/v1/users/driver/charging-keys/${contractIds[i]}`, { enabled: true, name: 'again' })
       // The outage is visible to the operator.
-      await waitFor(async () => {
-        const status = (await t.app.inject({ method: 'GET', url: `/admin/v1/ocpi/partners/${partnerId}`, headers: { 'x-api-key': ADMIN_KEY } })).json()
-        return status.delivery.failing > 0 && status.delivery.backlog >= 1000 && /503/.test(status.delivery.lastError ?? '')
-      }, 30_000, 'failing deliveries in the admin API')
+      await waitFor(
+        async () => {
+          const status = (
+            await t.app.inject({ method: 'GET', url: `/admin/v1/ocpi/partners/${partnerId}`, headers: { 'x-api-key': ADMIN_KEY } })
+          ).json()
+          return status.delivery.failing > 0 && status.delivery.backlog >= 1000 && /503/.test(status.delivery.lastError ?? '')
+        },
+        30_000,
+        'failing deliveries in the admin API',
+      )
 
       cpo.available = true
-      await waitFor(async () => {
-        const status = (await t.app.inject({ method: 'GET', url: `/admin/v1/ocpi/partners/${partnerId}`, headers: { 'x-api-key': ADMIN_KEY } })).json()
-        return status.delivery.backlog === 0
-      }, 60_000, 'backlog drained')
+      await waitFor(
+        async () => {
+          const status = (
+            await t.app.inject({ method: 'GET', url: `/admin/v1/ocpi/partners/${partnerId}`, headers: { 'x-api-key': ADMIN_KEY } })
+          ).json()
+          return status.delivery.backlog === 0
+        },
+        60_000,
+        'backlog drained',
+      )
 
       // The CPO's copy equals ours, token by token.
       const ours = await cpo.pullTokens({ limit: 500 })
@@ -120,16 +159,22 @@ for (const backend of backends()) {
       }
     })
 
-    test("reconcile finds the tokens the CPO lost or holds wrongly and pushes them again", async () => {
+    test('reconcile finds the tokens the CPO lost or holds wrongly and pushes them again', async () => {
       const reconcile = async () =>
-        (await t.app.inject({ method: 'POST', url: `/admin/v1/ocpi/partners/${partnerId}/reconcile`, headers: { 'x-api-key': ADMIN_KEY } })).json()
+        (
+          await t.app.inject({ method: 'POST', url: `/admin/v1/ocpi/partners/${partnerId}/reconcile`, headers: { 'x-api-key': ADMIN_KEY } })
+        ).json()
       // Keys changed before the registration may never have been sent: reconcile brings them over.
       await waitFor(async () => (await reconcile()).differing === 0, 10_000, 'in sync')
       const lost = [...cpo.tokens.keys()].slice(0, 5)
       for (const key of lost) cpo.tokens.delete(key)
       const wrong = [...cpo.tokens.keys()][10]!
       cpo.tokens.set(wrong, { ...cpo.tokens.get(wrong)!, valid: !cpo.tokens.get(wrong)!.valid })
-      const result = await t.app.inject({ method: 'POST', url: `/admin/v1/ocpi/partners/${partnerId}/reconcile`, headers: { 'x-api-key': ADMIN_KEY } })
+      const result = await t.app.inject({
+        method: 'POST',
+        url: `/admin/v1/ocpi/partners/${partnerId}/reconcile`,
+        headers: { 'x-api-key': ADMIN_KEY },
+      })
       assert.equal(result.statusCode, 200, result.body)
       assert.equal(result.json().differing, 6)
       await waitFor(() => lost.every((k) => cpo.tokens.has(k)), 10_000, 'lost tokens restored')

@@ -12,7 +12,10 @@ const authorizeResponse = (v: '2.2.1' | '2.3.0', status = 200) =>
 /** The OCPI envelope rules we hold ourselves to (2.2.1's YAML leaves them optional). */
 function assertEnvelope(body: { status_code?: unknown; timestamp?: unknown }) {
   assert.equal(typeof body.status_code, 'number')
-  assert.ok(typeof body.timestamp === 'string' && body.timestamp.endsWith('Z') && isOcpiDateTime(body.timestamp), `timestamp ${body.timestamp}`)
+  assert.ok(
+    typeof body.timestamp === 'string' && body.timestamp.endsWith('Z') && isOcpiDateTime(body.timestamp),
+    `timestamp ${body.timestamp}`,
+  )
 }
 
 for (const backend of backends()) {
@@ -52,7 +55,10 @@ for (const backend of backends()) {
       assert.equal(registered.status, 'registered')
       assert.equal(registered.version, '2.3.0')
       assert.ok(registered.endpoints.some((e: { identifier: string; role: string }) => e.identifier === 'tokens' && e.role === 'RECEIVER'))
-      assert.deepEqual(registered.roles.map((r: { role: string; party_id: string }) => [r.role, r.party_id]), [['CPO', 'SIM']])
+      assert.deepEqual(
+        registered.roles.map((r: { role: string; party_id: string }) => [r.role, r.party_id]),
+        [['CPO', 'SIM']],
+      )
       const withTokenA = await request(versionsUrl, { headers: { authorization: `Token ${Buffer.from(tokenA).toString('base64')}` } })
       assert.equal(withTokenA.statusCode, 401)
       const body = (await withTokenA.body.json()) as { status_code: number; timestamp: string }
@@ -64,7 +70,10 @@ for (const backend of backends()) {
       const versions = await ocpiGet(versionsUrl, token)
       assertEnvelope(versions)
       assertValidOcpi(ocpiResponseValidator('2.3.0', 'versions', 'interface', '/versions', 'get', 200), versions)
-      assert.deepEqual(versions.data.map((v: { version: string }) => v.version), ['2.2.1', '2.3.0'])
+      assert.deepEqual(
+        versions.data.map((v: { version: string }) => v.version),
+        ['2.2.1', '2.3.0'],
+      )
       for (const v of ['2.2.1', '2.3.0'] as const) {
         const details = await ocpiGet(versions.data.find((x: { version: string }) => x.version === v).url, token)
         assertValidOcpi(ocpiSchema(v, 'versions', 'VersionDetails'), details.data)
@@ -79,18 +88,28 @@ for (const backend of backends()) {
       const again = await request(url, {
         method: 'POST',
         headers: { authorization: `Token ${token}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ token: 'x'.repeat(20), url: cpo.versionsUrl, roles: [{ role: 'CPO', party_id: 'SIM', country_code: 'NL' }] }),
+        body: JSON.stringify({
+          token: 'x'.repeat(20),
+          url: cpo.versionsUrl,
+          roles: [{ role: 'CPO', party_id: 'SIM', country_code: 'NL' }],
+        }),
       })
       assert.equal(again.statusCode, 405)
       assertEnvelope((await again.body.json()) as object)
       const ours = await ocpiGet(url, token)
       assertValidOcpi(ocpiSchema('2.3.0', 'credentials', 'Credentials'), ours.data)
       assert.equal(ours.data.token, token)
-      assert.deepEqual(ours.data.roles.map((r: { role: string; country_code: string; party_id: string }) => [r.role, r.country_code, r.party_id]), [['EMSP', 'DE', '8PS']])
+      assert.deepEqual(
+        ours.data.roles.map((r: { role: string; country_code: string; party_id: string }) => [r.role, r.country_code, r.party_id]),
+        [['EMSP', 'DE', '8PS']],
+      )
     })
 
     test('a Plug&Charge key is authorized as ALLOWED with the full token, whatever spelling the station sends', async () => {
-      await drive('POST', '/v1/users/driver-1/charging-keys/plug-and-charge', { pcid: 'WDBRF61J21F123456', contractId: 'DE-8PS-C0AD21B13-Q' })
+      await drive('POST', '/v1/users/driver-1/charging-keys/plug-and-charge', {
+        pcid: 'WDBRF61J21F123456',
+        contractId: 'DE-8PS-C0AD21B13-Q',
+      })
       const location = { location_id: 'LOC-1', evse_uids: ['NL*SIM*E1'] }
       for (const [uid, type] of [
         ['DE8PSC0AD21B13Q', 'EMAID'],
@@ -133,7 +152,12 @@ for (const backend of backends()) {
       assert.equal(response.headers['x-request-id'], 'req-1')
       assert.equal(response.headers['x-correlation-id'], 'corr-1')
       assert.deepEqual(
-        [response.headers['ocpi-from-country-code'], response.headers['ocpi-from-party-id'], response.headers['ocpi-to-country-code'], response.headers['ocpi-to-party-id']],
+        [
+          response.headers['ocpi-from-country-code'],
+          response.headers['ocpi-from-party-id'],
+          response.headers['ocpi-to-country-code'],
+          response.headers['ocpi-to-party-id'],
+        ],
         ['DE', '8PS', 'NL', 'SIM'],
       )
       await response.body.dump()
@@ -164,7 +188,11 @@ for (const backend of backends()) {
     })
 
     test('an RFID key is found by its UID, type RFID or none', async () => {
-      await drive('POST', '/v1/users/driver-1/charging-keys', { keyIdentifier: '04A1B2C3', contractId: 'DE-8PS-RFIDCARD1', visualNumber: 'CARD-1' })
+      await drive('POST', '/v1/users/driver-1/charging-keys', {
+        keyIdentifier: '04A1B2C3',
+        contractId: 'DE-8PS-RFIDCARD1',
+        visualNumber: 'CARD-1',
+      })
       for (const type of ['RFID', undefined]) {
         const answer = await cpo.authorize('04a1b2c3', { type })
         assert.equal(answer.data!.allowed, 'ALLOWED')
@@ -216,14 +244,25 @@ for (const backend of backends()) {
 
     test('the paginated token list returns every token exactly once across pages', async () => {
       for (let i = 0; i < 23; i++) await drive('POST', '/v1/users/driver-1/charging-keys/plug-and-charge', { pcid: 'WDBRF61J21F123456' })
-      const total = Number((await t.platform.db.selectFrom('charging_keys').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow()).n)
+      const total = Number(
+        (
+          await t.platform.db
+            .selectFrom('charging_keys')
+            .select((eb) => eb.fn.countAll<string>().as('n'))
+            .executeTakeFirstOrThrow()
+        ).n,
+      )
       const token = await cpoToken()
       let url: string | undefined = `${t.platform.publicUrl()}/ocpi/emsp/2.3.0/tokens?limit=7`
       const seen: string[] = []
       const validate = ocpiResponseValidator('2.3.0', 'tokens', 'sender-interface', '/tokens', 'get', 200)
       while (url) {
         const response: Awaited<ReturnType<typeof request>> = await request(url, { headers: { authorization: `Token ${token}` } })
-        const body = (await response.body.json()) as { data: Array<{ uid: string; last_updated: string }>; status_code: number; timestamp: string }
+        const body = (await response.body.json()) as {
+          data: Array<{ uid: string; last_updated: string }>
+          status_code: number
+          timestamp: string
+        }
         assertValidOcpi(validate, body)
         assertEnvelope(body)
         assert.equal(response.headers['x-total-count'], String(total))
@@ -245,7 +284,9 @@ for (const backend of backends()) {
       const rows = await t.platform.db.selectFrom('charging_keys').select(['updated_at']).orderBy('updated_at').execute()
       const middle = rows[Math.floor(rows.length / 2)]!.updated_at
       const get = async (query: string) => {
-        const response = await request(`${t.platform.publicUrl()}/ocpi/emsp/2.3.0/tokens?${query}`, { headers: { authorization: `Token ${token}` } })
+        const response = await request(`${t.platform.publicUrl()}/ocpi/emsp/2.3.0/tokens?${query}`, {
+          headers: { authorization: `Token ${token}` },
+        })
         return ((await response.body.json()) as { data: unknown[] }).data.length
       }
       const from = await get(`date_from=${middle.toISOString()}`)
@@ -279,7 +320,10 @@ for (const backend of backends()) {
       await other.start()
       try {
         const partner = (await admin('POST', '/admin/v1/ocpi/partners', { name: 'CPO we call' })).json()
-        const registered = await admin('POST', `/admin/v1/ocpi/partners/${partner.id}/register`, { versionsUrl: other.versionsUrl, tokenA: other.issueTokenA() })
+        const registered = await admin('POST', `/admin/v1/ocpi/partners/${partner.id}/register`, {
+          versionsUrl: other.versionsUrl,
+          tokenA: other.issueTokenA(),
+        })
         assert.equal(registered.statusCode, 200, registered.body)
         assert.equal(registered.json().status, 'registered')
         assert.equal(registered.json().version, '2.2.1')
@@ -288,7 +332,10 @@ for (const backend of backends()) {
         const stored = await t.platform.db.selectFrom('ocpi_partners').selectAll().where('id', '=', partner.id).executeTakeFirstOrThrow()
         assert.ok(stored.outgoing_token_encrypted?.startsWith('v1.'), 'their token is stored encrypted')
         const unreachable = (await admin('POST', '/admin/v1/ocpi/partners', { name: 'Nobody' })).json()
-        const failed = await admin('POST', `/admin/v1/ocpi/partners/${unreachable.id}/register`, { versionsUrl: 'http://127.0.0.1:9/versions', tokenA: 'abc' })
+        const failed = await admin('POST', `/admin/v1/ocpi/partners/${unreachable.id}/register`, {
+          versionsUrl: 'http://127.0.0.1:9/versions',
+          tokenA: 'abc',
+        })
         assert.equal(failed.statusCode, 502)
         assert.equal(failed.json().error.code, 'ocpi_registration_failed')
       } finally {
@@ -308,7 +355,11 @@ for (const backend of backends()) {
 
     test('every decision is recorded with the EMAID, the key, the answer and the latency', async () => {
       await t.platform.decisions.flush()
-      const rows = await t.platform.db.selectFrom('authorization_decisions').selectAll().where('emaid_identity', '=', 'DE8PSC0AD21B13').execute()
+      const rows = await t.platform.db
+        .selectFrom('authorization_decisions')
+        .selectAll()
+        .where('emaid_identity', '=', 'DE8PSC0AD21B13')
+        .execute()
       assert.ok(rows.length >= 5)
       assert.ok(rows.every((r) => r.protocol === 'ocpi' && r.partner_id && r.key_id && r.latency_us >= 0))
       assert.ok(rows.some((r) => r.allowed === 'BLOCKED') && rows.some((r) => r.allowed === 'ALLOWED'))

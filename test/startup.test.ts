@@ -17,7 +17,10 @@ describe('configuration', () => {
   })
 
   test('an invalid setting is refused naming its variable', () => {
-    assert.throws(() => loadConfig({ PORT: 'eighty' }), (e: Error) => e instanceof ConfigError && /PORT/.test(e.message))
+    assert.throws(
+      () => loadConfig({ PORT: 'eighty' }),
+      (e: Error) => e instanceof ConfigError && /PORT/.test(e.message),
+    )
     assert.throws(() => loadConfig({ DATABASE_URL: 'mysql://x' }), /DATABASE_URL/)
     assert.throws(() => loadConfig({ OPENPNC_EMAID_PREFIX: 'DE-8' }), /OPENPNC_EMAID_PREFIX/)
     assert.throws(() => loadConfig({ OPENPNC_ADMIN_API_KEY: 'short' }), /OPENPNC_ADMIN_API_KEY/)

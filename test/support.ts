@@ -56,7 +56,11 @@ export async function startTestPlatform(
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'openpnc-test-')))
   // A second instance may share the first one's database (options.postgresUrl).
   const postgres =
-    backend === 'postgres' ? (options.postgresUrl ? { url: options.postgresUrl, drop: async () => {} } : await freshPostgresDatabase()) : undefined
+    backend === 'postgres'
+      ? options.postgresUrl
+        ? { url: options.postgresUrl, drop: async () => {} }
+        : await freshPostgresDatabase()
+      : undefined
   const config = loadConfig({
     OPENPNC_DATA_DIR: dataDir,
     OPENPNC_SANDBOX: 'false',

@@ -78,7 +78,10 @@ for (const backend of backends()) {
         .select(['enabled', 'deleted_at'])
         .where('emaid_identity', '=', 'DE8PSDELUSER01')
         .execute()
-      assert.deepEqual(rows.map((r) => [r.enabled, r.deleted_at !== null]), [[false, true]])
+      assert.deepEqual(
+        rows.map((r) => [r.enabled, r.deleted_at !== null]),
+        [[false, true]],
+      )
       assert.equal((await post({ id: 'second' })).statusCode, 201)
     })
   })

@@ -1,12 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
-import {
-  ApiKeyIssuedResponse,
-  ApiKeyListResponse,
-  CreateApiKeyBody,
-  presentIssuedKey,
-  presentKeyInfo,
-} from '../http/api-key-schemas.ts'
+import { apiKeyRoutes } from '../http/api-key-routes.ts'
 import { ErrorResponse } from '../http/errors.ts'
 import { DEFAULT_SCOPES, validateScopes } from '../organizations/api-keys.ts'
 import type { Platform } from '../platform.ts'
@@ -79,41 +73,13 @@ export const adminApi: FastifyPluginAsyncTypebox<{ platform: Platform }> = async
     },
   })
 
-  app.route({
-    ...R.listOrganizationApiKeys.route,
-    schema: { ...R.listOrganizationApiKeys.doc, params: OrganizationParams, response: { 200: ApiKeyListResponse, ...errors } },
-    handler: async (request) => {
-      const organization = await organizations.get(request.params.organizationId)
-      return { apiKeys: (await apiKeys.list(organization.id)).map(presentKeyInfo) }
-    },
-  })
-
-  app.route({
-    ...R.createOrganizationApiKey.route,
-    schema: {
-      ...R.createOrganizationApiKey.doc,
+  apiKeyRoutes(
+    app,
+    apiKeys,
+    { list: R.listOrganizationApiKeys, create: R.createOrganizationApiKey, revoke: R.revokeOrganizationApiKey },
+    {
       params: OrganizationParams,
-      body: CreateApiKeyBody,
-      response: { 201: ApiKeyIssuedResponse, ...errors },
+      organizationId: async (request) => (await organizations.get((request.params as { organizationId: string }).organizationId)).id,
     },
-    handler: async (request, reply) => {
-      const organization = await organizations.get(request.params.organizationId)
-      const scopes = validateScopes(request.body?.scopes ?? DEFAULT_SCOPES)
-      return reply.code(201).send(presentIssuedKey(await apiKeys.issue(organization.id, scopes)))
-    },
-  })
-
-  app.route({
-    ...R.revokeOrganizationApiKey.route,
-    schema: {
-      ...R.revokeOrganizationApiKey.doc,
-      params: Type.Object({ organizationId: Type.String({ maxLength: 64 }), keyId: Type.String({ maxLength: 64 }) }),
-      response: { 204: Type.Null(), ...errors },
-    },
-    handler: async (request, reply) => {
-      const organization = await organizations.get(request.params.organizationId)
-      await apiKeys.revoke(organization.id, request.params.keyId)
-      return reply.code(204).send(null)
-    },
-  })
+  )
 }

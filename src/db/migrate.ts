@@ -12,7 +12,13 @@ class SqlFileMigrationProvider implements MigrationProvider {
     const migrations: Record<string, Migration> = {}
     for (const file of files) {
       const script = await readFile(MIGRATIONS_DIR + file, 'utf8')
-      migrations[file.replace(/\.sql$/, '')] = { up: (db) => sql.raw(script).execute(db).then(() => undefined) }
+      migrations[file.replace(/\.sql$/, '')] = {
+        up: (db) =>
+          sql
+            .raw(script)
+            .execute(db)
+            .then(() => undefined),
+      }
     }
     return migrations
   }

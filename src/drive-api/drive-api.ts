@@ -1,15 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { ErrorResponse } from '../http/errors.ts'
-import {
-  ApiKeyIssuedResponse,
-  ApiKeyListResponse,
-  CreateApiKeyBody,
-  presentIssuedKey,
-  presentKeyInfo,
-} from '../http/api-key-schemas.ts'
+import { apiKeyRoutes } from '../http/api-key-routes.ts'
 import { organizationOf } from '../http/auth.ts'
-import { DEFAULT_SCOPES, validateScopes } from '../organizations/api-keys.ts'
 import type { Platform } from '../platform.ts'
 import { DRIVE_API as R } from './routes.ts'
 import {
@@ -53,8 +46,7 @@ export const driveApi: FastifyPluginAsyncTypebox<{ platform: Platform }> = async
   app.route({
     ...R.updateUser.route,
     schema: { ...R.updateUser.doc, params: UserParams, body: UpdateUserBody, response: { 200: UserResponse, ...errors } },
-    handler: async (request) =>
-      presentUser(await users.update(organizationOf(request), request.params.userId, request.body)),
+    handler: async (request) => presentUser(await users.update(organizationOf(request), request.params.userId, request.body)),
   })
 
   app.route({
@@ -147,32 +139,13 @@ export const driveApi: FastifyPluginAsyncTypebox<{ platform: Platform }> = async
     },
   })
 
-  app.route({
-    ...R.listApiKeys.route,
-    schema: { ...R.listApiKeys.doc, response: { 200: ApiKeyListResponse, ...errors } },
-    handler: async (request) => ({ apiKeys: (await apiKeys.list(organizationOf(request).id)).map(presentKeyInfo) }),
-  })
-
-  app.route({
-    ...R.createApiKey.route,
-    schema: { ...R.createApiKey.doc, body: CreateApiKeyBody, response: { 201: ApiKeyIssuedResponse, ...errors } },
-    handler: async (request, reply) => {
-      const scopes = validateScopes(request.body.scopes ?? DEFAULT_SCOPES)
-      const issued = await apiKeys.issue(organizationOf(request).id, scopes)
-      return reply.code(201).send(presentIssuedKey(issued))
+  apiKeyRoutes(
+    app,
+    apiKeys,
+    { list: R.listApiKeys, create: R.createApiKey, revoke: R.revokeApiKey },
+    {
+      params: Type.Object({}),
+      organizationId: (request) => organizationOf(request).id,
     },
-  })
-
-  app.route({
-    ...R.revokeApiKey.route,
-    schema: {
-      ...R.revokeApiKey.doc,
-      params: Type.Object({ apiKeyId: Type.String({ maxLength: 64 }) }),
-      response: { 204: NoContent, ...errors },
-    },
-    handler: async (request, reply) => {
-      await apiKeys.revoke(organizationOf(request).id, request.params.apiKeyId)
-      return reply.code(204).send(null)
-    },
-  })
+  )
 }

@@ -2,10 +2,22 @@ import { org, routeTable } from '../http/route-table.ts'
 
 /** The Drive API: every operation, its path and the API-key scope it needs. */
 export const DRIVE_API = routeTable({
-  createUser: { method: 'POST', url: '/v1/users', auth: org('users'), tag: 'Users', summary: 'Create a user (and its virtual charging key)' },
+  createUser: {
+    method: 'POST',
+    url: '/v1/users',
+    auth: org('users'),
+    tag: 'Users',
+    summary: 'Create a user (and its virtual charging key)',
+  },
   getUser: { method: 'GET', url: '/v1/users/:userId', auth: org('users'), tag: 'Users', summary: 'Get a user' },
   updateUser: { method: 'PATCH', url: '/v1/users/:userId', auth: org('users'), tag: 'Users', summary: "Change a user's email" },
-  deleteUser: { method: 'DELETE', url: '/v1/users/:userId', auth: org('users'), tag: 'Users', summary: "Delete a user after disabling its keys" },
+  deleteUser: {
+    method: 'DELETE',
+    url: '/v1/users/:userId',
+    auth: org('users'),
+    tag: 'Users',
+    summary: 'Delete a user after disabling its keys',
+  },
   listChargingKeys: {
     method: 'GET',
     url: '/v1/users/:userId/charging-keys',
@@ -52,7 +64,7 @@ export const DRIVE_API = routeTable({
   createApiKey: { method: 'POST', url: '/v1/api-keys', auth: org('admin'), tag: 'API keys', summary: 'Create an API key (shown once)' },
   revokeApiKey: {
     method: 'DELETE',
-    url: '/v1/api-keys/:apiKeyId',
+    url: '/v1/api-keys/:keyId',
     auth: org('admin'),
     tag: 'API keys',
     summary: 'Revoke an API key',

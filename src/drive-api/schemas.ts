@@ -53,7 +53,8 @@ export const ContractId = Type.String({
     'EMAID (eMI3 / ISO 15118-2): country, provider ID, instance, optional check character, optional "-" separators. Must start with one of the organization\'s contract-ID prefixes.',
   examples: ['DE-8PS-C0AD21B13-P'],
   'x-error-code': 'invalid_contract_id',
-  'x-error-message': 'must be an EMAID such as DE-8PS-C0AD21B13-P: country (2 letters), provider ID (3), instance (9), optional check character',
+  'x-error-message':
+    'must be an EMAID such as DE-8PS-C0AD21B13-P: country (2 letters), provider ID (3), instance (9), optional check character',
 })
 
 export const CreatePlugAndChargeKeyBody = Type.Object({

@@ -11,8 +11,14 @@
 type Matrix = readonly [readonly [number, number], readonly [number, number]]
 type Vector = readonly [number, number]
 
-const P1: Matrix = [[0, 1], [1, 1]]
-const P2: Matrix = [[0, 1], [1, 2]]
+const P1: Matrix = [
+  [0, 1],
+  [1, 1],
+]
+const P2: Matrix = [
+  [0, 1],
+  [1, 2],
+]
 const ALPHABET = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ'
 const PAYLOAD_LENGTH = 14
 

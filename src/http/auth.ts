@@ -42,7 +42,7 @@ export function requireApiKeys(app: FastifyInstance, apiKeys: ApiKeys) {
     }
     if (auth.audience === 'organization') {
       if (caller.kind !== 'organization') {
-        throw forbidden('organization_key_required', "this endpoint acts for an organization: use one of its API keys")
+        throw forbidden('organization_key_required', 'this endpoint acts for an organization: use one of its API keys')
       }
       if (!caller.organization.enabled) {
         throw forbidden('organization_disabled', 'this organization is disabled; contact the platform operator')

@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox'
 import type { FastifyError } from 'fastify'
-import { OpenpncError, type ErrorKind } from '../errors.ts'
+import { HTTP_STATUS, OpenpncError, type ErrorKind } from '../errors.ts'
 
 /** Every error of the REST APIs: `{"error": {"code", "message"}}`. */
 export const ErrorResponse = Type.Object(
@@ -15,26 +15,16 @@ export const ErrorResponse = Type.Object(
   { title: 'Error' },
 )
 
-export const HTTP_STATUS: Record<ErrorKind, number> = {
-  invalid: 400,
-  unauthenticated: 401,
-  forbidden: 403,
-  not_found: 404,
-  method_not_allowed: 405,
-  conflict: 409,
-  payload_too_large: 413,
-  unsupported_media_type: 415,
-  unprocessable: 422,
-  bad_gateway: 502,
-  internal: 500,
-}
-
 /** Fastify's own request errors, by code. */
 const FASTIFY_ERRORS: Record<string, { kind: ErrorKind; code: string; message?: string }> = {
   FST_ERR_CTP_INVALID_JSON_BODY: { kind: 'invalid', code: 'malformed_json', message: 'the request body is not valid JSON' },
   FST_ERR_CTP_EMPTY_JSON_BODY: { kind: 'invalid', code: 'malformed_json', message: 'the request body is empty but declared as JSON' },
   FST_ERR_CTP_BODY_TOO_LARGE: { kind: 'payload_too_large', code: 'payload_too_large' },
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: { kind: 'unsupported_media_type', code: 'unsupported_media_type', message: 'send the body as application/json' },
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: {
+    kind: 'unsupported_media_type',
+    code: 'unsupported_media_type',
+    message: 'send the body as application/json',
+  },
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: { kind: 'invalid', code: 'invalid_content_length' },
 }
 
@@ -52,7 +42,14 @@ function fieldName(context: string | undefined, error: AjvError): string {
   if (error.keyword === 'required') segments.push(String(error.params.missingProperty))
   if (error.keyword === 'additionalProperties') segments.push(String(error.params.additionalProperty))
   const path = segments.reduce((acc, s) => (/^\d+$/.test(s) ? `${acc}[${s}]` : acc ? `${acc}.${s}` : s), '')
-  const where = context === 'body' ? '' : context === 'querystring' ? 'query parameter ' : context === 'params' ? 'path parameter ' : `${context ?? ''} `
+  const where =
+    context === 'body'
+      ? ''
+      : context === 'querystring'
+        ? 'query parameter '
+        : context === 'params'
+          ? 'path parameter '
+          : `${context ?? ''} `
   return `${where}${path || context || 'request'}`
 }
 

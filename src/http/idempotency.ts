@@ -40,7 +40,11 @@ export function replayIdempotentPosts(app: FastifyInstance, store: IdempotencySt
           'this Idempotency-Key was used for a different request in the last 24 hours',
         )
       case 'in_progress':
-        throw new OpenpncError('conflict', 'idempotency_request_in_progress', 'a request with this Idempotency-Key is still running; retry shortly')
+        throw new OpenpncError(
+          'conflict',
+          'idempotency_request_in_progress',
+          'a request with this Idempotency-Key is still running; retry shortly',
+        )
       case 'replay':
         return reply
           .code(claim.statusCode)

@@ -70,11 +70,7 @@ export async function buildServer(platform: Platform): Promise<FastifyInstance> 
   })
   await app.register(swaggerUi, { routePrefix: '/docs' })
 
-  app.get(
-    '/openapi.json',
-    { schema: { hide: true } },
-    async () => app.swagger(),
-  )
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
 
   app.get(
     '/health',

@@ -5,10 +5,7 @@ import type { Db } from '../db/database.ts'
 export const IDEMPOTENCY_WINDOW_HOURS = 24
 
 export type IdempotencyClaim =
-  | { outcome: 'claimed' }
-  | { outcome: 'replay'; statusCode: number; body: string }
-  | { outcome: 'in_progress' }
-  | { outcome: 'mismatch' }
+  { outcome: 'claimed' } | { outcome: 'replay'; statusCode: number; body: string } | { outcome: 'in_progress' } | { outcome: 'mismatch' }
 
 /**
  * Idempotency-Key bookkeeping. The first request claims the key (a primary-key insert, so two

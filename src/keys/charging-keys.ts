@@ -13,10 +13,8 @@ const RFID_UID = /^([0-9A-Fa-f]{8}|[0-9A-Fa-f]{14}|[0-9A-Fa-f]{20})$/
 /** A random 36^8 instance collides about never; a few attempts make "about" into "never observed". */
 export const GENERATION_ATTEMPTS = 8
 
-export const userNotFound = (userId: string) =>
-  notFound('user_not_found', `user ${JSON.stringify(userId)} not found`)
-const keyNotFound = (ref: string) =>
-  notFound('charging_key_not_found', `charging key ${JSON.stringify(ref)} not found for this user`)
+export const userNotFound = (userId: string) => notFound('user_not_found', `user ${JSON.stringify(userId)} not found`)
+const keyNotFound = (ref: string) => notFound('charging_key_not_found', `charging key ${JSON.stringify(ref)} not found for this user`)
 
 interface NewKey {
   type: ChargingKeyType
@@ -47,12 +45,7 @@ export function isEmaidConflict(error: unknown): boolean {
  * event). The user row is share-locked, so a concurrent user deletion either waits for this key
  * and then disables it, or wins and this insert finds no user. Undefined when there is no user.
  */
-export async function insertKey(
-  db: Db,
-  organizationId: string,
-  userExternalId: string,
-  key: NewKey,
-): Promise<ChargingKeyRow | undefined> {
+export async function insertKey(db: Db, organizationId: string, userExternalId: string, key: NewKey): Promise<ChargingKeyRow | undefined> {
   const result = await sql<ChargingKeyRow>`
     WITH owner AS (
       SELECT id FROM users

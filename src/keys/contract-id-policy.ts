@@ -1,9 +1,4 @@
-import {
-  contractIdPrefixAllowed,
-  expectedCheckCharacter,
-  parseEmaid,
-  type Emaid,
-} from '../emaid/index.ts'
+import { contractIdPrefixAllowed, expectedCheckCharacter, parseEmaid, type Emaid } from '../emaid/index.ts'
 import { invalid } from '../errors.ts'
 import { formatContractIdPrefix, type OrganizationPolicy } from '../organizations/settings.ts'
 

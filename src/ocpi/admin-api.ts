@@ -15,8 +15,20 @@ export const OCPI_ADMIN_API = routeTable({
     tag: 'Admin: OCPI',
     summary: 'Create an OCPI partner and the Token A it registers with',
   },
-  listOcpiPartners: { method: 'GET', url: '/admin/v1/ocpi/partners', auth: platformAuth, tag: 'Admin: OCPI', summary: 'List OCPI partners' },
-  getOcpiPartner: { method: 'GET', url: '/admin/v1/ocpi/partners/:partnerId', auth: platformAuth, tag: 'Admin: OCPI', summary: 'Get an OCPI partner' },
+  listOcpiPartners: {
+    method: 'GET',
+    url: '/admin/v1/ocpi/partners',
+    auth: platformAuth,
+    tag: 'Admin: OCPI',
+    summary: 'List OCPI partners',
+  },
+  getOcpiPartner: {
+    method: 'GET',
+    url: '/admin/v1/ocpi/partners/:partnerId',
+    auth: platformAuth,
+    tag: 'Admin: OCPI',
+    summary: 'Get an OCPI partner',
+  },
   updateOcpiPartner: {
     method: 'PATCH',
     url: '/admin/v1/ocpi/partners/:partnerId',
@@ -36,7 +48,7 @@ export const OCPI_ADMIN_API = routeTable({
     url: '/admin/v1/ocpi/partners/:partnerId/register',
     auth: platformAuth,
     tag: 'Admin: OCPI',
-    summary: "Register with a CPO using its versions URL and Token A",
+    summary: 'Register with a CPO using its versions URL and Token A',
   },
 })
 
@@ -57,7 +69,9 @@ const PartnerResponse = Type.Object(
     status: Type.String({ description: 'created | registered | unregistered' }),
     version: Type.Union([Type.String(), Type.Null()]),
     versionsUrl: Type.Union([Type.String(), Type.Null()]),
-    roles: Type.Array(Type.Object({ role: Type.String(), country_code: Type.String(), party_id: Type.String() }, { additionalProperties: true })),
+    roles: Type.Array(
+      Type.Object({ role: Type.String(), country_code: Type.String(), party_id: Type.String() }, { additionalProperties: true }),
+    ),
     endpoints: Type.Array(Type.Object({ identifier: Type.String(), role: Type.String(), url: Type.String() })),
     authorizationStyle: Type.String(),
     emaidTokenType: Type.Union([Type.String(), Type.Null()]),
@@ -177,7 +191,10 @@ export const ocpiAdminApi: FastifyPluginAsyncTypebox<{ platform: Platform }> = a
     schema: {
       ...R.reconcileOcpiPartner.doc,
       params: PartnerParams,
-      response: { 200: Type.Object({ checked: Type.Integer(), differing: Type.Integer({ description: 'queued for a full re-push' }) }), ...errors },
+      response: {
+        200: Type.Object({ checked: Type.Integer(), differing: Type.Integer({ description: 'queued for a full re-push' }) }),
+        ...errors,
+      },
     },
     handler: async (request) => {
       const partner = await partners.get(request.params.partnerId)

@@ -32,7 +32,11 @@ export interface OcpiResponse<T> {
 }
 
 /** The one HTTP client for OCPI: envelope, authorization, request IDs and routing headers. */
-export async function ocpiCall<T>(method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', url: string, options: OcpiCallOptions): Promise<OcpiResponse<T>> {
+export async function ocpiCall<T>(
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE',
+  url: string,
+  options: OcpiCallOptions,
+): Promise<OcpiResponse<T>> {
   const requestId = randomUUID()
   const headers: Record<string, string> = {
     authorization: authorizationHeader(options.token, options.style),

@@ -63,7 +63,11 @@ export class OcpiRegistration {
     try {
       versions = (await ocpiCall<Array<{ version: string; url: string }>>('GET', versionsUrl, { token, style })).data
     } catch (error) {
-      throw new OcpiError('invalid', OCPI_STATUS.unableToUseClientApi, `could not read versions at ${versionsUrl}: ${(error as Error).message}`)
+      throw new OcpiError(
+        'invalid',
+        OCPI_STATUS.unableToUseClientApi,
+        `could not read versions at ${versionsUrl}: ${(error as Error).message}`,
+      )
     }
     if (!Array.isArray(versions)) {
       throw new OcpiError('invalid', OCPI_STATUS.unableToUseClientApi, `versions at ${versionsUrl} is not a list`)
@@ -76,14 +80,20 @@ export class OcpiRegistration {
       throw new OcpiError(
         'invalid',
         OCPI_STATUS.unsupportedVersion,
-        required ? `the versions at ${versionsUrl} do not include ${required}` : `no common OCPI version (we speak ${OCPI_VERSIONS.join(', ')})`,
+        required
+          ? `the versions at ${versionsUrl} do not include ${required}`
+          : `no common OCPI version (we speak ${OCPI_VERSIONS.join(', ')})`,
       )
     }
     let details: { version?: string; endpoints?: OcpiEndpoint[] }
     try {
       details = (await ocpiCall<{ version: string; endpoints: OcpiEndpoint[] }>('GET', chosen.url, { token, style })).data
     } catch (error) {
-      throw new OcpiError('invalid', OCPI_STATUS.unableToUseClientApi, `could not read version details at ${chosen.url}: ${(error as Error).message}`)
+      throw new OcpiError(
+        'invalid',
+        OCPI_STATUS.unableToUseClientApi,
+        `could not read version details at ${chosen.url}: ${(error as Error).message}`,
+      )
     }
     const endpoints = (details?.endpoints ?? []).filter(
       (e) => typeof e?.identifier === 'string' && (e.role === 'SENDER' || e.role === 'RECEIVER') && typeof e.url === 'string',
@@ -97,7 +107,11 @@ export class OcpiRegistration {
   /** POST credentials: a CPO registers with the Token A we gave it. */
   async accept(partner: OcpiPartner, presented: 'token_a' | 'token', version: OcpiVersion, theirs: Credentials): Promise<Credentials> {
     if (partner.status === 'registered' || presented === 'token') {
-      throw new OcpiError('method_not_allowed', OCPI_STATUS.clientError, 'already registered: use PUT to update the credentials, DELETE to unregister')
+      throw new OcpiError(
+        'method_not_allowed',
+        OCPI_STATUS.clientError,
+        'already registered: use PUT to update the credentials, DELETE to unregister',
+      )
     }
     return this.exchange(partner, version, theirs)
   }
@@ -152,11 +166,13 @@ export class OcpiRegistration {
     await this.partners.expectIncomingToken(partner.id, ourToken)
     let theirs: Credentials
     try {
-      theirs = (await ocpiCall<Credentials>('POST', credentialsEndpoint!.url, {
-        token: tokenA,
-        style: partner.authorizationStyle,
-        body: this.ourCredentials(ourToken),
-      })).data
+      theirs = (
+        await ocpiCall<Credentials>('POST', credentialsEndpoint!.url, {
+          token: tokenA,
+          style: partner.authorizationStyle,
+          body: this.ourCredentials(ourToken),
+        })
+      ).data
     } catch (error) {
       return fail(error instanceof OcpiClientError ? error : new Error(String(error)))
     }

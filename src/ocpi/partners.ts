@@ -119,17 +119,19 @@ export class OcpiPartners {
   }
 
   async update(id: string, changes: { name?: string; authorizationStyle?: 'base64' | 'raw'; emaidTokenType?: 'OTHER' | 'EMAID' | null }) {
-    const row = await this.changing(() => this.db
-      .updateTable('ocpi_partners')
-      .set({
-        name: changes.name,
-        authorization_style: changes.authorizationStyle,
-        emaid_token_type: changes.emaidTokenType,
-        updated_at: new Date(),
-      })
-      .where('id', '=', id)
-      .returningAll()
-      .executeTakeFirst())
+    const row = await this.changing(() =>
+      this.db
+        .updateTable('ocpi_partners')
+        .set({
+          name: changes.name,
+          authorization_style: changes.authorizationStyle,
+          emaid_token_type: changes.emaidTokenType,
+          updated_at: new Date(),
+        })
+        .where('id', '=', id)
+        .returningAll()
+        .executeTakeFirst(),
+    )
     if (!row) throw notFound('ocpi_partner_not_found', `OCPI partner ${id} not found`)
     return toPartner(row)
   }
@@ -166,42 +168,48 @@ export class OcpiPartners {
   /** Stores a completed credentials exchange; Token A stops working. */
   async register(id: string, registration: Registration): Promise<OcpiPartner> {
     const now = new Date()
-    const row = await this.changing(() => this.db
-      .updateTable('ocpi_partners')
-      .set({
-        status: 'registered',
-        token_a_sha256: null,
-        incoming_token_sha256: sha256(registration.incomingToken),
-        outgoing_token_encrypted: this.secrets.seal(registration.outgoingToken),
-        versions_url: registration.versionsUrl,
-        version: registration.version,
-        endpoints: JSON.stringify(registration.endpoints),
-        roles: JSON.stringify(registration.roles),
-        registered_at: now,
-        updated_at: now,
-      })
-      .where('id', '=', id)
-      .returningAll()
-      .executeTakeFirstOrThrow())
+    const row = await this.changing(() =>
+      this.db
+        .updateTable('ocpi_partners')
+        .set({
+          status: 'registered',
+          token_a_sha256: null,
+          incoming_token_sha256: sha256(registration.incomingToken),
+          outgoing_token_encrypted: this.secrets.seal(registration.outgoingToken),
+          versions_url: registration.versionsUrl,
+          version: registration.version,
+          endpoints: JSON.stringify(registration.endpoints),
+          roles: JSON.stringify(registration.roles),
+          registered_at: now,
+          updated_at: now,
+        })
+        .where('id', '=', id)
+        .returningAll()
+        .executeTakeFirstOrThrow(),
+    )
     return toPartner(row)
   }
 
   /** The token the partner will present once we have registered with it (it calls us back first). */
   async expectIncomingToken(id: string, token: string): Promise<void> {
-    await this.changing(() => this.db
-      .updateTable('ocpi_partners')
-      .set({ incoming_token_sha256: sha256(token), updated_at: new Date() })
-      .where('id', '=', id)
-      .execute())
+    await this.changing(() =>
+      this.db
+        .updateTable('ocpi_partners')
+        .set({ incoming_token_sha256: sha256(token), updated_at: new Date() })
+        .where('id', '=', id)
+        .execute(),
+    )
   }
 
   /** DELETE credentials: the partner's token stops working; its data stays for the record. */
   async unregister(id: string): Promise<void> {
-    await this.changing(() => this.db
-      .updateTable('ocpi_partners')
-      .set({ status: 'unregistered', incoming_token_sha256: null, outgoing_token_encrypted: null, updated_at: new Date() })
-      .where('id', '=', id)
-      .execute())
+    await this.changing(() =>
+      this.db
+        .updateTable('ocpi_partners')
+        .set({ status: 'unregistered', incoming_token_sha256: null, outgoing_token_encrypted: null, updated_at: new Date() })
+        .where('id', '=', id)
+        .execute(),
+    )
   }
 
   async outgoingToken(id: string): Promise<string> {

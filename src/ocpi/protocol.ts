@@ -25,10 +25,42 @@ export interface OcpiOperation {
 const both = OCPI_VERSIONS
 
 export const OCPI_OPERATIONS: readonly OcpiOperation[] = [
-  { module: 'credentials', role: 'RECEIVER', method: 'GET', path: 'credentials', operationId: 'getCredentials', functional: false, versions: both },
-  { module: 'credentials', role: 'RECEIVER', method: 'POST', path: 'credentials', operationId: 'postCredentials', functional: false, versions: both },
-  { module: 'credentials', role: 'RECEIVER', method: 'PUT', path: 'credentials', operationId: 'putCredentials', functional: false, versions: both },
-  { module: 'credentials', role: 'RECEIVER', method: 'DELETE', path: 'credentials', operationId: 'deleteCredentials', functional: false, versions: both },
+  {
+    module: 'credentials',
+    role: 'RECEIVER',
+    method: 'GET',
+    path: 'credentials',
+    operationId: 'getCredentials',
+    functional: false,
+    versions: both,
+  },
+  {
+    module: 'credentials',
+    role: 'RECEIVER',
+    method: 'POST',
+    path: 'credentials',
+    operationId: 'postCredentials',
+    functional: false,
+    versions: both,
+  },
+  {
+    module: 'credentials',
+    role: 'RECEIVER',
+    method: 'PUT',
+    path: 'credentials',
+    operationId: 'putCredentials',
+    functional: false,
+    versions: both,
+  },
+  {
+    module: 'credentials',
+    role: 'RECEIVER',
+    method: 'DELETE',
+    path: 'credentials',
+    operationId: 'deleteCredentials',
+    functional: false,
+    versions: both,
+  },
   { module: 'tokens', role: 'SENDER', method: 'GET', path: 'tokens', operationId: 'getTokens', functional: true, versions: both },
   {
     module: 'tokens',

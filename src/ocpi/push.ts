@@ -93,7 +93,9 @@ export class TokenPush {
     return this.db.transaction().execute(async (trx) => {
       await sql`INSERT INTO outbox_cursors (name, next_tx_id) VALUES (${CURSOR}, '0') ON CONFLICT (name) DO NOTHING`.execute(trx)
       // Locked: one publisher at a time across instances.
-      const cursor = await sql<{ next_tx_id: string }>`SELECT next_tx_id::text FROM outbox_cursors WHERE name = ${CURSOR} FOR UPDATE`.execute(trx)
+      const cursor = await sql<{
+        next_tx_id: string
+      }>`SELECT next_tx_id::text FROM outbox_cursors WHERE name = ${CURSOR} FOR UPDATE`.execute(trx)
       const from = cursor.rows[0]!.next_tx_id
       const horizon = (await sql<{ xmin: string }>`SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin`.execute(trx)).rows[0]!.xmin
       if (from === horizon) return 0
@@ -135,7 +137,11 @@ export class TokenPush {
     if (claimed.rows.length === 0) return { claimed: 0, delivered: 0, failed: 0 }
 
     const keys = new Map(
-      (await roamingKeys(this.db).where('k.id', 'in', [...new Set(claimed.rows.map((r) => r.key_id))]).execute()).map((row) => {
+      (
+        await roamingKeys(this.db)
+          .where('k.id', 'in', [...new Set(claimed.rows.map((r) => r.key_id))])
+          .execute()
+      ).map((row) => {
         const key = toRoamingKey(row)
         return [key.key.id, key] as const
       }),
@@ -191,7 +197,12 @@ export class TokenPush {
       }
       if (!key) throw new Error(`key ${row.key_id} not found`)
       const { partner } = target
-      const token = toOcpiToken(key, { version: partner.version!, partner, countryCode: this.party.countryCode, partyId: this.party.partyId })
+      const token = toOcpiToken(key, {
+        version: partner.version!,
+        partner,
+        countryCode: this.party.countryCode,
+        partyId: this.party.partyId,
+      })
       const url = `${target.tokensUrl.replace(/\/$/, '')}/${token.country_code}/${token.party_id}/${encodeURIComponent(token.uid)}?type=${token.type}`
       const to = partner.roles[0] && { country_code: partner.roles[0].country_code, party_id: partner.roles[0].party_id }
       const call = {
@@ -231,7 +242,14 @@ export class TokenPush {
   private async markDelivered(row: { partner_id: string; key_id: string; pending_seq: string }) {
     await this.db
       .updateTable('ocpi_token_deliveries')
-      .set({ delivered_seq: row.pending_seq, attempts: 0, leased_until: null, last_error: null, next_attempt_at: new Date(), updated_at: new Date() })
+      .set({
+        delivered_seq: row.pending_seq,
+        attempts: 0,
+        leased_until: null,
+        last_error: null,
+        next_attempt_at: new Date(),
+        updated_at: new Date(),
+      })
       .where('partner_id', '=', row.partner_id)
       .where('key_id', '=', row.key_id)
       .execute()
@@ -242,10 +260,22 @@ export class TokenPush {
     const row = await this.db
       .selectFrom('ocpi_token_deliveries')
       .select((eb) => [
-        eb.fn.count<string>('key_id').filterWhere(sql<boolean>`pending_seq > delivered_seq`).as('backlog'),
-        eb.fn.count<string>('key_id').filterWhere(sql<boolean>`pending_seq > delivered_seq AND attempts > 0`).as('failing'),
-        eb.fn.count<string>('key_id').filterWhere(sql<boolean>`pending_seq <= delivered_seq`).as('delivered'),
-        eb.fn.min('next_attempt_at').filterWhere(sql<boolean>`pending_seq > delivered_seq`).as('next_attempt_at'),
+        eb.fn
+          .count<string>('key_id')
+          .filterWhere(sql<boolean>`pending_seq > delivered_seq`)
+          .as('backlog'),
+        eb.fn
+          .count<string>('key_id')
+          .filterWhere(sql<boolean>`pending_seq > delivered_seq AND attempts > 0`)
+          .as('failing'),
+        eb.fn
+          .count<string>('key_id')
+          .filterWhere(sql<boolean>`pending_seq <= delivered_seq`)
+          .as('delivered'),
+        eb.fn
+          .min('next_attempt_at')
+          .filterWhere(sql<boolean>`pending_seq > delivered_seq`)
+          .as('next_attempt_at'),
       ])
       .where('partner_id', '=', partnerId)
       .executeTakeFirstOrThrow()
@@ -286,12 +316,18 @@ export class TokenPush {
       for (let i = 0; i < page.length; i += 16) {
         await Promise.all(
           page.slice(i, i + 16).map(async (key) => {
-            const ours = toOcpiToken(key, { version: partner.version!, partner, countryCode: this.party.countryCode, partyId: this.party.partyId })
+            const ours = toOcpiToken(key, {
+              version: partner.version!,
+              partner,
+              countryCode: this.party.countryCode,
+              partyId: this.party.partyId,
+            })
             const url = `${target.tokensUrl.replace(/\/$/, '')}/${ours.country_code}/${ours.party_id}/${encodeURIComponent(ours.uid)}?type=${ours.type}`
             checked++
             let theirs: Record<string, unknown> | undefined
             try {
-              theirs = (await ocpiCall<Record<string, unknown>>('GET', url, { token: target.token, style: partner.authorizationStyle })).data
+              theirs = (await ocpiCall<Record<string, unknown>>('GET', url, { token: target.token, style: partner.authorizationStyle }))
+                .data
             } catch {
               theirs = undefined
             }

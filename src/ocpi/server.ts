@@ -57,7 +57,9 @@ const TOKEN_TYPES: Record<OcpiVersion, readonly string[]> = {
 function checked<T extends Parameters<typeof Value.Check>[0]>(schema: T, value: unknown, what: string): Static<T> {
   if (Value.Check(schema, value)) return value as Static<T>
   const first = Value.Errors(schema, value).First()
-  throw invalidParameters(`${what}${first?.path ? ` field ${first.path.slice(1).replaceAll('/', '.')}` : ''}: ${first?.message ?? 'is invalid'}`)
+  throw invalidParameters(
+    `${what}${first?.path ? ` field ${first.path.slice(1).replaceAll('/', '.')}` : ''}: ${first?.message ?? 'is invalid'}`,
+  )
 }
 
 /**
@@ -168,7 +170,13 @@ export async function ocpiServer(app: FastifyInstance, { platform }: { platform:
       reply.header('x-total-count', String(total)).header('x-limit', String(page.limit))
       const last = keys.at(-1)
       if (last) {
-        const link = nextLink(`${base()}/${version}/tokens`, page, keys.length, total, encodeCursor(last.updatedAtText, last.key.seq, total))
+        const link = nextLink(
+          `${base()}/${version}/tokens`,
+          page,
+          keys.length,
+          total,
+          encodeCursor(last.updatedAtText, last.key.seq, total),
+        )
         if (link) reply.header('link', link)
       }
       return success(data)
@@ -182,7 +190,8 @@ export async function ocpiServer(app: FastifyInstance, { platform }: { platform:
       if (type !== undefined && (typeof type !== 'string' || !TOKEN_TYPES[version].includes(type))) {
         throw invalidParameters(`type must be one of ${TOKEN_TYPES[version].join(', ')}`)
       }
-      const location = request.body === undefined || request.body === null ? undefined : checked(LocationReferences, request.body, 'LocationReferences')
+      const location =
+        request.body === undefined || request.body === null ? undefined : checked(LocationReferences, request.body, 'LocationReferences')
       const answer = await ocpi.authorizer.authorize({
         protocol: 'ocpi',
         partnerId: partner.id,
@@ -219,4 +228,3 @@ export function expectedOcpiRoutes(): Array<Pick<OcpiOperation, 'method'> & { ur
     ...OCPI_OPERATIONS.flatMap((op) => op.versions.map((v) => ({ method: op.method, url: `${OCPI_BASE_PATH}/${v}/${op.path}` }))),
   ]
 }
-

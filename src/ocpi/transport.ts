@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import { OpenpncError, type ErrorKind } from '../errors.ts'
+import { HTTP_STATUS, OpenpncError, type ErrorKind } from '../errors.ts'
 import { OCPI_STATUS } from './protocol.ts'
 
 /** OCPI timestamps: UTC with `Z`; milliseconds kept so partners can order quick successive changes. */
@@ -34,13 +34,23 @@ export const invalidParameters = (message: string) => new OcpiError('invalid', O
 /** HTTP status and OCPI status for any error raised while serving an OCPI request. */
 export function ocpiErrorAnswer(error: unknown): { http: number; status: number; message: string } {
   if (error instanceof OcpiError) {
-    return { http: HTTP_BY_KIND[error.kind], status: error.ocpiStatus, message: error.message }
+    return { http: HTTP_STATUS[error.kind], status: error.ocpiStatus, message: error.message }
   }
   if (error instanceof OpenpncError) {
-    const status = error.kind === 'invalid' ? OCPI_STATUS.invalidParameters : error.kind === 'internal' ? OCPI_STATUS.serverError : OCPI_STATUS.clientError
-    return { http: HTTP_BY_KIND[error.kind], status, message: error.message }
+    const status =
+      error.kind === 'invalid'
+        ? OCPI_STATUS.invalidParameters
+        : error.kind === 'internal'
+          ? OCPI_STATUS.serverError
+          : OCPI_STATUS.clientError
+    return { http: HTTP_STATUS[error.kind], status, message: error.message }
   }
-  const e = error as { validation?: Array<{ instancePath: string; message?: string; params?: Record<string, unknown> }>; validationContext?: string; statusCode?: number; message?: string }
+  const e = error as {
+    validation?: Array<{ instancePath: string; message?: string; params?: Record<string, unknown> }>
+    validationContext?: string
+    statusCode?: number
+    message?: string
+  }
   if (e?.validation) {
     const first = e.validation[0]!
     const field = [first.instancePath.replace(/^\//, '').replaceAll('/', '.'), first.params?.missingProperty].filter(Boolean).join('.')
@@ -54,20 +64,6 @@ export function ocpiErrorAnswer(error: unknown): { http: number; status: number;
     return { http: e.statusCode, status: OCPI_STATUS.clientError, message: e.message ?? 'bad request' }
   }
   return { http: 500, status: OCPI_STATUS.serverError, message: 'internal error' }
-}
-
-const HTTP_BY_KIND: Record<ErrorKind, number> = {
-  invalid: 400,
-  unauthenticated: 401,
-  forbidden: 403,
-  not_found: 404,
-  method_not_allowed: 405,
-  conflict: 409,
-  payload_too_large: 413,
-  unsupported_media_type: 415,
-  unprocessable: 422,
-  bad_gateway: 502,
-  internal: 500,
 }
 
 /**
@@ -143,7 +139,11 @@ export function pageRequest(query: Record<string, unknown>, maxLimit: number): P
   let after: PageRequest['after']
   if (typeof query.cursor === 'string') {
     const [updatedAt, seq, total] = Buffer.from(query.cursor, 'base64url').toString('utf8').split('|')
-    if (!/^\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(\.\d{1,6})?([+-]\d\d(:?\d\d)?|Z)?$/.test(updatedAt ?? '') || !/^\d+$/.test(seq ?? '') || !/^\d+$/.test(total ?? '')) {
+    if (
+      !/^\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(\.\d{1,6})?([+-]\d\d(:?\d\d)?|Z)?$/.test(updatedAt ?? '') ||
+      !/^\d+$/.test(seq ?? '') ||
+      !/^\d+$/.test(total ?? '')
+    ) {
       throw invalidParameters('cursor is not one we issued; follow the Link header as given')
     }
     after = { updatedAt: updatedAt!, seq: seq!, total: Number(total) }

@@ -24,6 +24,20 @@ export function toOrganization(row: Selectable<OrganizationsTable>): Organizatio
   }
 }
 
+/** Settings as columns; absent settings stay undefined, which Kysely leaves out. */
+function settingsColumns(input: OrganizationSettingsInput) {
+  const s = normalizeSettings(input)
+  return {
+    name: s.name,
+    enabled: s.enabled,
+    plug_and_charge_enabled: s.plugAndChargeEnabled,
+    contract_id_prefixes: s.contractIdPrefixes,
+    emaid_prefix: s.emaidPrefix,
+    duplicate_contract_ids: s.duplicateContractIds,
+    check_digit: s.checkDigit,
+  }
+}
+
 const organizationNotFound = (id: string) => notFound('organization_not_found', `organization ${id} not found`)
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
@@ -31,18 +45,9 @@ export class Organizations {
   constructor(private readonly db: Db) {}
 
   async create(input: OrganizationSettingsInput & { name: string }, db: Db = this.db): Promise<Organization> {
-    const s = normalizeSettings(input)
     const row = await db
       .insertInto('organizations')
-      .values({
-        name: input.name,
-        enabled: s.enabled,
-        plug_and_charge_enabled: s.plugAndChargeEnabled,
-        contract_id_prefixes: s.contractIdPrefixes,
-        emaid_prefix: s.emaidPrefix,
-        duplicate_contract_ids: s.duplicateContractIds,
-        check_digit: s.checkDigit,
-      })
+      .values({ ...settingsColumns(input), name: input.name })
       .returningAll()
       .executeTakeFirstOrThrow()
     return toOrganization(row)
@@ -63,19 +68,9 @@ export class Organizations {
   /** Only the given settings change. */
   async update(id: string, input: OrganizationSettingsInput): Promise<Organization> {
     if (!UUID.test(id)) throw organizationNotFound(id)
-    const s = normalizeSettings(input)
     const row = await this.db
       .updateTable('organizations')
-      .set({
-        updated_at: new Date(),
-        name: s.name,
-        enabled: s.enabled,
-        plug_and_charge_enabled: s.plugAndChargeEnabled,
-        contract_id_prefixes: s.contractIdPrefixes,
-        emaid_prefix: s.emaidPrefix,
-        duplicate_contract_ids: s.duplicateContractIds,
-        check_digit: s.checkDigit,
-      })
+      .set({ ...settingsColumns(input), updated_at: new Date() })
       .where('id', '=', id)
       .returningAll()
       .executeTakeFirst()

@@ -44,7 +44,9 @@ export class CpoSimulator {
   /** tokens the eMSP may present to us: a Token A we handed out, or its credentials token */
   private readonly acceptedTokens = new Set<string>()
   /** what we present to the eMSP */
-  private emsp: { token: string; versionsUrl: string; version: OcpiVersion; endpoints: Array<{ identifier: string; role: string; url: string }> } | undefined
+  private emsp:
+    | { token: string; versionsUrl: string; version: OcpiVersion; endpoints: Array<{ identifier: string; role: string; url: string }> }
+    | undefined
 
   constructor(private readonly options: CpoSimulatorOptions = {}) {
     this.party = { country_code: options.countryCode ?? 'NL', party_id: options.partyId ?? 'CPO' }
@@ -71,12 +73,24 @@ export class CpoSimulator {
     return {
       token,
       url: this.versionsUrl,
-      roles: [{ role: 'CPO', party_id: this.party.party_id, country_code: this.party.country_code, business_details: { name: this.options.name ?? 'Simulated CPO' } }],
+      roles: [
+        {
+          role: 'CPO',
+          party_id: this.party.party_id,
+          country_code: this.party.country_code,
+          business_details: { name: this.options.name ?? 'Simulated CPO' },
+        },
+      ],
     }
   }
 
   private envelope(data: unknown, status = 1000, message?: string) {
-    return { ...(data !== undefined && { data }), status_code: status, ...(message && { status_message: message }), timestamp: ocpiTimestamp() }
+    return {
+      ...(data !== undefined && { data }),
+      status_code: status,
+      ...(message && { status_message: message }),
+      timestamp: ocpiTimestamp(),
+    }
   }
 
   async start(): Promise<string> {
@@ -109,7 +123,10 @@ export class CpoSimulator {
         const theirs = request.body as Credentials
         const used = tokenCandidates(request.headers.authorization).find((t) => this.acceptedTokens.has(t))!
         try {
-          const versions = await ocpiCall<Array<{ version: string; url: string }>>('GET', theirs.url, { token: theirs.token, style: 'base64' })
+          const versions = await ocpiCall<Array<{ version: string; url: string }>>('GET', theirs.url, {
+            token: theirs.token,
+            style: 'base64',
+          })
           const chosen = versions.data.find((v) => v.version === version)
           if (!chosen) return reply.code(400).send(this.envelope(undefined, 3002, 'unsupported version'))
           const details = await ocpiCall<{ endpoints: Array<{ identifier: string; role: string; url: string }> }>('GET', chosen.url, {
@@ -175,13 +192,21 @@ export class CpoSimulator {
     const common = versions.data.filter((v) => this.versions.includes(v.version as OcpiVersion))
     const chosen = common.sort((a, b) => b.version.localeCompare(a.version))[0]
     if (!chosen) throw new Error('no common OCPI version')
-    const details = await ocpiCall<{ endpoints: Array<{ identifier: string; role: string; url: string }> }>('GET', chosen.url, { token: tokenA, style })
+    const details = await ocpiCall<{ endpoints: Array<{ identifier: string; role: string; url: string }> }>('GET', chosen.url, {
+      token: tokenA,
+      style,
+    })
     const credentialsUrl = details.data.endpoints.find((e) => e.identifier === 'credentials')?.url
     if (!credentialsUrl) throw new Error('the eMSP lists no credentials endpoint')
     const ours = newToken()
     this.acceptedTokens.add(ours)
     const theirs = await ocpiCall<Credentials>('POST', credentialsUrl, { token: tokenA, style, body: this.credentials(ours) })
-    this.emsp = { token: theirs.data.token, versionsUrl: theirs.data.url, version: chosen.version as OcpiVersion, endpoints: details.data.endpoints }
+    this.emsp = {
+      token: theirs.data.token,
+      versionsUrl: theirs.data.url,
+      version: chosen.version as OcpiVersion,
+      endpoints: details.data.endpoints,
+    }
     return this.emsp.version
   }
 
@@ -215,15 +240,20 @@ export class CpoSimulator {
     const emsp = this.requireEmsp()
     const url = `${this.endpoint('tokens')}/${encodeURIComponent(uid)}/authorize${options.type ? `?type=${options.type}` : ''}`
     try {
-      const response = await ocpiCall<{ allowed: string; token: OcpiToken; authorization_reference: string; location?: unknown }>('POST', url, {
-        token: emsp.token,
-        style: 'base64',
-        body: options.location,
-        ...this.routing(),
-      })
+      const response = await ocpiCall<{ allowed: string; token: OcpiToken; authorization_reference: string; location?: unknown }>(
+        'POST',
+        url,
+        {
+          token: emsp.token,
+          style: 'base64',
+          body: options.location,
+          ...this.routing(),
+        },
+      )
       return { httpStatus: response.httpStatus, statusCode: 1000, data: response.data, headers: response.headers }
     } catch (error) {
-      if (error instanceof OcpiClientError) return { httpStatus: error.httpStatus, statusCode: error.ocpiStatus, data: undefined, headers: {} }
+      if (error instanceof OcpiClientError)
+        return { httpStatus: error.httpStatus, statusCode: error.ocpiStatus, data: undefined, headers: {} }
       throw error
     }
   }
