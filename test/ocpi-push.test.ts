@@ -2,16 +2,8 @@ import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { backoffMs } from '../src/ocpi/push.ts'
 import { CpoSimulator } from '../src/sim/cpo.ts'
-import { ADMIN_KEY, backends, startTestPlatform, type TestPlatform } from './support.ts'
+import { ADMIN_KEY, backends, startTestPlatform, waitFor, type TestPlatform } from './support.ts'
 import { assertValidOcpi, ocpiRequestValidator } from './ocpi-spec.ts'
-
-async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string) {
-  const until = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() > until) assert.fail(`${what}: not reached within ${timeoutMs} ms`)
-    await new Promise((r) => setTimeout(r, 50))
-  }
-}
 
 describe('retry backoff', () => {
   test('doubles per attempt up to the cap, jittered within the upper half', () => {
@@ -75,7 +67,7 @@ for (const backend of backends()) {
     test('a created key arrives at the CPO within seconds, as a valid token of the right shape', async () => {
       await drive('POST', '/v1/users/driver/charging-keys/plug-and-charge', { pcid: 'WDBRF61J21F123456', contractId: 'DE-8PS-PUSHED001' })
       const uid = 'DE8PSPUSHED001' + (await import('../src/emaid/index.ts')).emaidCheckCharacter('DE8PSPUSHED001')
-      await waitFor(() => cpoToken(uid) !== undefined, 5000, 'token at the CPO')
+      await waitFor(() => cpoToken(uid) !== undefined, 15_000, 'token at the CPO')
       const token = cpoToken(uid)!
       assert.equal(token.contract_id, 'DE-8PS-PUSHED001')
       assert.equal(token.type, 'EMAID')
@@ -92,7 +84,7 @@ for (const backend of backends()) {
     test('disabling a key sends PATCH valid:false; deleting it too', async () => {
       const uid = [...cpo.tokens.values()].find((tk) => tk.contract_id === 'DE-8PS-PUSHED001')!.uid
       await drive('PATCH', '/v1/users/driver/charging-keys/DE8PSPUSHED001', { enabled: false })
-      await waitFor(() => cpoToken(uid)?.valid === false, 5000, 'valid:false at the CPO')
+      await waitFor(() => cpoToken(uid)?.valid === false, 15_000, 'valid:false at the CPO')
       const patch = cpo.pushes.findLast((p) => p.uid === uid)!
       assert.equal(patch.method, 'PATCH')
       assert.deepEqual(Object.keys(patch.body).sort(), ['last_updated', 'valid'])
@@ -101,9 +93,9 @@ for (const backend of backends()) {
         patch.body,
       )
       await drive('PATCH', '/v1/users/driver/charging-keys/DE8PSPUSHED001', { enabled: true })
-      await waitFor(() => cpoToken(uid)?.valid === true, 5000, 'valid again')
+      await waitFor(() => cpoToken(uid)?.valid === true, 15_000, 'valid again')
       await drive('DELETE', '/v1/users/driver/charging-keys/DE8PSPUSHED001')
-      await waitFor(() => cpoToken(uid)?.valid === false, 5000, 'deleted key invalid at the CPO')
+      await waitFor(() => cpoToken(uid)?.valid === false, 15_000, 'deleted key invalid at the CPO')
       assert.equal(cpo.pushes.findLast((p) => p.uid === uid)!.method, 'PATCH')
     })
 
@@ -165,7 +157,7 @@ for (const backend of backends()) {
           await t.app.inject({ method: 'POST', url: `/admin/v1/ocpi/partners/${partnerId}/reconcile`, headers: { 'x-api-key': ADMIN_KEY } })
         ).json()
       // Keys changed before the registration may never have been sent: reconcile brings them over.
-      await waitFor(async () => (await reconcile()).differing === 0, 10_000, 'in sync')
+      await waitFor(async () => (await reconcile()).differing === 0, 20_000, 'in sync')
       const lost = [...cpo.tokens.keys()].slice(0, 5)
       for (const key of lost) cpo.tokens.delete(key)
       const wrong = [...cpo.tokens.keys()][10]!
@@ -177,8 +169,8 @@ for (const backend of backends()) {
       })
       assert.equal(result.statusCode, 200, result.body)
       assert.equal(result.json().differing, 6)
-      await waitFor(() => lost.every((k) => cpo.tokens.has(k)), 10_000, 'lost tokens restored')
-      await waitFor(async () => (await reconcile()).differing === 0, 10_000, 'nothing left to reconcile')
+      await waitFor(() => lost.every((k) => cpo.tokens.has(k)), 20_000, 'lost tokens restored')
+      await waitFor(async () => (await reconcile()).differing === 0, 20_000, 'nothing left to reconcile')
     })
   })
 }

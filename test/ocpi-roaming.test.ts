@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test'
 import { sql } from 'kysely'
 import { request } from 'undici'
 import { CpoSimulator } from '../src/sim/cpo.ts'
-import { ADMIN_KEY, backends, startTestPlatform, type TestPlatform } from './support.ts'
+import { ADMIN_KEY, backends, startTestPlatform, waitFor, type TestPlatform } from './support.ts'
 import { assertValidOcpi, isOcpiDateTime, ocpiResponseValidator, ocpiSchema } from './ocpi-spec.ts'
 
 const authorizeResponse = (v: '2.2.1' | '2.3.0', status = 200) =>
@@ -176,7 +176,7 @@ for (const backend of backends()) {
       await drive('POST', '/v1/users/driver-1/charging-keys/plug-and-charge', { pcid: 'WDBRF61J21F123456', contractId: 'DE-8PS-EXPIRED01' })
       await sql`UPDATE charging_keys SET valid_to = now() - interval '1 minute', valid_from = now() - interval '1 day'
                 WHERE emaid_identity = 'DE8PSEXPIRED01'`.execute(t.platform.db)
-      await waitFor(async () => (await cpo.authorize('DE8PSEXPIRED01')).data?.allowed === 'EXPIRED')
+      await waitFor(async () => (await cpo.authorize('DE8PSEXPIRED01')).data?.allowed === 'EXPIRED', 10_000, 'EXPIRED')
     })
 
     test("a deleted user's keys are BLOCKED", async () => {
@@ -388,10 +388,3 @@ async function ocpiGet(url: string, token: string) {
   return (await response.body.json()) as { data: any; status_code: number; timestamp: string }
 }
 
-async function waitFor(check: () => Promise<boolean>, timeoutMs = 2000) {
-  const until = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() > until) assert.fail('condition not reached in time')
-    await new Promise((r) => setTimeout(r, 50))
-  }
-}

@@ -1,0 +1,162 @@
+import { invalid } from '../errors.ts'
+import {
+  CONNECTOR_CAPABILITIES,
+  CONNECTOR_TYPES,
+  EVSE_CAPABILITIES,
+  EVSE_STATUSES,
+  PLUG_AND_CHARGE_CAPABLE,
+  connectorCapabilities,
+  is247,
+  isEvseVisible,
+  isLocationSearchable,
+  maxPowerW,
+  normalizeOperatorId,
+  operatorIdOf,
+  powerKind,
+  type EvseStatus,
+  type OcpiConnector,
+  type OcpiEvse,
+  type OcpiLocation,
+  type PowerKind,
+} from './location.ts'
+
+/**
+ * Geosearch filters. Every given filter must hold; an absent one (or an empty list) does not filter.
+ * The area (radius, bounding box) is the store's business, not this type's.
+ */
+export interface LocationFilters {
+  /** each connector kept must have all of them: EVSE capabilities, 2.3.0 connector capabilities, PLUG_AND_CHARGE_CAPABLE */
+  capabilities?: string[]
+  powerType?: PowerKind
+  /** minimum maximum power of a connector, in watts */
+  power?: number
+  connectorTypes?: string[]
+  /** EVSE statuses (OCPI Status) */
+  locationStatuses?: EvseStatus[]
+  /** true: only locations open 24/7; false: only locations that are not */
+  open247?: boolean
+  /** operator IDs as in EVSE IDs, `NL*SIM` (country_code*party_id of the CPO); normalized */
+  operatorIds?: string[]
+}
+
+const FIELDS = ['capabilities', 'powerType', 'power', 'connectorTypes', 'locationStatuses', 'open247', 'operatorIds'] as const
+
+const KNOWN_CAPABILITIES: readonly string[] = [...EVSE_CAPABILITIES, ...CONNECTOR_CAPABILITIES, PLUG_AND_CHARGE_CAPABLE]
+// OCPI enum values are identifiers; Capability values are all upper-case, ConnectorType has
+// IEC_60309_2_single_16.
+const CAPABILITY_FORM = /^[A-Z0-9_]{1,64}$/
+const CONNECTOR_TYPE_FORM = /^[A-Za-z0-9_]{1,64}$/
+
+const filterError = (field: string, rule: string, value: unknown) =>
+  invalid('invalid_filter', `${field} ${rule}, got ${JSON.stringify(value)}`, { field })
+
+/**
+ * Checks geosearch filters from a partner and returns them normalized (lists deduplicated, operator IDs
+ * in the `NL*SIM` form). Errors name the field and the rule. Capability and ConnectorType are OCPI open
+ * enums, so unknown values of the right form are accepted (a CPO may send them, and a driver may look
+ * for them); only a known value in the wrong case is refused, as the typo it is. Status is a closed enum.
+ */
+export function validateFilters(input: unknown): LocationFilters {
+  if (input === undefined || input === null) return {}
+  if (typeof input !== 'object' || Array.isArray(input)) throw filterError('filters', 'must be an object', input)
+  const raw = input as Record<string, unknown>
+  for (const key of Object.keys(raw)) {
+    if (!(FIELDS as readonly string[]).includes(key)) throw filterError(key, `is not a filter (known: ${FIELDS.join(', ')})`, raw[key])
+  }
+  const filters: LocationFilters = {}
+
+  const capabilities = stringList(raw, 'capabilities', (value, field) => openEnumValue(value, field, KNOWN_CAPABILITIES, CAPABILITY_FORM))
+  if (capabilities) filters.capabilities = capabilities
+
+  if (raw.powerType !== undefined) {
+    if (raw.powerType !== 'AC' && raw.powerType !== 'DC') throw filterError('powerType', 'must be "AC" or "DC"', raw.powerType)
+    filters.powerType = raw.powerType
+  }
+
+  if (raw.power !== undefined) {
+    if (typeof raw.power !== 'number' || !Number.isFinite(raw.power) || raw.power < 0) {
+      throw filterError('power', 'must be a number of watts >= 0', raw.power)
+    }
+    filters.power = raw.power
+  }
+
+  const connectorTypes = stringList(raw, 'connectorTypes', (value, field) =>
+    openEnumValue(value, field, CONNECTOR_TYPES, CONNECTOR_TYPE_FORM),
+  )
+  if (connectorTypes) filters.connectorTypes = connectorTypes
+
+  const statuses = stringList(raw, 'locationStatuses', (value, field) => {
+    if (value === 'REMOVED') throw filterError(field, 'cannot be REMOVED: removed EVSEs are never shown', value)
+    if (!(EVSE_STATUSES as readonly string[]).includes(value)) throw filterError(field, `must be one of ${EVSE_STATUSES.join(', ')}`, value)
+    return value
+  })
+  if (statuses) filters.locationStatuses = statuses as EvseStatus[]
+
+  if (raw.open247 !== undefined) {
+    if (typeof raw.open247 !== 'boolean') throw filterError('open247', 'must be true or false', raw.open247)
+    filters.open247 = raw.open247
+  }
+
+  const operatorIds = stringList(raw, 'operatorIds', (value, field) => {
+    const normalized = normalizeOperatorId(value)
+    if (!normalized) throw filterError(field, 'must be an operator ID: country code and party ID, e.g. "NL*SIM"', value)
+    return normalized
+  })
+  if (operatorIds) filters.operatorIds = operatorIds
+
+  return filters
+}
+
+/** A list of non-empty strings, each checked; undefined when absent or empty. */
+function stringList(raw: Record<string, unknown>, field: string, check: (value: string, field: string) => string): string[] | undefined {
+  const list = raw[field]
+  if (list === undefined) return undefined
+  if (!Array.isArray(list)) throw filterError(field, 'must be a list', list)
+  const values = list.map((value, i) => {
+    if (typeof value !== 'string' || value === '') throw filterError(`${field}[${i}]`, 'must be a non-empty string', value)
+    return check(value, `${field}[${i}]`)
+  })
+  return values.length > 0 ? [...new Set(values)] : undefined
+}
+
+function openEnumValue(value: string, field: string, known: readonly string[], form: RegExp): string {
+  if (known.includes(value)) return value
+  const meant = known.find((k) => k.toLowerCase() === value.toLowerCase())
+  if (meant) throw filterError(field, `is case-sensitive: did you mean "${meant}"?`, value)
+  if (!form.test(value))
+    throw filterError(field, `must be an OCPI value such as ${known.slice(0, 3).join(', ')} (letters, digits, _)`, value)
+  return value
+}
+
+/**
+ * The location as a search result under these filters: only the EVSEs and connectors that match all
+ * of them, or null when it is not searchable, fails a location filter or keeps no EVSE.
+ * An EVSE matches when it is visible and its status is requested; a connector when its power kind,
+ * maximum power, standard and capabilities (its EVSE's, its own and the derived Plug&Charge) hold; an
+ * EVSE is kept with its matching connectors only. The input is not changed.
+ */
+export function matchLocation(location: OcpiLocation, filters: LocationFilters): OcpiLocation | null {
+  if (!isLocationSearchable(location)) return null
+  if (filters.open247 !== undefined && is247(location) !== filters.open247) return null
+  if (filters.operatorIds && !filters.operatorIds.includes(operatorIdOf(location))) return null
+
+  const evses: OcpiEvse[] = []
+  for (const evse of location.evses ?? []) {
+    if (!isEvseVisible(evse)) continue
+    if (filters.locationStatuses && !filters.locationStatuses.includes(evse.status)) continue
+    const connectors = evse.connectors.filter((connector) => connectorMatches(evse, connector, filters))
+    if (connectors.length > 0) evses.push({ ...evse, connectors })
+  }
+  return evses.length > 0 ? { ...location, evses } : null
+}
+
+function connectorMatches(evse: OcpiEvse, connector: OcpiConnector, filters: LocationFilters): boolean {
+  if (filters.powerType && powerKind(connector) !== filters.powerType) return false
+  if (filters.power !== undefined && maxPowerW(connector) < filters.power) return false
+  if (filters.connectorTypes && !filters.connectorTypes.includes(connector.standard)) return false
+  if (filters.capabilities) {
+    const has = connectorCapabilities(evse, connector)
+    if (!filters.capabilities.every((c) => has.includes(c))) return false
+  }
+  return true
+}
