@@ -44,7 +44,10 @@ export class KeyDirectory {
   }
 
   private remember(id: string, ref: KeyRef, keys: RoamingKey[]) {
-    if (this.cache.size >= (this.options.maxEntries ?? 200_000)) {
+    const maxEntries = this.options.maxEntries ?? 200_000
+    // Evicted entries leave their reverse references behind; start over before those pile up.
+    if (this.refsByIdentity.size > 2 * maxEntries) this.invalidateAll()
+    if (this.cache.size >= maxEntries) {
       // Oldest first: Map keeps insertion order.
       const oldest = this.cache.keys().next().value
       if (oldest !== undefined) this.cache.delete(oldest)

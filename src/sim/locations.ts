@@ -45,9 +45,9 @@ const defineCity = (
 ): City => ({ name, country, timeZone, latitude, longitude, ...shape })
 
 const CITIES = {
-  berlin: defineCity('Berlin', 'DEU', 'Europe/Berlin', [52.52, 13.405], { weight: 8, sigmaKm: 8, postalCode: '1####' }),
-  hamburg: defineCity('Hamburg', 'DEU', 'Europe/Berlin', [53.5511, 9.9937], { weight: 6, sigmaKm: 6, postalCode: '2####' }),
-  munich: defineCity('München', 'DEU', 'Europe/Berlin', [48.1351, 11.582], { weight: 6, sigmaKm: 6, postalCode: '8####' }),
+  berlin: defineCity('Berlin', 'DEU', 'Europe/Berlin', [52.52, 13.405], { weight: 8, sigmaKm: 8, postalCode: '10###' }),
+  hamburg: defineCity('Hamburg', 'DEU', 'Europe/Berlin', [53.5511, 9.9937], { weight: 6, sigmaKm: 6, postalCode: '22###' }),
+  munich: defineCity('München', 'DEU', 'Europe/Berlin', [48.1351, 11.582], { weight: 6, sigmaKm: 6, postalCode: '80###' }),
   frankfurt: defineCity('Frankfurt am Main', 'DEU', 'Europe/Berlin', [50.1109, 8.6821], { weight: 4, sigmaKm: 5, postalCode: '60###' }),
   cologne: defineCity('Köln', 'DEU', 'Europe/Berlin', [50.9375, 6.9603], { weight: 4, sigmaKm: 5, postalCode: '50###' }),
   stuttgart: defineCity('Stuttgart', 'DEU', 'Europe/Berlin', [48.7758, 9.1829], { weight: 3, sigmaKm: 5, postalCode: '70###' }),
@@ -269,6 +269,7 @@ interface Site {
   latitude: number
   longitude: number
   name: string
+  address: string
 }
 
 function generateLocation(dice: Dice, ctx: Context): OcpiLocation {
@@ -283,32 +284,30 @@ function generateLocation(dice: Dice, ctx: Context): OcpiLocation {
   const partyId = ctx.partyId ?? operator.partyId
   const evses = generateEvses(dice, kind, ctx, `${countryCode}*${partyId}*E${ctx.id.replace('-', '')}`)
   const opening = openingTimes(dice, kind)
-  const location: OcpiLocation = {
+  const facilities = facilitiesOf(dice, kind)
+  return {
     country_code: countryCode,
     party_id: partyId,
     id: ctx.id,
     // A few private sites: the CPO sends them, we must not show them.
     publish: !dice.chance(0.01),
     name: site.name,
-    address: `${dice.pick(STREETS[site.city.country]!)} ${dice.int(1, 180)}`,
+    address: site.address,
     city: site.city.name,
     postal_code: postalCode(dice, site.city.postalCode),
     country: site.city.country,
     coordinates: { latitude: site.latitude.toFixed(6), longitude: site.longitude.toFixed(6) },
     parking_type: parkingType(dice, kind),
     evses,
+    ...(ctx.version === '2.3.0' && dice.chance(0.5) ? { help_phone: `+800 ${dice.int(1000, 9999)} ${dice.int(1000, 9999)}` } : {}),
     operator: { name: operator.name, website: `https://${operator.partyId.toLowerCase()}.example.com` },
+    ...(facilities.length > 0 ? { facilities } : {}),
     time_zone: site.city.timeZone,
     opening_times: opening,
-    last_updated: '',
+    ...(opening.twentyfourseven ? {} : { charging_when_closed: false }),
+    ...(dice.chance(0.3) ? { energy_mix: { is_green_energy: true } } : {}),
+    last_updated: latest([timestamp(dice, ctx.now), ...evses.map((e) => e.last_updated)]),
   }
-  const facilities = facilitiesOf(dice, kind)
-  if (facilities.length > 0) location.facilities = facilities
-  if (!opening.twentyfourseven) location.charging_when_closed = false
-  if (dice.chance(0.3)) location.energy_mix = { is_green_energy: true }
-  if (ctx.version === '2.3.0' && dice.chance(0.5)) location.help_phone = `+800 ${dice.int(1000, 9999)} ${dice.int(1000, 9999)}`
-  location.last_updated = latest([timestamp(dice, ctx.now), ...evses.map((e) => e.last_updated)])
-  return location
 }
 
 function urbanSite(dice: Dice, kind: Kind): Site {
@@ -322,7 +321,7 @@ function urbanSite(dice: Dice, kind: Kind): Site {
   const { latitude, longitude } = offset(city.latitude, city.longitude, km, bearing)
   const street = dice.pick(STREETS[city.country]!)
   const label = { street: '', parking: 'Car park ', retail: 'Supermarket ', hub: 'Charging hub ', corridor: '' }[kind]
-  return { city, latitude, longitude, name: `${label}${city.name} ${street}` }
+  return { city, latitude, longitude, name: `${label}${city.name} ${street}`, address: `${street} ${dice.int(1, 180)}` }
 }
 
 function corridorSite(dice: Dice): Site {
@@ -334,7 +333,8 @@ function corridorSite(dice: Dice): Site {
     (b.latitude - a.latitude) * KM_PER_DEGREE,
     (b.longitude - a.longitude) * KM_PER_DEGREE * Math.cos(a.latitude * (Math.PI / 180)),
   )
-  // Services sit beside the road, not on the straight line exactly.
+  const km = Math.round(t * lengthKm)
+  // Services sit beside the road, not exactly on the straight line.
   const bearing = (Math.atan2(b.longitude - a.longitude, b.latitude - a.latitude) * 180) / Math.PI + 90
   const point = offset(
     a.latitude + t * (b.latitude - a.latitude),
@@ -344,7 +344,7 @@ function corridorSite(dice: Dice): Site {
   )
   // The city on this side of the border stands in for the town, which the simulator does not know.
   const city = t < (corridor.border ?? 0.5) ? a : b
-  return { city, ...point, name: `${corridor.road} services ${a.name}-${b.name} km ${Math.round(t * lengthKm)}` }
+  return { city, ...point, name: `${corridor.road} services ${a.name}-${b.name} km ${km}`, address: `${corridor.road} km ${km}` }
 }
 
 function offset(latitude: number, longitude: number, km: number, bearingDeg: number): { latitude: number; longitude: number } {
@@ -488,9 +488,10 @@ function connectorsOf(dice: Dice, charger: Charger, kw: number, ctx: Context): O
       power_type: 'AC_3_PHASE',
       max_voltage: 230,
       max_amperage: kw === 11 ? 16 : 32,
+      // 11 040 W computed; some CPOs state the rated 11 000 W
+      ...(dice.chance(0.4) ? { max_electric_power: kw * 1000 } : {}),
       last_updated: stamp(),
     }
-    if (dice.chance(0.4)) type2.max_electric_power = kw * 1000
     const connectors = [type2]
     if (dice.chance(0.08)) {
       connectors.push({
