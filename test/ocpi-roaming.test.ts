@@ -387,4 +387,3 @@ async function ocpiGet(url: string, token: string) {
   assert.equal(response.statusCode, 200, url)
   return (await response.body.json()) as { data: any; status_code: number; timestamp: string }
 }
-

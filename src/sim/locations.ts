@@ -107,7 +107,7 @@ type CityKey = keyof typeof CITIES
 /** The city centres the network clusters around, for tests and demos. */
 export const SIM_CITIES: ReadonlyArray<{ name: string; latitude: number; longitude: number }> = Object.values(CITIES)
 
-/** Motorways between cities (land all the way); `border` is where the country changes, as a fraction from `from`. */
+/** Motorways between cities (no sea on the way); `border`: where the straight line leaves `from`'s country, as a fraction. */
 const CORRIDORS: ReadonlyArray<{ from: CityKey; to: CityKey; road: string; border?: number }> = [
   { from: 'berlin', to: 'hamburg', road: 'A24' },
   { from: 'berlin', to: 'munich', road: 'A9' },
@@ -116,17 +116,17 @@ const CORRIDORS: ReadonlyArray<{ from: CityKey; to: CityKey; road: string; borde
   { from: 'stuttgart', to: 'frankfurt', road: 'A5' },
   { from: 'frankfurt', to: 'cologne', road: 'A3' },
   { from: 'cologne', to: 'brussels', road: 'E40', border: 0.37 },
-  { from: 'amsterdam', to: 'brussels', road: 'E19', border: 0.76 },
-  { from: 'brussels', to: 'paris', road: 'E19', border: 0.35 },
+  { from: 'amsterdam', to: 'brussels', road: 'E19', border: 0.6 },
+  { from: 'brussels', to: 'paris', road: 'E19', border: 0.25 },
   { from: 'paris', to: 'lyon', road: 'A6' },
-  { from: 'zurich', to: 'milan', road: 'A2', border: 0.68 },
+  { from: 'zurich', to: 'milan', road: 'A2', border: 0.8 },
   { from: 'milan', to: 'rome', road: 'A1' },
   { from: 'madrid', to: 'barcelona', road: 'A-2' },
-  { from: 'lisbon', to: 'madrid', road: 'E90', border: 0.44 },
-  { from: 'munich', to: 'vienna', road: 'E60', border: 0.39 },
-  { from: 'prague', to: 'berlin', road: 'E55', border: 0.36 },
-  { from: 'berlin', to: 'warsaw', road: 'E30', border: 0.17 },
-  { from: 'oslo', to: 'stockholm', road: 'E18', border: 0.3 },
+  { from: 'lisbon', to: 'madrid', road: 'E90', border: 0.38 },
+  { from: 'munich', to: 'vienna', road: 'E60', border: 0.3 },
+  { from: 'prague', to: 'berlin', road: 'E55', border: 0.27 },
+  { from: 'berlin', to: 'warsaw', road: 'E30', border: 0.15 },
+  { from: 'oslo', to: 'stockholm', road: 'E18', border: 0.16 },
 ]
 
 type Kind = 'street' | 'parking' | 'retail' | 'hub' | 'corridor'
