@@ -50,6 +50,13 @@ function toPartner(row: Selectable<OcpiPartnersTable>): OcpiPartner {
 /** Which of a partner's tokens authenticated a request. */
 export type PartnerCredential = 'token_a' | 'token'
 
+export interface RecognisedPartner {
+  partner: OcpiPartner
+  credential: PartnerCredential
+  /** the token as it matched (the decoded one when the header carried base64) */
+  token: string
+}
+
 export interface Registration {
   version: OcpiVersion
   versionsUrl: string
@@ -72,7 +79,7 @@ export interface Registration {
 export const PARTNER_TOKEN_CACHE_MS = 1000
 
 export class OcpiPartners {
-  private readonly recognised = new Map<string, { found: { partner: OcpiPartner; credential: PartnerCredential }; at: number }>()
+  private readonly recognised = new Map<string, { found: RecognisedPartner; at: number }>()
 
   constructor(
     private readonly db: Db,
@@ -137,7 +144,7 @@ export class OcpiPartners {
   }
 
   /** The partner presenting this token (Token A until it registers, then its credentials token). */
-  async authenticate(candidates: string[]): Promise<{ partner: OcpiPartner; credential: PartnerCredential } | null> {
+  async authenticate(candidates: string[]): Promise<RecognisedPartner | null> {
     for (const token of candidates) {
       const cached = this.recognised.get(token)
       if (cached && Date.now() - cached.at < PARTNER_TOKEN_CACHE_MS) return cached.found
@@ -150,7 +157,7 @@ export class OcpiPartners {
     return found
   }
 
-  private async lookup(candidates: string[]): Promise<{ partner: OcpiPartner; credential: PartnerCredential } | null> {
+  private async lookup(candidates: string[]): Promise<RecognisedPartner | null> {
     for (const token of candidates) {
       const hash = sha256(token)
       const row = await this.db
@@ -160,7 +167,7 @@ export class OcpiPartners {
         .executeTakeFirst()
       if (!row) continue
       const credential = row.incoming_token_sha256 && Buffer.from(row.incoming_token_sha256).equals(hash) ? 'token' : 'token_a'
-      return { partner: toPartner(row), credential }
+      return { partner: toPartner(row), credential, token }
     }
     return null
   }

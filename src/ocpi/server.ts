@@ -4,7 +4,7 @@ import { Type, type Static } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import type { Platform } from '../platform.ts'
 import type { Credentials } from './credentials.ts'
-import type { OcpiPartner, PartnerCredential } from './partners.ts'
+import type { OcpiPartner, RecognisedPartner } from './partners.ts'
 import { endpointsOf, OCPI_OPERATIONS, OCPI_STATUS, OCPI_VERSIONS, type OcpiOperation, type OcpiVersion } from './protocol.ts'
 import { toOcpiToken } from './tokens.ts'
 import { tokenPage } from './tokens.ts'
@@ -26,7 +26,7 @@ export const OCPI_BASE_PATH = '/ocpi/emsp'
 
 declare module 'fastify' {
   interface FastifyRequest {
-    ocpiPartner?: { partner: OcpiPartner; credential: PartnerCredential; token: string }
+    ocpiPartner?: RecognisedPartner
   }
 }
 
@@ -106,7 +106,7 @@ export async function ocpiServer(app: FastifyInstance, { platform }: { platform:
     }
     const found = await ocpi.partners.authenticate(candidates)
     if (!found) throw new OcpiError('unauthenticated', OCPI_STATUS.clientError, 'unknown credentials token')
-    request.ocpiPartner = { ...found, token: candidates.find((c) => c.length > 0)! }
+    request.ocpiPartner = found
   })
 
   const partnerOf = (request: FastifyRequest) => request.ocpiPartner!
