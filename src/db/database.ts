@@ -2,6 +2,8 @@ import { existsSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
 import { btree_gist } from '@electric-sql/pglite/contrib/btree_gist'
+import { cube } from '@electric-sql/pglite/contrib/cube'
+import { earthdistance } from '@electric-sql/pglite/contrib/earthdistance'
 import { Kysely, PostgresDialect } from 'kysely'
 import pg from 'pg'
 import { PGliteDialect } from './pglite-dialect.ts'
@@ -47,7 +49,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<DatabaseHa
     createdNow = !existsSync(join(location, 'PG_VERSION'))
     mkdirSync(location, { recursive: true })
   }
-  const pglite = await PGlite.create(location, { extensions: { btree_gist } })
+  const pglite = await PGlite.create(location, { extensions: { btree_gist, cube, earthdistance } })
   const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite) })
   return { db, kind: 'pglite', createdNow, close: () => db.destroy() }
 }

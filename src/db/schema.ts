@@ -12,6 +12,7 @@ export interface Database {
   outbox_cursors: OutboxCursorsTable
   ocpi_token_deliveries: OcpiTokenDeliveriesTable
   authorization_decisions: AuthorizationDecisionsTable
+  locations: LocationsTable
 }
 
 type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>
@@ -155,4 +156,19 @@ export interface AuthorizationDecisionsTable {
   location: ColumnType<unknown, string | null, string | null>
   latency_us: number
   decided_at: Timestamp
+}
+
+export interface LocationsTable {
+  id: Generated<string>
+  partner_id: string | null
+  country_code: string
+  party_id: string
+  location_id: string
+  data: ColumnType<Record<string, unknown>, string, string>
+  latitude: number
+  longitude: number
+  searchable: boolean
+  plug_and_charge: boolean
+  last_updated: Timestamp
+  updated_at: Timestamp
 }

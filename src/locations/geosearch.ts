@@ -1,0 +1,102 @@
+import { sql } from 'kysely'
+import type { Db } from '../db/database.ts'
+import { invalid } from '../errors.ts'
+import { matchLocation, type LocationFilters } from './filters.ts'
+import { distanceMeters, PLUG_AND_CHARGE_CAPABLE, type Coordinates, type OcpiLocation } from './location.ts'
+
+export type SearchArea =
+  { kind: 'radius'; center: Coordinates; distance: number } | { kind: 'bbox'; north: number; south: number; east: number; west: number }
+
+export interface SearchHit {
+  location: OcpiLocation
+  coordinates: Coordinates
+  /** metres from the centre of the search */
+  distance: number
+}
+
+/** Centre and covering radius of an area, for the spatial index. */
+function circleOf(area: SearchArea): { center: Coordinates; radius: number } {
+  if (area.kind === 'radius') return { center: area.center, radius: area.distance }
+  const span = area.east >= area.west ? area.east - area.west : area.east + 360 - area.west
+  let longitude = area.west + span / 2
+  if (longitude > 180) longitude -= 360
+  const center = { latitude: (area.north + area.south) / 2, longitude }
+  const corners = [
+    { latitude: area.north, longitude: area.west },
+    { latitude: area.north, longitude: area.east },
+    { latitude: area.south, longitude: area.west },
+    { latitude: area.south, longitude: area.east },
+    { latitude: area.north, longitude: center.longitude },
+    { latitude: area.south, longitude: center.longitude },
+  ]
+  // A little margin: the index sphere and the haversine sphere differ by about 0.1%.
+  return { center, radius: Math.max(...corners.map((c) => distanceMeters(center, c))) * 1.01 + 1 }
+}
+
+function insideBox(area: Extract<SearchArea, { kind: 'bbox' }>, c: Coordinates): boolean {
+  if (c.latitude < area.south || c.latitude > area.north) return false
+  return area.east >= area.west
+    ? c.longitude >= area.west && c.longitude <= area.east
+    : c.longitude >= area.west || c.longitude <= area.east
+}
+
+function decodeCursor(cursor: string | undefined): { chord: string; id: string } | undefined {
+  if (cursor === undefined) return undefined
+  const [chord, id] = Buffer.from(cursor, 'base64url').toString('utf8').split('|')
+  if (!chord || !/^[0-9.eE+-]+$/.test(chord) || !id || !/^[0-9a-f-]{36}$/.test(id)) {
+    throw invalid('invalid_cursor', 'cursor is not one we issued; pass back the cursor of the previous answer as given')
+  }
+  return { chord, id }
+}
+
+/**
+ * Locations in an area, nearest first, each trimmed to the EVSEs and connectors that match every
+ * filter. The spatial index walks outwards from the centre (nearest-neighbour order on the
+ * earth cube), the Plug&Charge filter has its own partial index, and the exact filters run on
+ * the stored Location in `matchLocation`, the same code for every caller.
+ */
+export async function geosearch(
+  db: Db,
+  area: SearchArea,
+  filters: LocationFilters,
+  page: { limit: number; cursor?: string },
+): Promise<{ hits: SearchHit[]; cursor?: string }> {
+  const { center, radius: exactRadius } = circleOf(area)
+  // The index works on its own sphere (radius 6,378,168 m), distances on the haversine one: the
+  // index search reaches a little further, and the exact cut is made below.
+  const radius = exactRadius * 1.002 + 1
+  const onlyPnc = filters.capabilities?.includes(PLUG_AND_CHARGE_CAPABLE) ?? false
+  let after = decodeCursor(page.cursor)
+  const hits: SearchHit[] = []
+  const batch = Math.max(50, page.limit * 2)
+  let last: { chord: string; id: string } | undefined
+  for (let round = 0; round < 1000; round++) {
+    const origin = sql`ll_to_earth(${center.latitude}::float8, ${center.longitude}::float8)`
+    const point = sql`ll_to_earth(latitude, longitude)`
+    const rows = await sql<{ id: string; data: OcpiLocation; latitude: number; longitude: number; chord: string }>`
+      SELECT id, data, latitude, longitude, (${point} <-> ${origin})::text AS chord
+        FROM locations
+       WHERE searchable ${onlyPnc ? sql`AND plug_and_charge` : sql``}
+         AND earth_box(${origin}, ${radius}::float8) @> ${point}
+         AND earth_distance(${origin}, ${point}) <= ${radius}::float8
+         ${after ? sql`AND ((${point} <-> ${origin}), id) > (${after.chord}::float8, ${after.id}::uuid)` : sql``}
+       ORDER BY ${point} <-> ${origin}, id
+       LIMIT ${batch}`.execute(db)
+    for (const row of rows.rows) {
+      last = { chord: row.chord, id: row.id }
+      const coordinates = { latitude: row.latitude, longitude: row.longitude }
+      if (area.kind === 'bbox' && !insideBox(area, coordinates)) continue
+      const distance = distanceMeters(center, coordinates)
+      if (area.kind === 'radius' && distance > area.distance) continue
+      const location = matchLocation(row.data, filters)
+      if (!location) continue
+      hits.push({ location, coordinates, distance })
+      if (hits.length === page.limit) {
+        return { hits, cursor: Buffer.from(`${row.chord}|${row.id}`, 'utf8').toString('base64url') }
+      }
+    }
+    if (rows.rows.length < batch) break
+    after = last
+  }
+  return { hits }
+}
