@@ -60,6 +60,20 @@ export const DRIVE_API = routeTable({
     tag: 'Charging keys',
     summary: 'Delete a charging key',
   },
+  geosearchRadius: {
+    method: 'POST',
+    url: '/v1/geosearch/radius',
+    auth: org('geosearch'),
+    tag: 'Geosearch',
+    summary: 'Chargers around a point, nearest first, trimmed to the EVSEs and connectors that match the filters',
+  },
+  geosearchBbox: {
+    method: 'POST',
+    url: '/v1/geosearch/bbox',
+    auth: org('geosearch'),
+    tag: 'Geosearch',
+    summary: 'Chargers in a map view (bounding box), nearest to its centre first',
+  },
   listApiKeys: { method: 'GET', url: '/v1/api-keys', auth: org('admin'), tag: 'API keys', summary: "List the organization's API keys" },
   createApiKey: { method: 'POST', url: '/v1/api-keys', auth: org('admin'), tag: 'API keys', summary: 'Create an API key (shown once)' },
   revokeApiKey: {

@@ -7,6 +7,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import { sql } from 'kysely'
 import { adminApi } from '../admin/admin-api.ts'
 import { driveApi } from '../drive-api/drive-api.ts'
+import { geosearchApi } from '../drive-api/geosearch.ts'
 import { OCPI_BASE_PATH, ocpiServer } from '../ocpi/server.ts'
 import { ocpiAdminApi } from '../ocpi/admin-api.ts'
 import type { Platform } from '../platform.ts'
@@ -97,6 +98,7 @@ export async function buildServer(platform: Platform): Promise<FastifyInstance> 
     })
     replayIdempotentPosts(authenticated, platform.idempotency)
     await authenticated.register(driveApi, { platform })
+    await authenticated.register(geosearchApi, { platform })
     await authenticated.register(adminApi, { platform })
     await authenticated.register(ocpiAdminApi, { platform })
   })

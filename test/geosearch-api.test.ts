@@ -1,0 +1,233 @@
+import assert from 'node:assert/strict'
+import { after, before, describe, test } from 'node:test'
+import { saveLocations } from '../src/locations/store.ts'
+import type { OcpiLocation } from '../src/locations/index.ts'
+import { ADMIN_KEY, backends, startTestPlatform, type TestPlatform } from './support.ts'
+
+const connector = (id: string, extra: Record<string, unknown> = {}) => ({
+  id,
+  standard: 'IEC_62196_T2_COMBO',
+  format: 'CABLE',
+  power_type: 'DC',
+  max_voltage: 920,
+  max_amperage: 400,
+  max_electric_power: 150000,
+  last_updated: '2026-01-01T00:00:00Z',
+  ...extra,
+})
+
+function location(id: string, latitude: string, longitude: string, evses: unknown[], extra: Record<string, unknown> = {}): OcpiLocation {
+  return {
+    country_code: 'NL',
+    party_id: 'SIM',
+    id,
+    publish: true,
+    name: `Site ${id}`,
+    address: 'Damrak 1',
+    city: 'Amsterdam',
+    postal_code: '1012 LG',
+    country: 'NLD',
+    coordinates: { latitude, longitude },
+    time_zone: 'Europe/Amsterdam',
+    operator: { name: 'Sim Charging' },
+    opening_times: { twentyfourseven: true },
+    evses: evses as OcpiLocation['evses'],
+    last_updated: '2026-01-01T00:00:00Z',
+    ...extra,
+  } as OcpiLocation
+}
+
+for (const backend of backends()) {
+  describe(`geosearch API (${backend})`, () => {
+    let t: TestPlatform
+    let apiKey: string
+    const radius = (query: string, body: object = {}) =>
+      t.request(apiKey, { method: 'POST', url: `/v1/geosearch/radius?${query}`, payload: body })
+
+    before(async () => {
+      t = await startTestPlatform(backend)
+      apiKey = (await t.createOrganization()).apiKey
+      await saveLocations(t.platform.db, null, [
+        location('PNC', '52.370216', '4.895168', [
+          {
+            uid: 'E1',
+            evse_id: 'NL*SIM*E1',
+            status: 'AVAILABLE',
+            connectors: [
+              connector('1', { capabilities: ['ISO_15118_2_PLUG_AND_CHARGE'] }),
+              connector('2', { standard: 'CHADEMO', max_electric_power: 50000 }),
+            ],
+            last_updated: '2026-01-01T00:00:00Z',
+          },
+          {
+            uid: 'E2',
+            status: 'CHARGING',
+            connectors: [
+              connector('1', {
+                power_type: 'AC_3_PHASE',
+                standard: 'IEC_62196_T2',
+                max_voltage: 230,
+                max_amperage: 16,
+                max_electric_power: undefined,
+              }),
+            ],
+            last_updated: '2026-01-01T00:00:00Z',
+          },
+        ]),
+        location('AC', '52.372000', '4.900000', [
+          {
+            uid: 'E1',
+            status: 'AVAILABLE',
+            connectors: [
+              connector('1', {
+                power_type: 'AC_3_PHASE',
+                standard: 'IEC_62196_T2',
+                max_voltage: 230,
+                max_amperage: 32,
+                max_electric_power: 22000,
+              }),
+            ],
+            last_updated: '2026-01-01T00:00:00Z',
+          },
+        ]),
+        location(
+          'HIDDEN',
+          '52.370300',
+          '4.895300',
+          [{ uid: 'E1', status: 'AVAILABLE', connectors: [connector('1')], last_updated: '2026-01-01T00:00:00Z' }],
+          { publish: false },
+        ),
+        location('REMOVED', '52.370400', '4.895400', [
+          { uid: 'E1', status: 'REMOVED', connectors: [connector('1')], last_updated: '2026-01-01T00:00:00Z' },
+        ]),
+        location('FAR', '52.090737', '5.121420', [
+          {
+            uid: 'E1',
+            status: 'AVAILABLE',
+            connectors: [connector('1', { capabilities: ['ISO_15118_20_PLUG_AND_CHARGE'] })],
+            last_updated: '2026-01-01T00:00:00Z',
+          },
+        ]),
+      ])
+    })
+    after(() => t.close())
+
+    test('finds locations around a point, nearest first, with distance, address, operator and opening times', async () => {
+      const response = await radius('latitude=52.370216&longitude=4.895168')
+      assert.equal(response.statusCode, 200)
+      const { locations } = response.json()
+      assert.deepEqual(
+        locations.map((l: { id: string }) => l.id),
+        ['NL*SIM*PNC', 'NL*SIM*AC'],
+        'hidden, removed and far-away locations are not found',
+      )
+      const first = locations[0]
+      assert.equal(first.distance, 0)
+      assert.deepEqual(first.coordinates, { latitude: 52.370216, longitude: 4.895168 })
+      assert.deepEqual(first.operator, { id: 'NL*SIM', name: 'Sim Charging' })
+      assert.equal(first.openingTimes.twentyfourseven, true)
+      assert.equal(first.city, 'Amsterdam')
+      assert.ok(locations[1].distance > 300 && locations[1].distance < 600)
+    })
+
+    test('the Plug&Charge filter keeps only Plug&Charge connectors, and radius reaches the next city when asked', async () => {
+      const response = await radius('latitude=52.370216&longitude=4.895168&distance=50000', {
+        filters: { capabilities: ['PLUG_AND_CHARGE_CAPABLE'] },
+      })
+      const { locations } = response.json()
+      assert.deepEqual(
+        locations.map((l: { id: string }) => l.id),
+        ['NL*SIM*PNC', 'NL*SIM*FAR'],
+      )
+      assert.deepEqual(
+        locations[0].evses.map((e: { uid: string }) => e.uid),
+        ['E1'],
+      )
+      assert.deepEqual(
+        locations[0].evses[0].connectors.map((c: { id: string }) => c.id),
+        ['1'],
+      )
+      assert.ok(locations[0].evses[0].capabilities.includes('PLUG_AND_CHARGE_CAPABLE'))
+      const connector = locations[0].evses[0].connectors[0]
+      assert.deepEqual([connector.powerType, connector.maxPower, connector.standard], ['DC', 150000, 'IEC_62196_T2_COMBO'])
+    })
+
+    test('filters combine: power type, minimum power, connector types, statuses', async () => {
+      const ids = async (filters: object) =>
+        (await radius('latitude=52.370216&longitude=4.895168', { filters }))
+          .json()
+          .locations.map((l: { id: string; evses: Array<{ uid: string }> }) => `${l.id}:${l.evses.map((e) => e.uid).join(',')}`)
+      assert.deepEqual(await ids({ powerType: 'AC' }), ['NL*SIM*PNC:E2', 'NL*SIM*AC:E1'])
+      assert.deepEqual(await ids({ powerType: 'AC', power: 20000 }), ['NL*SIM*AC:E1'])
+      assert.deepEqual(await ids({ connectorTypes: ['CHADEMO'] }), ['NL*SIM*PNC:E1'])
+      assert.deepEqual(await ids({ locationStatuses: ['CHARGING'] }), ['NL*SIM*PNC:E2'])
+      assert.deepEqual(await ids({ operatorIds: ['DE*XXX'] }), [])
+    })
+
+    test('a bounding box finds what is inside it', async () => {
+      const response = await t.request(apiKey, {
+        method: 'POST',
+        url: '/v1/geosearch/bbox',
+        payload: { north: 52.4, south: 52.3, east: 5.0, west: 4.8, limit: 10 },
+      })
+      assert.equal(response.statusCode, 200)
+      assert.deepEqual(
+        response
+          .json()
+          .locations.map((l: { id: string }) => l.id)
+          .sort(),
+        ['NL*SIM*AC', 'NL*SIM*PNC'],
+      )
+    })
+
+    test('limit and cursor page through the results', async () => {
+      const first = (await radius('latitude=52.370216&longitude=4.895168&distance=50000', { limit: 1 })).json()
+      assert.equal(first.locations.length, 1)
+      assert.ok(first.cursor)
+      const second = (await radius('latitude=52.370216&longitude=4.895168&distance=50000', { limit: 1, cursor: first.cursor })).json()
+      assert.equal(second.locations[0].id, 'NL*SIM*AC')
+    })
+
+    test('invalid coordinates, radius, limits or filter values are a 400 naming the field', async () => {
+      const cases: Array<[string, object, RegExp]> = [
+        ['latitude=91&longitude=4', {}, /latitude/],
+        ['latitude=52&longitude=-181', {}, /longitude/],
+        ['latitude=52&longitude=4&distance=50001', {}, /distance/],
+        ['longitude=4', {}, /latitude is required/],
+        ['latitude=52&longitude=4', { limit: 301 }, /limit/],
+        ['latitude=52&longitude=4', { filters: { powerType: 'ACDC' } }, /filters\.powerType/],
+        ['latitude=52&longitude=4', { filters: { locationStatuses: ['SLEEPING'] } }, /filters\.locationStatuses/],
+        ['latitude=52&longitude=4', { filters: { power: -1 } }, /filters\.power/],
+        ['latitude=52&longitude=4', { cursor: 'garbage' }, /cursor/],
+      ]
+      for (const [query, body, field] of cases) {
+        const response = await radius(query, body)
+        assert.equal(response.statusCode, 400, `${query} ${JSON.stringify(body)}: ${response.body}`)
+        assert.match(response.json().error.message, field)
+      }
+      const bbox = await t.request(apiKey, {
+        method: 'POST',
+        url: '/v1/geosearch/bbox',
+        payload: { north: 52, south: 53, east: 5, west: 4 },
+      })
+      assert.equal(bbox.statusCode, 400)
+      assert.match(bbox.json().error.message, /north/)
+    })
+
+    test('geosearch needs the geosearch scope', async () => {
+      const orgs = (await t.app.inject({ method: 'GET', url: '/admin/v1/organizations', headers: { 'x-api-key': ADMIN_KEY } })).json()
+      const issued = await t.app.inject({
+        method: 'POST',
+        url: `/admin/v1/organizations/${orgs.organizations[0].id}/api-keys`,
+        headers: { 'x-api-key': ADMIN_KEY },
+        payload: { scopes: ['users'] },
+      })
+      const response = await t.request(issued.json().apiKey, {
+        method: 'POST',
+        url: '/v1/geosearch/radius?latitude=52&longitude=4',
+        payload: {},
+      })
+      assert.equal(response.statusCode, 403)
+    })
+  })
+}
