@@ -49,3 +49,55 @@ export async function countLocations(db: Db): Promise<number> {
   const row = await sql<{ n: string }>`SELECT count(*) AS n FROM locations`.execute(db)
   return Number(row.rows[0]!.n)
 }
+
+export interface StoredLocation {
+  partnerId: string | null
+  data: OcpiLocation
+}
+
+/**
+ * Reads a Location under a row lock, lets `change` decide its next state, and stores it: the
+ * Receiver's PUT and PATCH at every depth go through here, so two updates of one location never
+ * interleave. `change` returns null to leave it as it is.
+ */
+export async function changeLocation(
+  db: Db,
+  key: { countryCode: string; partyId: string; locationId: string },
+  partnerId: string | null,
+  change: (current: OcpiLocation | null) => OcpiLocation | null,
+): Promise<{ created: boolean }> {
+  return db.transaction().execute(async (trx) => {
+    const row = await trx
+      .selectFrom('locations')
+      .select(['data'])
+      .where('country_code', '=', key.countryCode)
+      .where('party_id', '=', key.partyId)
+      .where('location_id', '=', key.locationId)
+      .forUpdate()
+      .executeTakeFirst()
+    const current = (row?.data as OcpiLocation | undefined) ?? null
+    const next = change(current)
+    if (next) await saveLocations(trx, partnerId, [next])
+    return { created: current === null }
+  })
+}
+
+/** After a full pull: what the CPO no longer lists is gone. */
+export async function removeLocationsNotIn(db: Db, partnerId: string, keep: Array<{ countryCode: string; partyId: string; locationId: string }>) {
+  const keys = new Set(keep.map((k) => `${k.countryCode}*${k.partyId}*${k.locationId}`))
+  const rows = await db.selectFrom('locations').select(['id', 'country_code', 'party_id', 'location_id']).where('partner_id', '=', partnerId).execute()
+  const gone = rows.filter((r) => !keys.has(`${r.country_code}*${r.party_id}*${r.location_id}`)).map((r) => r.id)
+  for (let i = 0; i < gone.length; i += 1000) await db.deleteFrom('locations').where('id', 'in', gone.slice(i, i + 1000)).execute()
+  return gone.length
+}
+
+export async function readLocation(db: Db, key: { countryCode: string; partyId: string; locationId: string }): Promise<OcpiLocation | null> {
+  const row = await db
+    .selectFrom('locations')
+    .select(['data'])
+    .where('country_code', '=', key.countryCode)
+    .where('party_id', '=', key.partyId)
+    .where('location_id', '=', key.locationId)
+    .executeTakeFirst()
+  return (row?.data as OcpiLocation | undefined) ?? null
+}

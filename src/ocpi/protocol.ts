@@ -71,6 +71,23 @@ export const OCPI_OPERATIONS: readonly OcpiOperation[] = [
     functional: true,
     versions: both,
   },
+  ...(['GET', 'PUT', 'PATCH'] as const).flatMap((method) =>
+    (
+      [
+        ['Location', 'locations/:country_code/:party_id/:location_id'],
+        ['Evse', 'locations/:country_code/:party_id/:location_id/:evse_uid'],
+        ['Connector', 'locations/:country_code/:party_id/:location_id/:evse_uid/:connector_id'],
+      ] as const
+    ).map(([object, path]) => ({
+      module: 'locations' as const,
+      role: 'RECEIVER' as const,
+      method,
+      path,
+      operationId: `${method.toLowerCase()}${object}`,
+      functional: true,
+      versions: both,
+    })),
+  ),
 ]
 
 /** The endpoints a version's details list: each module once per role we play in it. */

@@ -6,6 +6,7 @@ import type { Platform } from '../platform.ts'
 import type { Credentials } from './credentials.ts'
 import type { OcpiPartner, RecognisedPartner } from './partners.ts'
 import { endpointsOf, OCPI_OPERATIONS, OCPI_STATUS, OCPI_VERSIONS, type OcpiOperation, type OcpiVersion } from './protocol.ts'
+import { locationHandlers } from './locations.ts'
 import { toOcpiToken } from './tokens.ts'
 import { tokenPage } from './tokens.ts'
 import {
@@ -209,6 +210,14 @@ export async function ocpiServer(app: FastifyInstance, { platform }: { platform:
         authorization_reference: answer.authorizationReference,
       })
     },
+  }
+
+  const locations = locationHandlers(platform.db, registeredPartnerOf)
+  for (const [operationId, handler] of Object.entries(locations)) {
+    handlers[operationId] = async (version, request, reply) => {
+      routeBack(request, reply, registeredPartnerOf(request))
+      return handler(version, request, reply)
+    }
   }
 
   for (const op of OCPI_OPERATIONS) {

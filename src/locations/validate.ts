@@ -1,0 +1,80 @@
+import { invalid } from '../errors.ts'
+import { EVSE_STATUSES, parseCoordinates, POWER_TYPES, type OcpiConnector, type OcpiEvse, type OcpiLocation } from './location.ts'
+
+// What we must be able to read from a CPO's objects; everything else is kept as sent.
+const fail = (field: string, rule: string) => invalid('invalid_location', `${field} ${rule}`, { field })
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
+
+function string(o: Record<string, unknown>, key: string, at: string, max: number, optional = false) {
+  const v = o[key]
+  if (v === undefined && optional) return
+  if (typeof v !== 'string' || v.length === 0 || v.length > max) fail(`${at}${key}`, `must be a string of 1-${max} characters`)
+}
+
+function dateTime(o: Record<string, unknown>, key: string, at: string, optional = false) {
+  const v = o[key]
+  if (v === undefined && optional) return
+  if (typeof v !== 'string' || Number.isNaN(Date.parse(v))) fail(`${at}${key}`, 'must be an RFC 3339 date-time')
+}
+
+/** A Connector as PUT (all fields) or PATCH (`partial`: only the given ones are checked). */
+export function validateConnector(input: unknown, at = '', partial = false): OcpiConnector {
+  if (!isObject(input)) fail(at || 'connector', 'must be an object')
+  const o = input as Record<string, unknown>
+  string(o, 'id', at, 36, partial)
+  string(o, 'standard', at, 64, partial)
+  if ((!partial || o.format !== undefined) && o.format !== 'SOCKET' && o.format !== 'CABLE') fail(`${at}format`, 'must be SOCKET or CABLE')
+  if ((!partial || o.power_type !== undefined) && !(POWER_TYPES as readonly unknown[]).includes(o.power_type)) {
+    fail(`${at}power_type`, `must be one of ${POWER_TYPES.join(', ')}`)
+  }
+  for (const key of ['max_voltage', 'max_amperage']) {
+    if ((!partial || o[key] !== undefined) && (typeof o[key] !== 'number' || (o[key] as number) < 0)) fail(`${at}${key}`, 'must be a non-negative number')
+  }
+  if (o.max_electric_power !== undefined && o.max_electric_power !== null && (typeof o.max_electric_power !== 'number' || o.max_electric_power < 0)) {
+    fail(`${at}max_electric_power`, 'must be a non-negative number')
+  }
+  if (o.capabilities !== undefined && (!Array.isArray(o.capabilities) || o.capabilities.some((c) => typeof c !== 'string'))) {
+    fail(`${at}capabilities`, 'must be a list of strings')
+  }
+  dateTime(o, 'last_updated', at, false)
+  return o as unknown as OcpiConnector
+}
+
+export function validateEvse(input: unknown, at = '', partial = false): OcpiEvse {
+  if (!isObject(input)) fail(at || 'evse', 'must be an object')
+  const o = input as Record<string, unknown>
+  string(o, 'uid', at, 36, partial)
+  if ((!partial || o.status !== undefined) && !(EVSE_STATUSES as readonly unknown[]).includes(o.status)) {
+    fail(`${at}status`, `must be one of ${EVSE_STATUSES.join(', ')}`)
+  }
+  if (o.capabilities !== undefined && (!Array.isArray(o.capabilities) || o.capabilities.some((c) => typeof c !== 'string'))) {
+    fail(`${at}capabilities`, 'must be a list of strings')
+  }
+  if (!partial || o.connectors !== undefined) {
+    if (!Array.isArray(o.connectors) || o.connectors.length === 0) fail(`${at}connectors`, 'must be a non-empty list')
+    ;(o.connectors as unknown[]).forEach((c, i) => validateConnector(c, `${at}connectors[${i}].`))
+  }
+  if (o.coordinates !== undefined && o.coordinates !== null) parseCoordinates(o.coordinates, `${at}coordinates`)
+  dateTime(o, 'last_updated', at, false)
+  return o as unknown as OcpiEvse
+}
+
+export function validateLocation(input: unknown, partial = false): OcpiLocation {
+  if (!isObject(input)) fail('location', 'must be an object')
+  const o = input as Record<string, unknown>
+  string(o, 'country_code', '', 2, partial)
+  string(o, 'party_id', '', 3, partial)
+  string(o, 'id', '', 36, partial)
+  if ((!partial || o.publish !== undefined) && typeof o.publish !== 'boolean') fail('publish', 'must be true or false')
+  string(o, 'address', '', 45, partial)
+  string(o, 'city', '', 45, partial)
+  string(o, 'country', '', 3, partial)
+  if (!partial || o.coordinates !== undefined) parseCoordinates(o.coordinates, 'coordinates')
+  if (o.evses !== undefined) {
+    if (!Array.isArray(o.evses)) fail('evses', 'must be a list')
+    ;(o.evses as unknown[]).forEach((e, i) => validateEvse(e, `evses[${i}].`))
+  }
+  dateTime(o, 'last_updated', '', false)
+  return o as unknown as OcpiLocation
+}
