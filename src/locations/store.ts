@@ -83,15 +83,30 @@ export async function changeLocation(
 }
 
 /** After a full pull: what the CPO no longer lists is gone. */
-export async function removeLocationsNotIn(db: Db, partnerId: string, keep: Array<{ countryCode: string; partyId: string; locationId: string }>) {
+export async function removeLocationsNotIn(
+  db: Db,
+  partnerId: string,
+  keep: Array<{ countryCode: string; partyId: string; locationId: string }>,
+) {
   const keys = new Set(keep.map((k) => `${k.countryCode}*${k.partyId}*${k.locationId}`))
-  const rows = await db.selectFrom('locations').select(['id', 'country_code', 'party_id', 'location_id']).where('partner_id', '=', partnerId).execute()
+  const rows = await db
+    .selectFrom('locations')
+    .select(['id', 'country_code', 'party_id', 'location_id'])
+    .where('partner_id', '=', partnerId)
+    .execute()
   const gone = rows.filter((r) => !keys.has(`${r.country_code}*${r.party_id}*${r.location_id}`)).map((r) => r.id)
-  for (let i = 0; i < gone.length; i += 1000) await db.deleteFrom('locations').where('id', 'in', gone.slice(i, i + 1000)).execute()
+  for (let i = 0; i < gone.length; i += 1000)
+    await db
+      .deleteFrom('locations')
+      .where('id', 'in', gone.slice(i, i + 1000))
+      .execute()
   return gone.length
 }
 
-export async function readLocation(db: Db, key: { countryCode: string; partyId: string; locationId: string }): Promise<OcpiLocation | null> {
+export async function readLocation(
+  db: Db,
+  key: { countryCode: string; partyId: string; locationId: string },
+): Promise<OcpiLocation | null> {
   const row = await db
     .selectFrom('locations')
     .select(['data'])

@@ -2,7 +2,9 @@ import { invalid } from '../errors.ts'
 import { EVSE_STATUSES, parseCoordinates, POWER_TYPES, type OcpiConnector, type OcpiEvse, type OcpiLocation } from './location.ts'
 
 // What we must be able to read from a CPO's objects; everything else is kept as sent.
-const fail = (field: string, rule: string) => invalid('invalid_location', `${field} ${rule}`, { field })
+const fail = (field: string, rule: string): never => {
+  throw invalid('invalid_location', `${field} ${rule}`, { field })
+}
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
 
@@ -29,9 +31,14 @@ export function validateConnector(input: unknown, at = '', partial = false): Ocp
     fail(`${at}power_type`, `must be one of ${POWER_TYPES.join(', ')}`)
   }
   for (const key of ['max_voltage', 'max_amperage']) {
-    if ((!partial || o[key] !== undefined) && (typeof o[key] !== 'number' || (o[key] as number) < 0)) fail(`${at}${key}`, 'must be a non-negative number')
+    if ((!partial || o[key] !== undefined) && (typeof o[key] !== 'number' || (o[key] as number) < 0))
+      fail(`${at}${key}`, 'must be a non-negative number')
   }
-  if (o.max_electric_power !== undefined && o.max_electric_power !== null && (typeof o.max_electric_power !== 'number' || o.max_electric_power < 0)) {
+  if (
+    o.max_electric_power !== undefined &&
+    o.max_electric_power !== null &&
+    (typeof o.max_electric_power !== 'number' || o.max_electric_power < 0)
+  ) {
     fail(`${at}max_electric_power`, 'must be a non-negative number')
   }
   if (o.capabilities !== undefined && (!Array.isArray(o.capabilities) || o.capabilities.some((c) => typeof c !== 'string'))) {

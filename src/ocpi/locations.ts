@@ -119,7 +119,11 @@ export function locationReceiver(db: Db) {
           if (!connector) throw unknownLocation('connector')
           requireIdsAgree(patch, { id: path.connector_id })
           const next = validateConnector({ ...connector, ...patch }) as OcpiConnector
-          updated = { ...evse, connectors: evse.connectors.map((c) => (c.id === next.id ? next : c)), last_updated: later(evse.last_updated, next.last_updated) }
+          updated = {
+            ...evse,
+            connectors: evse.connectors.map((c) => (c.id === next.id ? next : c)),
+            last_updated: later(evse.last_updated, next.last_updated),
+          }
         }
         return {
           ...current,
