@@ -209,6 +209,20 @@ withServer(
   print(o, payload, () => `checked ${payload.checked} tokens, ${payload.differing} queued for re-push`)
 })
 
+withServer(
+  partner
+    .command('pull-locations <id>')
+    .description("pull a CPO's locations now (a delta since the last pull; --full replaces its set)")
+    .option('--full', 'full pull: what the CPO no longer lists is removed'),
+).action(async (id: string, o) => {
+  const payload = await callAdmin(o, 'POST', `/admin/v1/ocpi/partners/${encodeURIComponent(id)}/pull-locations`, { full: o.full === true })
+  print(
+    o,
+    payload,
+    () => `${payload.full ? 'full' : 'delta'} pull: ${payload.stored} stored, ${payload.invalid} invalid, ${payload.removed} removed`,
+  )
+})
+
 // ----- simulators
 
 const sim = program.command('sim').description('simulated roaming peers for demos and tests')
@@ -256,6 +270,54 @@ sim
     }
     process.once('SIGINT', stop)
     process.once('SIGTERM', stop)
+  })
+
+sim
+  .command('locations')
+  .description('generate an OCPI-shaped European charging network and load it: through the OCPI Receiver as a CPO, or in bulk')
+  .requiredOption('--count <n>', 'number of locations')
+  .option('--seed <n>', 'seed of the generator (same seed, same network)', '1')
+  .option('--ocpi-version <v>', '2.2.1 or 2.3.0', '2.3.0')
+  .option('--versions-url <url>', "openpnc's OCPI versions URL (with --token-a: load through the Receiver)")
+  .option('--token-a <token>', 'Token A from `openpnc ocpi partner create`')
+  .option('--bulk', 'write straight into the database (DATABASE_URL or the data directory; not while an embedded server runs)')
+  .action(async (o) => {
+    const { generateLocations } = await import('./sim/locations.ts')
+    const count = Number(o.count)
+    if (!Number.isInteger(count) || count < 1) throw new Error('--count must be a positive whole number')
+    const version = o.ocpiVersion === '2.2.1' ? '2.2.1' : '2.3.0'
+    if (o.bulk) {
+      const { saveLocations } = await import('./locations/store.ts')
+      const c = config()
+      const database = await openDatabase({ databaseUrl: c.databaseUrl, dataDir: c.dataDir })
+      await migrate(database.db)
+      for (let done = 0, chunk = 0; done < count; chunk++) {
+        const n = Math.min(10_000, count - done)
+        await saveLocations(database.db, null, generateLocations({ count: n, seed: Number(o.seed) * 1000 + chunk, version }))
+        done += n
+        process.stdout.write(`${done} locations stored\n`)
+      }
+      await database.close()
+      return
+    }
+    if (!o.versionsUrl || !o.tokenA) throw new Error('give --versions-url and --token-a (load as a CPO), or --bulk')
+    const { CpoSimulator } = await import('./sim/cpo.ts')
+    const cpo = new CpoSimulator({ versions: [version] })
+    await cpo.start()
+    try {
+      await cpo.registerWith(o.versionsUrl, o.tokenA)
+      const locations = generateLocations({
+        count,
+        seed: Number(o.seed),
+        version,
+        countryCode: cpo.party.country_code,
+        partyId: cpo.party.party_id,
+      })
+      const sent = await cpo.putLocations(locations)
+      process.stdout.write(`${sent} locations sent to openpnc as ${cpo.party.country_code}*${cpo.party.party_id} over OCPI ${version}\n`)
+    } finally {
+      await cpo.stop()
+    }
   })
 
 program.parseAsync().catch((error: Error) => {

@@ -67,6 +67,7 @@ export async function startPlatform(config: Config, options: StartOptions = {}):
   }
 
   platform.ocpi.push.start()
+  platform.ocpi.locationPull.start()
 
   // Replays are kept 24 hours; sweep the older ones now and then.
   const sweep = setInterval(() => {
@@ -83,6 +84,7 @@ export async function startPlatform(config: Config, options: StartOptions = {}):
       clearInterval(sweep)
       platform.keyDirectory.stop()
       await platform.ocpi.push.stop()
+      await platform.ocpi.locationPull.stop()
       await server.close()
       await platform.decisions.flush()
       await database.close()

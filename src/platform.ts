@@ -10,6 +10,7 @@ import type { Logger } from './logger.ts'
 import { OcpiRegistration } from './ocpi/credentials.ts'
 import { OcpiPartners } from './ocpi/partners.ts'
 import { TokenPush } from './ocpi/push.ts'
+import { LocationPull } from './ocpi/location-pull.ts'
 import { ApiKeys } from './organizations/api-keys.ts'
 import { Organizations } from './organizations/organizations.ts'
 import { SecretBox } from './secrets/secret-box.ts'
@@ -32,6 +33,7 @@ export interface Platform {
     registration: OcpiRegistration
     authorizer: Authorizer
     push: TokenPush
+    locationPull: LocationPull
   }
   /** Where partners reach us (OPENPNC_PUBLIC_URL, else the address we listen on). */
   publicUrl(): string
@@ -71,6 +73,7 @@ export function createPlatform(db: Db, config: Config, log: Logger): Platform {
         baseBackoffMs: config.ocpiRetryBaseMs,
         maxBackoffMs: config.ocpiRetryMaxMs,
       }),
+      locationPull: new LocationPull(db, partners, log, { intervalMs: config.ocpiLocationsPullMs }),
     },
     publicUrl: () => publicUrl,
     setPublicUrl(url) {

@@ -120,6 +120,28 @@ describe('openpnc CLI against a running server', () => {
     }
   })
 
+  test('sim locations loads a generated network through the OCPI Receiver, and geosearch finds it', async () => {
+    const partner = JSON.parse(
+      (await run(process.execPath, [...CLI, 'ocpi', 'partner', 'create', '--name', 'Net', '--json'], { cwd: ROOT, env: env() })).stdout,
+    )
+    const loaded = await run(
+      process.execPath,
+      [...CLI, 'sim', 'locations', '--count', '25', '--seed', '3', '--versions-url', partner.versionsUrl, '--token-a', partner.tokenA],
+      { cwd: ROOT, env: env() },
+    )
+    assert.match(loaded.stdout, /25 locations sent to openpnc/)
+    const org = JSON.parse(
+      (await run(process.execPath, [...CLI, 'org', 'create', '--name', 'Geo', '--json'], { cwd: ROOT, env: env() })).stdout,
+    )
+    const response = await fetch(`${url}/v1/geosearch/bbox`, {
+      method: 'POST',
+      headers: { 'x-api-key': org.apiKey, 'content-type': 'application/json' },
+      body: JSON.stringify({ north: 71, south: 34, east: 40, west: -25, limit: 300 }),
+    })
+    const { locations } = (await response.json()) as { locations: unknown[] }
+    assert.ok(locations.length >= 20 && locations.length <= 25, `${locations.length} searchable of 25 (a few are unpublished or removed)`)
+  })
+
   test('a refused admin call exits non-zero with the error code', async () => {
     await assert.rejects(
       run(process.execPath, [...CLI, 'org', 'create', '--name', 'Bad', '--prefix', '88-ABC'], { cwd: ROOT, env: env() }),

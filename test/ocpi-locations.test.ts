@@ -153,3 +153,86 @@ for (const backend of backends()) {
     }
   })
 }
+
+for (const backend of backends()) {
+  describe(`pulling a CPO's locations (${backend})`, () => {
+    let t: TestPlatform
+    let cpo: CpoSimulator
+    let partnerId: string
+    let driveKey: string
+    const pull = async (full?: boolean) => {
+      const response = await t.app.inject({
+        method: 'POST',
+        url: `/admin/v1/ocpi/partners/${partnerId}/pull-locations`,
+        headers: { 'x-api-key': ADMIN_KEY },
+        payload: full === undefined ? {} : { full },
+      })
+      assert.equal(response.statusCode, 200, response.body)
+      return response.json()
+    }
+    const stored = async () =>
+      (await t.platform.db.selectFrom('locations').select('location_id').where('partner_id', '=', partnerId).execute())
+        .map((r) => r.location_id)
+        .sort()
+
+    before(async () => {
+      t = await startTestPlatform(backend, {}, { listen: true })
+      driveKey = (await t.createOrganization()).apiKey
+      const partner = (
+        await t.app.inject({
+          method: 'POST',
+          url: '/admin/v1/ocpi/partners',
+          headers: { 'x-api-key': ADMIN_KEY },
+          payload: { name: 'Pull CPO' },
+        })
+      ).json()
+      partnerId = partner.id
+      cpo = new CpoSimulator({ countryCode: 'BE', partyId: 'PUL', pageLimit: 40 })
+      cpo.locations = generateLocations({ count: 150, seed: 5, version: '2.3.0', countryCode: 'BE', partyId: 'PUL' })
+      await cpo.start()
+      await cpo.registerWith(partner.versionsUrl, partner.tokenA)
+    })
+    after(async () => {
+      await cpo.stop()
+      await t.close()
+    })
+
+    test('the first pull is full and follows the Link pages within the X-Limit', async () => {
+      const result = await pull()
+      assert.deepEqual(result, { received: 150, stored: 150, invalid: 0, removed: 0, full: true })
+      assert.deepEqual(await stored(), cpo.locations.map((l) => l.id).sort())
+      const pnc = cpo.locations.find((l) => l.publish && l.evses?.some((e) => e.status !== 'REMOVED'))!
+      const found = await t.request(driveKey, {
+        method: 'POST',
+        url: `/v1/geosearch/radius?latitude=${pnc.coordinates.latitude}&longitude=${pnc.coordinates.longitude}&distance=10`,
+        payload: {},
+      })
+      assert.ok(found.json().locations.some((l: { id: string }) => l.id === `BE*PUL*${pnc.id}`))
+    })
+
+    test('a delta pull asks only for changes since the last pull; a bad object is skipped, not fatal', async () => {
+      const changed = { ...cpo.locations[0]!, name: 'Renamed', last_updated: new Date(Date.now() + 60_000).toISOString() }
+      const broken = {
+        ...cpo.locations[1]!,
+        coordinates: { latitude: 'north', longitude: '4.000000' },
+        last_updated: new Date(Date.now() + 60_000).toISOString(),
+      }
+      cpo.locations = [changed, broken, ...cpo.locations.slice(2)]
+      const result = await pull()
+      assert.equal(result.full, false)
+      assert.equal(result.received, 2)
+      assert.equal(result.stored, 1)
+      assert.equal(result.invalid, 1)
+      const row = await t.platform.db.selectFrom('locations').select('data').where('location_id', '=', changed.id).executeTakeFirstOrThrow()
+      assert.equal((row.data as { name: string }).name, 'Renamed')
+    })
+
+    test('a full pull replaces the set: what the CPO no longer lists is gone', async () => {
+      cpo.locations = cpo.locations.slice(0, 100).filter((_, i) => i !== 1)
+      const result = await pull(true)
+      assert.equal(result.full, true)
+      assert.equal(result.removed, 51)
+      assert.deepEqual(await stored(), cpo.locations.map((l) => l.id).sort())
+    })
+  })
+}

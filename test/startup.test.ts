@@ -69,6 +69,15 @@ describe('first start on a new embedded database', () => {
         payload: { pcid: 'WDBRF61J21F123456', contractId: 'DE-8PS-C0AD21B13-Q' },
       })
       assert.equal(example.statusCode, 201)
+      // and a charging network to search
+      const near = await running.server.inject({
+        method: 'POST',
+        url: '/v1/geosearch/radius?latitude=52.52&longitude=13.405&distance=10000',
+        headers: { 'x-api-key': demoKey },
+        payload: { filters: { capabilities: ['PLUG_AND_CHARGE_CAPABLE'] }, limit: 20 },
+      })
+      assert.equal(near.statusCode, 200)
+      assert.equal(near.json().locations.length, 20)
     } finally {
       await running.stop()
     }

@@ -122,6 +122,7 @@ export interface OcpiPartnersTable {
   authorization_style: Generated<'base64' | 'raw'>
   emaid_token_type: 'OTHER' | 'EMAID' | null
   registered_at: NullableTimestamp
+  locations_pulled_at: NullableTimestamp
   created_at: Timestamp
   updated_at: Timestamp
 }

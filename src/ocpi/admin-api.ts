@@ -43,6 +43,13 @@ export const OCPI_ADMIN_API = routeTable({
     tag: 'Admin: OCPI',
     summary: "Compare the CPO's copies of our tokens with ours and re-push the differences",
   },
+  pullOcpiPartnerLocations: {
+    method: 'POST',
+    url: '/admin/v1/ocpi/partners/:partnerId/pull-locations',
+    auth: platformAuth,
+    tag: 'Admin: OCPI',
+    summary: "Pull a CPO's locations now: a delta since the last pull, or a full pull that replaces its set",
+  },
   registerWithOcpiPartner: {
     method: 'POST',
     url: '/admin/v1/ocpi/partners/:partnerId/register',
@@ -184,6 +191,35 @@ export const ocpiAdminApi: FastifyPluginAsyncTypebox<{ platform: Platform }> = a
     },
     handler: async (request) =>
       present(await registration.registerWith(request.params.partnerId, request.body.versionsUrl, request.body.tokenA)),
+  })
+
+  app.route({
+    ...R.pullOcpiPartnerLocations.route,
+    schema: {
+      ...R.pullOcpiPartnerLocations.doc,
+      params: PartnerParams,
+      body: Type.Object({
+        full: Type.Optional(Type.Boolean({ description: "replace the CPO's set (default: only the first pull is full)" })),
+      }),
+      response: {
+        200: Type.Object({
+          received: Type.Integer(),
+          stored: Type.Integer(),
+          invalid: Type.Integer(),
+          removed: Type.Integer(),
+          full: Type.Boolean(),
+        }),
+        ...errors,
+      },
+    },
+    handler: async (request) => {
+      const partner = await partners.get(request.params.partnerId)
+      try {
+        return await platform.ocpi.locationPull.pull(partner.id, { full: request.body.full })
+      } catch (error) {
+        throw new OpenpncError('bad_gateway', 'ocpi_pull_failed', (error as Error).message)
+      }
+    },
   })
 
   app.route({

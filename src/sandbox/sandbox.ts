@@ -1,4 +1,6 @@
+import { saveLocations } from '../locations/store.ts'
 import type { Platform } from '../platform.ts'
+import { generateLocations } from '../sim/locations.ts'
 
 export const SANDBOX = {
   organization: 'Demo Mobility (sandbox)',
@@ -6,11 +8,14 @@ export const SANDBOX = {
   user: { id: 'demo-driver', email: 'driver@example.com' },
   // a generated EMAID: the documentation's example contract stays free for the walk-through
   vehicle: { pcid: 'WVWZZZ1KZAW000001' },
+  /** a European charging network to search, about one EVSE in five Plug&Charge capable */
+  locations: 5000,
 }
 
 /**
  * Demo data for a new embedded database: an organization with Plug&Charge under DE-8PS, its API
- * key, and one driver with a registered vehicle, so the README walk-through works at once.
+ * key, one driver with a registered vehicle, and charging locations to search, so the README
+ * walk-through works at once.
  */
 export async function createSandbox(platform: Platform): Promise<{ organizationId: string; apiKey: string }> {
   const { organization, key } = await platform.db.transaction().execute(async (trx) => {
@@ -28,5 +33,6 @@ export async function createSandbox(platform: Platform): Promise<{ organizationI
   })
   await platform.users.create(organization, SANDBOX.user)
   await platform.chargingKeys.createPlugAndCharge(organization, SANDBOX.user.id, SANDBOX.vehicle)
+  await saveLocations(platform.db, null, generateLocations({ count: SANDBOX.locations, seed: 2026, version: '2.3.0' }))
   return { organizationId: organization.id, apiKey: key.apiKey }
 }

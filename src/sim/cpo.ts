@@ -3,6 +3,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { ocpiCall, ocpiPages, OcpiClientError } from '../ocpi/client.ts'
 import type { Credentials } from '../ocpi/credentials.ts'
 import type { OcpiToken } from '../ocpi/tokens.ts'
+import type { OcpiLocation } from '../locations/index.ts'
 import type { OcpiVersion } from '../ocpi/protocol.ts'
 import { ocpiTimestamp, tokenCandidates, type Party } from '../ocpi/transport.ts'
 
@@ -14,6 +15,8 @@ export interface CpoSimulatorOptions {
   name?: string
   /** the OCPI versions this CPO speaks */
   versions?: OcpiVersion[]
+  /** largest page of its locations list (X-Limit) */
+  pageLimit?: number
 }
 
 /** What the CPO received on its tokens Receiver interface, in arrival order. */
@@ -37,6 +40,8 @@ export class CpoSimulator {
   readonly party: Party
   readonly tokens = new Map<string, OcpiToken>()
   readonly pushes: ReceivedPush[] = []
+  /** what this CPO's Locations Sender lists */
+  locations: OcpiLocation[] = []
   /** false: every request is answered 503, as by a CPO that is down */
   available = true
   private app: FastifyInstance | undefined
@@ -115,6 +120,7 @@ export class CpoSimulator {
             { identifier: 'credentials', role: 'SENDER', url: url('credentials') },
             { identifier: 'credentials', role: 'RECEIVER', url: url('credentials') },
             { identifier: 'tokens', role: 'RECEIVER', url: url('tokens') },
+            { identifier: 'locations', role: 'SENDER', url: url('locations') },
           ],
         }),
       )
@@ -141,6 +147,27 @@ export class CpoSimulator {
         const ours = newToken()
         this.acceptedTokens.add(ours)
         return this.envelope(this.credentials(ours))
+      })
+      // Locations Sender: pages by offset/limit, newest last, with Link, X-Limit and X-Total-Count.
+      app.get(`/ocpi/cpo/${version}/locations`, async (request, reply) => {
+        const query = request.query as { offset?: string; limit?: string; date_from?: string; date_to?: string }
+        const max = this.options.pageLimit ?? 100
+        const limit = Math.min(Number(query.limit ?? max) || max, max)
+        const offset = Number(query.offset ?? 0) || 0
+        const from = query.date_from ? Date.parse(query.date_from) : -Infinity
+        const to = query.date_to ? Date.parse(query.date_to) : Infinity
+        const matching = this.locations
+          .filter((l) => Date.parse(l.last_updated) >= from && Date.parse(l.last_updated) < to)
+          .sort((a, b) => Date.parse(a.last_updated) - Date.parse(b.last_updated) || a.id.localeCompare(b.id))
+        const page = matching.slice(offset, offset + limit)
+        reply.header('x-total-count', String(matching.length)).header('x-limit', String(limit))
+        if (offset + page.length < matching.length) {
+          const next = new URLSearchParams({ offset: String(offset + page.length), limit: String(limit) })
+          if (query.date_from) next.set('date_from', query.date_from)
+          if (query.date_to) next.set('date_to', query.date_to)
+          reply.header('link', `<${url('locations')}?${next}>; rel="next"`)
+        }
+        return this.envelope(page)
       })
       app.get(`/ocpi/cpo/${version}/tokens/:cc/:party/:uid`, async (request, reply) => {
         const { cc, party, uid } = request.params as { cc: string; party: string; uid: string }
@@ -233,6 +260,27 @@ export class CpoSimulator {
 
   private routing(emspParty?: Party) {
     return { from: this.party, ...(emspParty && { to: emspParty }) }
+  }
+
+  /** PUTs locations into the eMSP's Locations Receiver, a few at a time. */
+  async putLocations(locations: OcpiLocation[], concurrency = 8): Promise<number> {
+    const emsp = this.requireEmsp()
+    const base = this.endpoint('locations')
+    let sent = 0
+    for (let i = 0; i < locations.length; i += concurrency) {
+      await Promise.all(
+        locations.slice(i, i + concurrency).map(async (location) => {
+          await ocpiCall('PUT', `${base}/${location.country_code}/${location.party_id}/${encodeURIComponent(location.id)}`, {
+            token: emsp.token,
+            style: 'base64',
+            body: location,
+            ...this.routing(),
+          })
+          sent++
+        }),
+      )
+    }
+    return sent
   }
 
   /** POST tokens/{uid}/authorize on the eMSP, as a station would trigger it. */

@@ -26,3 +26,6 @@ CREATE TABLE locations (
 CREATE INDEX locations_earth_idx ON locations USING gist (ll_to_earth(latitude, longitude)) WHERE searchable;
 CREATE INDEX locations_earth_pnc_idx ON locations USING gist (ll_to_earth(latitude, longitude)) WHERE searchable AND plug_and_charge;
 CREATE INDEX locations_partner_idx ON locations (partner_id);
+
+-- When we last pulled a CPO's locations (the next delta pull asks for changes since then).
+ALTER TABLE ocpi_partners ADD COLUMN locations_pulled_at timestamptz;
