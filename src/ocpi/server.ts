@@ -76,6 +76,11 @@ export async function ocpiServer(app: FastifyInstance, { platform }: { platform:
   const us = { country_code: platform.config.ocpiCountryCode, party_id: platform.config.ocpiPartyId }
   const base = () => `${platform.publicUrl()}${OCPI_BASE_PATH}`
 
+  // The official OCPI specification documents these routes; our OpenAPI document is the Drive API's.
+  app.addHook('onRoute', (route) => {
+    route.schema = { ...route.schema, hide: true }
+  })
+
   // Partners may send an empty body with a JSON content type (an authorize without location).
   app.removeContentTypeParser('application/json')
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
