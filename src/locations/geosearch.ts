@@ -66,28 +66,50 @@ export async function geosearch(
   // index search reaches a little further, and the exact cut is made below.
   const radius = exactRadius * 1.002 + 1
   const onlyPnc = filters.capabilities?.includes(PLUG_AND_CHARGE_CAPABLE) ?? false
-  let after = decodeCursor(page.cursor)
-  const hits: SearchHit[] = []
-  const batch = Math.max(50, page.limit * 2)
-  let last: { chord: string; id: string } | undefined
-  for (let round = 0; round < 1000; round++) {
-    const origin = sql`ll_to_earth(${center.latitude}::float8, ${center.longitude}::float8)`
-    const point = sql`ll_to_earth(latitude, longitude)`
-    const rows = await sql<{ id: string; data: OcpiLocation; latitude: number; longitude: number; chord: string }>`
-      SELECT id, data, latitude, longitude, (${point} <-> ${origin})::text AS chord
+  const origin = sql`ll_to_earth(${center.latitude}::float8, ${center.longitude}::float8)`
+  const point = sql`ll_to_earth(latitude, longitude)`
+  const chord = sql`(${point} <-> ${origin})`
+  type Row = { id: string; data: OcpiLocation; latitude: number; longitude: number; chord: string }
+  // Ordered by distance alone, so PostgreSQL walks the GiST index nearest-first and stops at the
+  // LIMIT; ties (the same point) are ordered by id here, fetching a cut tie group whole.
+  const nearest = (after: { chord: string; id: string } | undefined, limit: number) =>
+    sql<Row>`
+      SELECT id, data, latitude, longitude, ${chord}::text AS chord
         FROM locations
        WHERE searchable ${onlyPnc ? sql`AND plug_and_charge` : sql``}
          AND earth_box(${origin}, ${radius}::float8) @> ${point}
-         AND earth_distance(${origin}, ${point}) <= ${radius}::float8
-         ${after ? sql`AND ((${point} <-> ${origin}), id) > (${after.chord}::float8, ${after.id}::uuid)` : sql``}
-       ORDER BY ${point} <-> ${origin}, id
-       LIMIT ${batch}`.execute(db)
-    for (const row of rows.rows) {
-      last = { chord: row.chord, id: row.id }
+         ${after ? sql`AND (${chord} > ${after.chord}::float8 OR (${chord} = ${after.chord}::float8 AND id > ${after.id}::uuid))` : sql``}
+       ORDER BY ${chord}
+       LIMIT ${limit}`.execute(db)
+  const tieGroup = (value: string, after: { chord: string; id: string } | undefined) =>
+    sql<Row>`
+      SELECT id, data, latitude, longitude, ${chord}::text AS chord
+        FROM locations
+       WHERE searchable ${onlyPnc ? sql`AND plug_and_charge` : sql``}
+         AND earth_box(${origin}, ${radius}::float8) @> ${point}
+         AND ${chord} = ${value}::float8
+         ${after && after.chord === value ? sql`AND id > ${after.id}::uuid` : sql``}
+       ORDER BY id`.execute(db)
+
+  let after = decodeCursor(page.cursor)
+  const hits: SearchHit[] = []
+  const batch = page.limit + 10
+  for (let round = 0; round < 10_000; round++) {
+    let rows = (await nearest(after, batch)).rows
+    const full = rows.length === batch
+    if (full) {
+      // The last tie group may continue beyond the LIMIT: take it whole, in id order.
+      const edge = rows.at(-1)!.chord
+      rows = [...rows.filter((r) => r.chord !== edge), ...(await tieGroup(edge, after)).rows]
+    }
+    rows.sort((a, b) => Number(a.chord) - Number(b.chord) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+    for (const row of rows) {
+      after = { chord: row.chord, id: row.id }
       const coordinates = { latitude: row.latitude, longitude: row.longitude }
-      if (area.kind === 'bbox' && !insideBox(area, coordinates)) continue
       const distance = distanceMeters(center, coordinates)
-      if (area.kind === 'radius' && distance > area.distance) continue
+      // Nearest first: past the radius nothing further can be inside it.
+      if (area.kind === 'radius' && distance > area.distance) return { hits }
+      if (area.kind === 'bbox' && !insideBox(area, coordinates)) continue
       const location = matchLocation(row.data, filters)
       if (!location) continue
       hits.push({ location, coordinates, distance })
@@ -95,8 +117,7 @@ export async function geosearch(
         return { hits, cursor: Buffer.from(`${row.chord}|${row.id}`, 'utf8').toString('base64url') }
       }
     }
-    if (rows.rows.length < batch) break
-    after = last
+    if (!full) break
   }
   return { hits }
 }
