@@ -1,5 +1,19 @@
-// autocannon ships no types; just the part of its programmatic API that bench/keys.ts uses.
+// autocannon ships no types; just the part of its programmatic API that the benchmarks use.
 declare module 'autocannon' {
+  /** One request as autocannon builds it; setupRequest receives a fresh copy for every request. */
+  interface RequestParams {
+    method?: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'
+    path?: string
+    headers?: Record<string, string>
+    body?: string
+  }
+
+  /** `context` is per connection, reset before each request when `requests` has one entry. */
+  interface Request extends RequestParams {
+    setupRequest?: (request: RequestParams & { headers: Record<string, string> }, context: Record<string, unknown>) => RequestParams | null
+    onResponse?: (status: number, body: string, context: Record<string, unknown>, headers: Record<string, string | string[]>) => void
+  }
+
   interface Options {
     url: string
     method?: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'
@@ -8,6 +22,10 @@ declare module 'autocannon' {
     connections?: number
     /** Stop after this many requests in all. */
     amount?: number
+    /** Stop after this many seconds. */
+    duration?: number
+    /** Requests to cycle through, per connection. */
+    requests?: Request[]
     /** Seconds before a request counts as timed out. */
     timeout?: number
     pipelining?: number

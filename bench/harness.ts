@@ -56,11 +56,15 @@ export function cleanUpOnInterrupt(progress: (text: string) => void) {
 
 export interface Server {
   url: string
+  pid: number
   stats(): Promise<StatsMessage>
+  /** Sends a message and waits (bounded) for the first reply of the given type. */
+  ask<T extends { type: string }>(message: { type: string; [field: string]: unknown }, replyType: T['type'], timeoutMs?: number): Promise<T>
   stop(): Promise<void>
 }
 
-export async function startServer(mode: 'bare' | 'platform', env: Record<string, string>): Promise<Server> {
+/** `execArgv`: extra node options for the child, e.g. a preloaded bench/profiler.ts. */
+export async function startServer(mode: 'bare' | 'platform', env: Record<string, string>, execArgv: string[] = []): Promise<Server> {
   // The server's settings are ours, except the pool size, a knob worth turning between runs.
   const inherited = Object.fromEntries(
     Object.entries(process.env).filter(
@@ -69,7 +73,7 @@ export async function startServer(mode: 'bare' | 'platform', env: Record<string,
   )
   const child = fork(SERVER_SCRIPT, [mode], {
     cwd: REPO,
-    execArgv: ['--import', 'tsx'],
+    execArgv: ['--import', 'tsx', ...execArgv],
     // PORT=0: the kernel picks a free port and the child reports it, so no port can be taken in between.
     env: { ...inherited, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', OPENPNC_SANDBOX: 'false', ...env },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -111,13 +115,28 @@ export async function startServer(mode: 'bare' | 'platform', env: Record<string,
       child.on('message', onMessage)
       child.send({ type: 'stats' } satisfies ParentMessage)
     })
-  return { url, stats, stop }
+  const ask = <T extends { type: string }>(message: { type: string; [field: string]: unknown }, replyType: T['type'], timeoutMs = 60_000) =>
+    new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        child.off('message', onMessage)
+        reject(new Error(`${mode} server did not answer ${message.type} within ${timeoutMs} ms`))
+      }, timeoutMs)
+      const onMessage = (reply: { type: string }) => {
+        if (reply.type !== replyType) return
+        clearTimeout(timer)
+        child.off('message', onMessage)
+        resolve(reply as T)
+      }
+      child.on('message', onMessage)
+      child.send(message)
+    })
+  return { url, pid: child.pid!, stats, ask, stop }
 }
 
 export async function waitForHealth(url: string) {
   const deadline = Date.now() + 30_000
   for (;;) {
-    const status = await fetch(`${url}/health`).then(
+    const status = await fetch(`${url}/health`, { signal: AbortSignal.timeout(5_000) }).then(
       (r) => r.status,
       () => 0,
     )
@@ -133,6 +152,8 @@ export async function call(url: string, apiKey: string, method: 'GET' | 'POST', 
     method,
     headers: { 'x-api-key': apiKey, ...(body !== undefined && { 'content-type': 'application/json' }) },
     body: body === undefined ? undefined : JSON.stringify(body),
+    // Bounded: a server that stops answering fails the run instead of hanging it.
+    signal: AbortSignal.timeout(60_000),
   })
   const text = await response.text()
   if (response.status !== expected) throw new Error(`${method} ${path}: expected ${expected}, got ${response.status} ${text}`)
@@ -185,6 +206,18 @@ export interface Snapshot {
   generatorMicros: number
   machineBusyMs: number
   postgresMs: number | null
+  /** CPU ms of every other process by pid (Linux), to name what competed with the benchmark. */
+  processes: Map<number, { name: string; ms: number }>
+  /** Machine-wide interrupt and steal time in ms (Linux /proc/stat), which no process is charged. */
+  kernel: { irq: number; softirq: number; steal: number } | null
+}
+
+async function kernelTimes(): Promise<Snapshot['kernel']> {
+  const line = (await readFile('/proc/stat', 'utf8').catch(() => '')).split('\n')[0] ?? ''
+  // cpu  user nice system idle iowait irq softirq steal ..., in USER_HZ (100 per second)
+  const f = line.trim().split(/\s+/).slice(1).map(Number)
+  if (!line.startsWith('cpu ') || f.length < 8) return null
+  return { irq: f[5]! * 10, softirq: f[6]! * 10, steal: f[7]! * 10 }
 }
 
 function machineBusyMs() {
@@ -192,35 +225,74 @@ function machineBusyMs() {
 }
 
 /**
- * CPU time of the local PostgreSQL processes, from /proc (Linux; null elsewhere). It tells the
- * database's share from other processes on the machine, which would distort the figures.
+ * CPU time of the local PostgreSQL processes and of every other process, from /proc (Linux; null
+ * and empty elsewhere). It tells the database's share from other processes on the machine, which
+ * would distort the figures. A backend that exits (a pool closing an idle connection) hands its
+ * time to the postmaster's reaped-children time, so PostgreSQL's sum counts utime + stime plus
+ * cutime + cstime and does not drop when a connection closes. With `database`, backends serving
+ * other databases (someone else's workload on the same server) count as other processes.
  */
-async function postgresCpuMs(): Promise<number | null> {
+async function processCpu(
+  exclude: number[],
+  database?: string,
+): Promise<{ postgresMs: number | null; processes: Map<number, { name: string; ms: number }> }> {
+  const processes = new Map<number, { name: string; ms: number }>()
   let entries: string[]
   try {
     entries = await readdir('/proc')
   } catch {
-    return null
+    return { postgresMs: null, processes }
   }
-  let ticks = 0
+  let postgresTicks = 0
   for (const pid of entries) {
     if (!/^\d+$/.test(pid)) continue
     const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '')
     const close = stat.lastIndexOf(')')
-    if (stat.slice(stat.indexOf('(') + 1, close) !== 'postgres') continue
-    // After "pid (comm)": field 3 is the state, fields 14 and 15 are utime and stime.
+    if (close < 0) continue
+    const name = stat.slice(stat.indexOf('(') + 1, close)
+    // After "pid (comm)": field 3 is the state, fields 14 to 17 are utime, stime, cutime and cstime.
     const fields = stat.slice(close + 2).split(' ')
-    ticks += Number(fields[11]) + Number(fields[12])
+    const own = Number(fields[11]) + Number(fields[12])
+    // Reaped children count for their parent: a test runner's short-lived workers show up under it.
+    const withChildren = own + Number(fields[13]) + Number(fields[14])
+    // Without node's loader options, so that the script shows: "/usr/bin/node bench/geo.ts".
+    const commandLine = async () =>
+      (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => ''))
+        .split('\0')
+        .filter(Boolean)
+        .filter((arg, i, all) => !/^(--require|--import|-r)$/.test(arg) && !/^(--require|--import|-r)$/.test(all[i - 1] ?? ''))
+        .join(' ')
+    if (name === 'postgres') {
+      // A backend's title: "postgres: 15/main: <user> <database> <client> <state>".
+      const backendOf = database ? /^postgres: \S+: \S+ (\S+) \S+\(\d+\)/.exec(await commandLine())?.[1] : undefined
+      if (backendOf === undefined || backendOf === database) {
+        postgresTicks += withChildren
+        continue
+      }
+    }
+    if (exclude.includes(Number(pid))) continue
+    // For a busy process, its command line says more than its name ("node").
+    const args = withChildren > 100 || name === 'postgres' ? (await commandLine()).slice(0, 100) : ''
+    // /proc counts in USER_HZ, which Linux fixes at 100 for userspace.
+    processes.set(Number(pid), { name: args.includes(' ') ? args : name, ms: withChildren * 10 })
   }
-  // /proc counts in USER_HZ, which Linux fixes at 100 for userspace.
-  return ticks * 10
+  return { postgresMs: postgresTicks * 10, processes }
 }
 
-export async function snapshot(server: Server, withPostgres: boolean): Promise<Snapshot> {
+/** `database`: the benchmark's own PostgreSQL database, to tell its backends from others'. */
+export async function snapshot(server: Server, withPostgres: boolean, database?: string): Promise<Snapshot> {
   const child = await server.stats()
-  const postgresMs = withPostgres ? await postgresCpuMs() : null
+  const { postgresMs, processes } = await processCpu([process.pid, server.pid], database)
+  const kernel = await kernelTimes()
   const own = process.cpuUsage()
-  return { child, generatorMicros: own.user + own.system, machineBusyMs: machineBusyMs(), postgresMs }
+  return {
+    child,
+    generatorMicros: own.user + own.system,
+    machineBusyMs: machineBusyMs(),
+    postgresMs: withPostgres ? postgresMs : null,
+    processes,
+    kernel,
+  }
 }
 
 export interface Profile {
@@ -230,6 +302,8 @@ export interface Profile {
   postgres: number | null
   /** Everything else on the machine: for a clean figure, close to 0. */
   others: number
+  /** The busiest of those, e.g. "node 1234 80%", then all other processes and the kernel's own time. */
+  busiest: string[]
   eventLoop: number
   queriesPerRequest: number
 }
@@ -246,11 +320,24 @@ export function profile(before: Snapshot, after: Snapshot, elapsedMs: number): P
   // Active time over the load, not over the snapshot window (which adds an idle tail).
   const active = after.child.eventLoop.active - before.child.eventLoop.active
   const requests = after.child.requests - before.child.requests
+  // Processes that started during the run count from zero; those that ended are not seen.
+  const others = [...after.processes].map(([pid, p]) => ({ pid, name: p.name, share: pct(p.ms - (before.processes.get(pid)?.ms ?? 0)) }))
+  const busiest = others
+    .filter((p) => p.share >= 5)
+    .sort((a, b) => b.share - a.share)
+    .slice(0, 3)
+    .map((p) => `${p.name} ${p.pid} ${p.share.toFixed(0)}%`)
+  if (after.processes.size > 0) busiest.push(`all other processes ${others.reduce((sum, p) => sum + p.share, 0).toFixed(0)}%`)
+  if (before.kernel && after.kernel) {
+    const k = (name: 'irq' | 'softirq' | 'steal') => pct(after.kernel![name] - before.kernel![name]).toFixed(0)
+    busiest.push(`interrupts ${k('irq')}%, softirq ${k('softirq')}%, stolen by the hypervisor ${k('steal')}%`)
+  }
   return {
     server,
     generator,
     postgres,
     others: Math.max(0, machine - server - generator - (postgres ?? 0)),
+    busiest,
     eventLoop: Math.min(100, pct(active)),
     queriesPerRequest: requests > 0 ? (after.child.queries - before.child.queries) / requests : 0,
   }
@@ -282,6 +369,7 @@ export function profileLines(runs: Array<{ label: string; profile: Profile; quer
   const contended = runs.filter((r) => r.profile.others > BUSY_MACHINE)
   if (contended.length > 0) {
     lines.push(`  !! other processes competed for the CPU during: ${contended.map((r) => r.label).join(', ')}; those figures are low`)
+    for (const r of contended) if (r.profile.busiest.length > 0) lines.push(`     during ${r.label}: ${r.profile.busiest.join(', ')}`)
   }
   return lines
 }

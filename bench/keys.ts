@@ -243,7 +243,9 @@ function report(outcomes: Outcome[]) {
     for (const o of checked) {
       const c = o.check!
       const ok = c.keys === c.expected && c.distinct === c.expected
-      lines.push(`  ${o.label.padEnd(24)}${c.keys} Plug&Charge keys, ${c.distinct} distinct contract IDs, expected ${c.expected}: ${ok ? 'ok' : 'MISMATCH'}`)
+      lines.push(
+        `  ${o.label.padEnd(24)}${c.keys} Plug&Charge keys, ${c.distinct} distinct contract IDs, expected ${c.expected}: ${ok ? 'ok' : 'MISMATCH'}`,
+      )
     }
   }
 
@@ -262,7 +264,9 @@ function report(outcomes: Outcome[]) {
 
   const failed = outcomes.filter((o) => o.error || (o.result && failures(o.result) > 0))
   if (failed.length > 0) {
-    const why = failed.map((o) => `  ${o.label}: ${[o.result && failures(o.result) > 0 && describeFailures(o.result), o.error].filter(Boolean).join('; ')}`)
+    const why = failed.map(
+      (o) => `  ${o.label}: ${[o.result && failures(o.result) > 0 && describeFailures(o.result), o.error].filter(Boolean).join('; ')}`,
+    )
     process.stderr.write(`\n!!! bench:keys FAILED: these figures are not valid !!!\n${why.join('\n')}\n`)
     process.exitCode = 1
   }
