@@ -122,7 +122,7 @@ for (const backend of backends()) {
         assertValidOcpi(authorizeResponse('2.3.0'), { data: answer.data, status_code: 1000, timestamp: new Date().toISOString() })
         assert.equal(answer.data!.allowed, 'ALLOWED', uid)
         assert.deepEqual(answer.data!.location, location)
-        assert.match(answer.data!.authorization_reference, /^[A-Za-z0-9_-]{20}$/)
+        assert.match(answer.data!.authorization_reference, /^[0-9a-f-]{36}$/)
         const token = answer.data!.token
         assert.equal(token.uid, 'DE8PSC0AD21B13Q', 'uid is the compact EMAID with its check character as registered')
         assert.equal(token.contract_id, 'DE-8PS-C0AD21B13-Q')

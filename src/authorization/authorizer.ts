@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto'
+import { randomUUID } from 'node:crypto'
 import { emaidIdentity } from '../emaid/index.ts'
 import type { RoamingKey } from '../keys/roaming-key.ts'
 import { decide, type Allowed } from './decision.ts'
@@ -46,7 +46,7 @@ export class Authorizer {
     keys = keys.filter((k) => (identity && k.key.emaidIdentity === identity) || (rfidUid && k.key.keyIdentifier === rfidUid))
     if (rfidUid && keys.some((k) => k.key.keyIdentifier === rfidUid)) keys = keys.filter((k) => k.key.keyIdentifier === rfidUid)
     const decision = decide(keys, new Date())
-    const authorizationReference = randomBytes(15).toString('base64url')
+    const authorizationReference = randomUUID()
     this.decisions.record({
       authorizationReference,
       protocol: request.protocol,

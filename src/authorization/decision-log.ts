@@ -1,3 +1,4 @@
+import { sql } from 'kysely'
 import type { Db } from '../db/database.ts'
 import type { Logger } from '../logger.ts'
 
@@ -54,25 +55,20 @@ export class DecisionLog {
 
   private async write(batch: DecisionRecord[]) {
     try {
-      await this.db
-        .insertInto('authorization_decisions')
-        .values(
-          batch.map((d) => ({
-            authorization_reference: d.authorizationReference,
-            protocol: d.protocol,
-            partner_id: d.partnerId,
-            token_uid: d.tokenUid,
-            token_type: d.tokenType,
-            emaid_identity: d.emaidIdentity,
-            key_id: d.keyId,
-            organization_id: d.organizationId,
-            allowed: d.allowed,
-            location: d.location === undefined || d.location === null ? null : JSON.stringify(d.location),
-            latency_us: d.latencyUs,
-            decided_at: d.decidedAt,
-          })),
-        )
-        .execute()
+      // One statement shape whatever the batch size (arrays, not a VALUES list), so PostgreSQL
+      // prepares it once.
+      const column = <T>(pick: (d: DecisionRecord) => T) => batch.map(pick)
+      await sql`
+        INSERT INTO authorization_decisions (authorization_reference, protocol, partner_id, token_uid, token_type, emaid_identity,
+                                             key_id, organization_id, allowed, location, latency_us, decided_at)
+        SELECT * FROM unnest(${column((d) => d.authorizationReference)}::text[], ${column((d) => d.protocol)}::text[],
+                             ${column((d) => d.partnerId)}::uuid[], ${column((d) => d.tokenUid)}::text[], ${column((d) => d.tokenType)}::text[],
+                             ${column((d) => d.emaidIdentity)}::text[], ${column((d) => d.keyId)}::uuid[], ${column((d) => d.organizationId)}::uuid[],
+                             ${column((d) => d.allowed)}::text[],
+                             ${column((d) => (d.location === undefined || d.location === null ? null : JSON.stringify(d.location)))}::jsonb[],
+                             ${column((d) => d.latencyUs)}::int[], ${column((d) => d.decidedAt.toISOString())}::timestamptz[])`.execute(
+        this.db,
+      )
     } catch (err) {
       // Keep them for the next attempt, within bounds: the answers are already out.
       const keep = batch.slice(-(this.options.maxBuffered ?? 100_000))

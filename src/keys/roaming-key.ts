@@ -47,19 +47,36 @@ export function roamingKeys(db: Db) {
     ])
 }
 
-/** Every key (live first) that an identifier names: an EMAID identity and/or an RFID UID. */
-export async function findRoamingKeys(db: Db, ref: { emaidIdentity?: string | null; rfidUid?: string | null }): Promise<RoamingKey[]> {
-  if (!ref.emaidIdentity && !ref.rfidUid) return []
-  const rows = await roamingKeys(db)
+const IDENTITY = '\u0000identity'
+const RFID = '\u0000rfid'
+
+function lookupQuery(db: Db, byIdentity: boolean, byRfid: boolean) {
+  return roamingKeys(db)
     .where((eb) => {
       const matches = []
-      if (ref.emaidIdentity) matches.push(eb('k.emaid_identity', '=', ref.emaidIdentity))
-      if (ref.rfidUid) matches.push(eb('k.rfid_uid', '=', ref.rfidUid))
+      if (byIdentity) matches.push(eb('k.emaid_identity', '=', IDENTITY))
+      if (byRfid) matches.push(eb('k.rfid_uid', '=', RFID))
       return eb.or(matches)
     })
     .orderBy(sql`k.deleted_at IS NULL`, 'desc')
     .orderBy('k.seq', 'desc')
     .limit(50)
-    .execute()
-  return rows.map(toRoamingKey)
+    .compile()
+}
+
+// The authorization hot path runs this lookup thousands of times a second: each shape is built
+// and compiled once, and only its parameters change.
+const compiledLookups = new WeakMap<Db, Map<string, ReturnType<typeof lookupQuery>>>()
+
+/** Every key (live first, newest first) that an identifier names: an EMAID identity and/or an RFID UID. */
+export async function findRoamingKeys(db: Db, ref: { emaidIdentity?: string | null; rfidUid?: string | null }): Promise<RoamingKey[]> {
+  if (!ref.emaidIdentity && !ref.rfidUid) return []
+  const shape = `${ref.emaidIdentity ? 'E' : ''}${ref.rfidUid ? 'R' : ''}`
+  let cache = compiledLookups.get(db)
+  if (!cache) compiledLookups.set(db, (cache = new Map()))
+  let compiled = cache.get(shape)
+  if (!compiled) cache.set(shape, (compiled = lookupQuery(db, Boolean(ref.emaidIdentity), Boolean(ref.rfidUid))))
+  const parameters = compiled.parameters.map((p) => (p === IDENTITY ? ref.emaidIdentity : p === RFID ? ref.rfidUid : p))
+  const result = await db.executeQuery<RoamingKeyRow>({ ...compiled, parameters })
+  return result.rows.map(toRoamingKey)
 }

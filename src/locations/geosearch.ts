@@ -95,12 +95,15 @@ export async function geosearch(
   const hits: SearchHit[] = []
   const batch = page.limit + 10
   for (let round = 0; round < 10_000; round++) {
-    let rows = (await nearest(after, batch)).rows
-    const full = rows.length === batch
+    // One row more than the batch tells whether the last distance continues past the LIMIT.
+    let rows = (await nearest(after, batch + 1)).rows
+    const full = rows.length > batch
     if (full) {
-      // The last tie group may continue beyond the LIMIT: take it whole, in id order.
-      const edge = rows.at(-1)!.chord
-      rows = [...rows.filter((r) => r.chord !== edge), ...(await tieGroup(edge, after)).rows]
+      const edge = rows[batch - 1]!.chord
+      const cutTie = rows[batch]!.chord === edge
+      rows = rows.slice(0, batch)
+      // Rare (several locations at one point): take that tie group whole, in id order.
+      if (cutTie) rows = [...rows.filter((r) => r.chord !== edge), ...(await tieGroup(edge, after)).rows]
     }
     rows.sort((a, b) => Number(a.chord) - Number(b.chord) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
     for (const row of rows) {
