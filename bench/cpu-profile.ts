@@ -1,7 +1,7 @@
 /**
  * Reads a .cpuprofile written by bench/profiler.ts and says where the server's time went: self time
  * by origin (a package, a file of ours, node's internals, V8's own buckets) and the top functions.
- * Used by bench/geosearch.ts (BENCH_GEO_PROFILE); the same summary bench/authorize.ts prints.
+ * Used by bench/authorize.ts (BENCH_AUTH_PROFILE) and bench/geosearch.ts (BENCH_GEO_PROFILE).
  */
 import { readFile } from 'node:fs/promises'
 
