@@ -161,7 +161,7 @@ for (const backend of backends()) {
       assert.deepEqual(await ids({ powerType: 'AC', power: 20000 }), ['NL*SIM*AC:E1'])
       assert.deepEqual(await ids({ connectorTypes: ['CHADEMO'] }), ['NL*SIM*PNC:E1'])
       assert.deepEqual(await ids({ locationStatuses: ['CHARGING'] }), ['NL*SIM*PNC:E2'])
-      assert.deepEqual(await ids({ operatorIds: ['DE*XXX'] }), [])
+      assert.deepEqual(await ids({ operatorIds: ['DE*ZZZ'] }), [])
     })
 
     test('a bounding box finds what is inside it', async () => {
