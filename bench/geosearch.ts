@@ -39,7 +39,7 @@ import type { Database } from '../src/db/schema.ts'
 import { geosearch } from '../src/locations/geosearch.ts'
 import { isPlugAndChargeCapable, PLUG_AND_CHARGE_CAPABLE, validateFilters, type OcpiLocation } from '../src/locations/index.ts'
 import { saveLocations } from '../src/locations/store.ts'
-import { generateLocations, SIM_CITIES } from '../src/sim/locations.ts'
+import { generateLocations, mulberry32, SIM_CITIES } from '../src/sim/locations.ts'
 import { summarizeCpuProfile } from './cpu-profile.ts'
 import {
   BUSY_MACHINE,
@@ -105,18 +105,6 @@ const progress = progressOf('bench:geosearch')
 cleanUpOnInterrupt(progress)
 
 // ----- search points
-
-// mulberry32, as the simulator uses: the points are part of the benchmark's definition.
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 /** [latitude, longitude] pairs: a random city centre, then a point uniform on the 5 km disc around it. */
 const points = (() => {

@@ -9,6 +9,16 @@ import { startPlatform } from './main.ts'
 
 const program = new Command('openpnc').description('openpnc: Plug&Charge platform for e-mobility operators')
 
+/** Ctrl-C or a stop signal: let `stop` finish its work, then exit. */
+function stopOnSignal(stop: () => Promise<void>) {
+  const exit = async () => {
+    await stop()
+    process.exit(0)
+  }
+  process.once('SIGINT', exit)
+  process.once('SIGTERM', exit)
+}
+
 function config() {
   try {
     return loadConfig()
@@ -26,12 +36,7 @@ program
   .description('run the platform (HTTP server on HOST:PORT)')
   .action(async () => {
     const running = await startPlatform(config())
-    const stop = async () => {
-      await running.stop()
-      process.exit(0)
-    }
-    process.once('SIGINT', stop)
-    process.once('SIGTERM', stop)
+    stopOnSignal(() => running.stop())
   })
 
 program
@@ -263,13 +268,10 @@ sim
       }
       seen = cpo.pushes.length
     }, 500)
-    const stop = async () => {
+    stopOnSignal(async () => {
       clearInterval(report)
       await cpo.stop()
-      process.exit(0)
-    }
-    process.once('SIGINT', stop)
-    process.once('SIGTERM', stop)
+    })
   })
 
 sim

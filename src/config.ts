@@ -75,8 +75,3 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   return { ...config, emaidPrefixParts }
 }
-
-/** For the README table. */
-export function describeSettings() {
-  return Object.values(SETTINGS).map((s) => ({ env: s.env, default: (s.schema as { default?: unknown }).default }))
-}

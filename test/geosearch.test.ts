@@ -3,18 +3,8 @@ import { after, before, describe, test } from 'node:test'
 import { geosearch, type SearchArea } from '../src/locations/geosearch.ts'
 import { distanceMeters, matchLocation, parseCoordinates, type LocationFilters, type OcpiLocation } from '../src/locations/index.ts'
 import { saveLocations } from '../src/locations/store.ts'
-import { generateLocations, SIM_CITIES } from '../src/sim/locations.ts'
+import { generateLocations, mulberry32, SIM_CITIES } from '../src/sim/locations.ts'
 import { backends, startTestPlatform, type TestPlatform } from './support.ts'
-
-// A small seeded generator, so a failing query can be replayed.
-function random(seed: number) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 const QUERIES = Number(process.env.GEOSEARCH_QUERIES ?? 10_000)
 
@@ -55,7 +45,7 @@ for (const backend of backends()) {
     }
 
     test(`${QUERIES} random radius queries find what a full scan finds, in the same order, distances within 0.5%`, async () => {
-      const rnd = random(42)
+      const rnd = mulberry32(42)
       const pick = <T>(xs: readonly T[]) => xs[Math.floor(rnd() * xs.length)]!
       for (let q = 0; q < QUERIES; q++) {
         const city = pick(SIM_CITIES)

@@ -1,4 +1,3 @@
-import { sql } from 'kysely'
 import type { Db } from '../db/database.ts'
 import { isEvseVisible, isLocationSearchable, isPlugAndChargeCapable, parseCoordinates, type OcpiLocation } from './location.ts'
 
@@ -45,10 +44,16 @@ export async function saveLocations(db: Db, partnerId: string | null, locations:
   }
 }
 
-export async function countLocations(db: Db): Promise<number> {
-  const row = await sql<{ n: string }>`SELECT count(*) AS n FROM locations`.execute(db)
-  return Number(row.rows[0]!.n)
-}
+type LocationKey = { countryCode: string; partyId: string; locationId: string }
+
+/** A Location by the CPO's party and ID. */
+const locationByKey = (db: Db, key: LocationKey) =>
+  db
+    .selectFrom('locations')
+    .select(['data'])
+    .where('country_code', '=', key.countryCode)
+    .where('party_id', '=', key.partyId)
+    .where('location_id', '=', key.locationId)
 
 export interface StoredLocation {
   partnerId: string | null
@@ -67,14 +72,7 @@ export async function changeLocation(
   change: (current: OcpiLocation | null) => OcpiLocation | null,
 ): Promise<{ created: boolean }> {
   return db.transaction().execute(async (trx) => {
-    const row = await trx
-      .selectFrom('locations')
-      .select(['data'])
-      .where('country_code', '=', key.countryCode)
-      .where('party_id', '=', key.partyId)
-      .where('location_id', '=', key.locationId)
-      .forUpdate()
-      .executeTakeFirst()
+    const row = await locationByKey(trx, key).forUpdate().executeTakeFirst()
     const current = (row?.data as OcpiLocation | undefined) ?? null
     const next = change(current)
     if (next) await saveLocations(trx, partnerId, [next])
@@ -107,12 +105,6 @@ export async function readLocation(
   db: Db,
   key: { countryCode: string; partyId: string; locationId: string },
 ): Promise<OcpiLocation | null> {
-  const row = await db
-    .selectFrom('locations')
-    .select(['data'])
-    .where('country_code', '=', key.countryCode)
-    .where('party_id', '=', key.partyId)
-    .where('location_id', '=', key.locationId)
-    .executeTakeFirst()
+  const row = await locationByKey(db, key).executeTakeFirst()
   return (row?.data as OcpiLocation | undefined) ?? null
 }

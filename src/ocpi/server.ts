@@ -171,8 +171,7 @@ export async function ocpiServer(app: FastifyInstance, { platform }: { platform:
       return success(null)
     },
     getTokens: async (version, request, reply) => {
-      const partner = registeredPartnerOf(request)
-      routeBack(request, reply, partner)
+      const partner = partnerOf(request).partner
       const page = pageRequest(request.query as Record<string, unknown>, platform.config.ocpiPageLimit)
       const { keys, total } = await tokenPage(platform.db, page)
       const now = new Date()
@@ -192,8 +191,7 @@ export async function ocpiServer(app: FastifyInstance, { platform }: { platform:
       return success(data)
     },
     authorizeToken: async (version, request, reply) => {
-      const partner = registeredPartnerOf(request)
-      routeBack(request, reply, partner)
+      const partner = partnerOf(request).partner
       const { uid } = request.params as { uid: string }
       if (uid.length === 0 || uid.length > 36) throw invalidParameters('token_uid must be 1-36 characters')
       const type = (request.query as { type?: unknown }).type
@@ -223,19 +221,24 @@ export async function ocpiServer(app: FastifyInstance, { platform }: { platform:
     },
   }
 
-  const locations = locationHandlers(platform.db, registeredPartnerOf)
-  for (const [operationId, handler] of Object.entries(locations)) {
-    handlers[operationId] = async (version, request, reply) => {
-      routeBack(request, reply, registeredPartnerOf(request))
-      return handler(version, request, reply)
-    }
-  }
+  Object.assign(
+    handlers,
+    locationHandlers(platform.db, (request) => partnerOf(request).partner),
+  )
 
   for (const op of OCPI_OPERATIONS) {
     const handler = handlers[op.operationId]
     if (!handler) throw new Error(`OCPI operation ${op.operationId} has no handler`)
     for (const version of op.versions) {
-      app.route({ method: op.method, url: `/${version}/${op.path}`, handler: (request, reply) => handler(version, request, reply) })
+      app.route({
+        method: op.method,
+        url: `/${version}/${op.path}`,
+        handler: (request, reply) => {
+          // The table says which modules are functional: those need a registration and route back.
+          if (op.functional) routeBack(request, reply, registeredPartnerOf(request))
+          return handler(version, request, reply)
+        },
+      })
     }
   }
 }

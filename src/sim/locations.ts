@@ -197,7 +197,7 @@ const DAY_MS = 86_400_000
 const KM_PER_DEGREE = 111.32
 
 // mulberry32: tiny, fast and good enough for test data; not for anything secret.
-function mulberry32(seed: number): () => number {
+export function mulberry32(seed: number): () => number {
   let a = seed >>> 0
   return () => {
     a = (a + 0x6d2b79f5) >>> 0
