@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { emaidIdentity } from '../emaid/index.ts'
-import type { RoamingKey } from '../keys/roaming-key.ts'
+import type { KeyCard } from '../keys/roaming-key.ts'
 import { decide, type Allowed } from './decision.ts'
 import type { DecisionLog } from './decision-log.ts'
 import type { KeyDirectory } from './key-directory.ts'
@@ -17,7 +17,7 @@ export interface AuthorizationRequest {
 
 export interface AuthorizationAnswer {
   allowed: Allowed
-  key: RoamingKey
+  key: KeyCard
   authorizationReference: string
 }
 
@@ -35,7 +35,7 @@ export class Authorizer {
   ) {}
 
   async authorize(request: AuthorizationRequest): Promise<AuthorizationAnswer | null> {
-    const started = process.hrtime.bigint()
+    const started = performance.now()
     const uid = request.tokenUid.toUpperCase()
     const type = request.tokenType?.toUpperCase() ?? null
     // RFID is the protocol default for a missing type, but a car's EMAID must still be found.
@@ -45,7 +45,8 @@ export class Authorizer {
     let keys = await this.directory.lookup({ emaidIdentity: identity, rfidUid })
     keys = keys.filter((k) => (identity && k.key.emaidIdentity === identity) || (rfidUid && k.key.keyIdentifier === rfidUid))
     if (rfidUid && keys.some((k) => k.key.keyIdentifier === rfidUid)) keys = keys.filter((k) => k.key.keyIdentifier === rfidUid)
-    const decision = decide(keys, new Date())
+    const now = new Date()
+    const decision = decide(keys, now)
     const authorizationReference = randomUUID()
     this.decisions.record({
       authorizationReference,
@@ -58,8 +59,8 @@ export class Authorizer {
       organizationId: decision?.key.key.organizationId ?? null,
       allowed: decision?.allowed ?? 'UNKNOWN',
       location: request.location,
-      latencyUs: Number((process.hrtime.bigint() - started) / 1000n),
-      decidedAt: new Date(),
+      latencyUs: Math.round((performance.now() - started) * 1000),
+      decidedAt: now,
     })
     return decision ? { allowed: decision.allowed, key: decision.key, authorizationReference } : null
   }

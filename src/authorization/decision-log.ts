@@ -55,20 +55,14 @@ export class DecisionLog {
 
   private async write(batch: DecisionRecord[]) {
     try {
-      // One statement shape whatever the batch size (arrays, not a VALUES list), so PostgreSQL
-      // prepares it once.
-      const column = <T>(pick: (d: DecisionRecord) => T) => batch.map(pick)
+      // One JSON parameter, whatever the batch size: PostgreSQL prepares one statement, and
+      // serializing a batch is one JSON.stringify rather than an escape per value.
       await sql`
         INSERT INTO authorization_decisions (authorization_reference, protocol, partner_id, token_uid, token_type, emaid_identity,
                                              key_id, organization_id, allowed, location, latency_us, decided_at)
-        SELECT * FROM unnest(${column((d) => d.authorizationReference)}::text[], ${column((d) => d.protocol)}::text[],
-                             ${column((d) => d.partnerId)}::uuid[], ${column((d) => d.tokenUid)}::text[], ${column((d) => d.tokenType)}::text[],
-                             ${column((d) => d.emaidIdentity)}::text[], ${column((d) => d.keyId)}::uuid[], ${column((d) => d.organizationId)}::uuid[],
-                             ${column((d) => d.allowed)}::text[],
-                             ${column((d) => (d.location === undefined || d.location === null ? null : JSON.stringify(d.location)))}::jsonb[],
-                             ${column((d) => d.latencyUs)}::int[], ${column((d) => d.decidedAt.toISOString())}::timestamptz[])`.execute(
-        this.db,
-      )
+        SELECT * FROM json_to_recordset(${JSON.stringify(batch)}::json) AS d(
+          "authorizationReference" text, protocol text, "partnerId" uuid, "tokenUid" text, "tokenType" text, "emaidIdentity" text,
+          "keyId" uuid, "organizationId" uuid, allowed text, location jsonb, "latencyUs" int, "decidedAt" timestamptz)`.execute(this.db)
     } catch (err) {
       // Keep them for the next attempt, within bounds: the answers are already out.
       const keep = batch.slice(-(this.options.maxBuffered ?? 100_000))

@@ -23,14 +23,11 @@ export const EMAID_PATTERN = /^([A-Za-z]{2})-?([A-Za-z0-9]{3})-?([A-Za-z0-9]{9})
 export function parseEmaid(input: string): Emaid | null {
   const match = EMAID_PATTERN.exec(input)
   if (!match) return null
-  const [, country, provider, instance, check] = match
-  const emaid = {
-    country: country!.toUpperCase(),
-    provider: provider!.toUpperCase(),
-    instance: instance!.toUpperCase(),
-    checkCharacter: check ? check.toUpperCase() : null,
-  }
-  return { ...emaid, identity: emaid.country + emaid.provider + emaid.instance }
+  const country = match[1]!.toUpperCase()
+  const provider = match[2]!.toUpperCase()
+  const instance = match[3]!.toUpperCase()
+  const check = match[4]
+  return { country, provider, instance, checkCharacter: check ? check.toUpperCase() : null, identity: country + provider + instance }
 }
 
 /**
@@ -38,8 +35,12 @@ export function parseEmaid(input: string): Emaid | null {
  * EMAID. Lookups use it so that any spelling finds the contract.
  */
 export function emaidIdentity(input: string): string | null {
+  // The form cars send (compact, upper-case) needs no parse: the authorization hot path sees it most.
+  if (COMPACT_UPPER.test(input)) return input.length === 14 ? input : input.slice(0, 14)
   return parseEmaid(input)?.identity ?? null
 }
+
+const COMPACT_UPPER = /^[A-Z]{2}[A-Z0-9]{12,13}$/
 
 export function expectedCheckCharacter(emaid: Emaid): string {
   return emaidCheckCharacter(emaid.identity)

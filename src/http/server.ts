@@ -38,8 +38,9 @@ export async function buildServer(platform: Platform): Promise<FastifyInstance> 
     },
   }).withTypeProvider<TypeBoxTypeProvider>()
 
-  app.addHook('onRequest', async (request, reply) => {
+  app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id)
+    done()
   })
   // JSON only: a text body would otherwise reach validation as a string and be misreported.
   app.removeContentTypeParser('text/plain')

@@ -3,10 +3,29 @@ import type { Db } from '../db/database.ts'
 import type { KeyStanding } from '../authorization/decision.ts'
 import { toChargingKey, type ChargingKey, type ChargingKeyRow } from './charging-key.ts'
 
-/** A charging key with what roaming needs beside it: its organization and its user's standing. */
-export interface RoamingKey extends KeyStanding {
-  key: ChargingKey
+/** What the authorization decision and every protocol's token view need of a key. */
+export interface KeyCard extends KeyStanding {
+  key: Pick<
+    ChargingKey,
+    | 'id'
+    | 'organizationId'
+    | 'type'
+    | 'contractId'
+    | 'emaidIdentity'
+    | 'keyIdentifier'
+    | 'visualNumber'
+    | 'enabled'
+    | 'validFrom'
+    | 'validTo'
+    | 'updatedAt'
+    | 'deletedAt'
+  >
   organizationName: string
+}
+
+/** A charging key with what roaming needs beside it: its organization and its user's standing. */
+export interface RoamingKey extends KeyCard {
+  key: ChargingKey
   /** the exact change time, as PostgreSQL wrote it (microseconds), for stable paging */
   updatedAtText: string
 }
@@ -45,38 +64,4 @@ export function roamingKeys(db: Db) {
       'u.deleted_at as user_deleted_at',
       sql<string>`k.updated_at::text`.as('updated_at_text'),
     ])
-}
-
-const IDENTITY = '\u0000identity'
-const RFID = '\u0000rfid'
-
-function lookupQuery(db: Db, byIdentity: boolean, byRfid: boolean) {
-  return roamingKeys(db)
-    .where((eb) => {
-      const matches = []
-      if (byIdentity) matches.push(eb('k.emaid_identity', '=', IDENTITY))
-      if (byRfid) matches.push(eb('k.rfid_uid', '=', RFID))
-      return eb.or(matches)
-    })
-    .orderBy(sql`k.deleted_at IS NULL`, 'desc')
-    .orderBy('k.seq', 'desc')
-    .limit(50)
-    .compile()
-}
-
-// The authorization hot path runs this lookup thousands of times a second: each shape is built
-// and compiled once, and only its parameters change.
-const compiledLookups = new WeakMap<Db, Map<string, ReturnType<typeof lookupQuery>>>()
-
-/** Every key (live first, newest first) that an identifier names: an EMAID identity and/or an RFID UID. */
-export async function findRoamingKeys(db: Db, ref: { emaidIdentity?: string | null; rfidUid?: string | null }): Promise<RoamingKey[]> {
-  if (!ref.emaidIdentity && !ref.rfidUid) return []
-  const shape = `${ref.emaidIdentity ? 'E' : ''}${ref.rfidUid ? 'R' : ''}`
-  let cache = compiledLookups.get(db)
-  if (!cache) compiledLookups.set(db, (cache = new Map()))
-  let compiled = cache.get(shape)
-  if (!compiled) cache.set(shape, (compiled = lookupQuery(db, Boolean(ref.emaidIdentity), Boolean(ref.rfidUid))))
-  const parameters = compiled.parameters.map((p) => (p === IDENTITY ? ref.emaidIdentity : p === RFID ? ref.rfidUid : p))
-  const result = await db.executeQuery<RoamingKeyRow>({ ...compiled, parameters })
-  return result.rows.map(toRoamingKey)
 }

@@ -145,10 +145,19 @@ export class OcpiPartners {
 
   /** The partner presenting this token (Token A until it registers, then its credentials token). */
   async authenticate(candidates: string[]): Promise<RecognisedPartner | null> {
+    return this.recentlyRecognised(candidates) ?? this.lookUpAndRemember(candidates)
+  }
+
+  /** The partner when one of these tokens was recognised a moment ago, without waiting for anything. */
+  recentlyRecognised(candidates: string[]): RecognisedPartner | undefined {
     for (const token of candidates) {
       const cached = this.recognised.get(token)
       if (cached && Date.now() - cached.at < PARTNER_TOKEN_CACHE_MS) return cached.found
     }
+    return undefined
+  }
+
+  private async lookUpAndRemember(candidates: string[]): Promise<RecognisedPartner | null> {
     const found = await this.lookup(candidates)
     if (found) {
       if (this.recognised.size > 1000) this.recognised.clear()

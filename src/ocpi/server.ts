@@ -107,16 +107,21 @@ export async function ocpiServer(app: FastifyInstance, { platform }: { platform:
 
   // Every OCPI call is authenticated with a credentials token (Token A only reaches versions
   // and credentials); request and correlation IDs travel back.
-  app.addHook('onRequest', async (request, reply) => {
-    reply.header('x-request-id', request.id)
+  // Callback style: a partner recognised a moment ago is served without a promise in between.
+  app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-correlation-id', requestIdFrom(request.headers['x-correlation-id'] ?? request.headers['x-request-id']))
     const candidates = tokenCandidates(request.headers.authorization)
     if (candidates.length === 0) {
-      throw new OcpiError('unauthenticated', OCPI_STATUS.clientError, 'send your credentials token: Authorization: Token <token>')
+      return done(new OcpiError('unauthenticated', OCPI_STATUS.clientError, 'send your credentials token: Authorization: Token <token>'))
     }
-    const found = await ocpi.partners.authenticate(candidates)
-    if (!found) throw new OcpiError('unauthenticated', OCPI_STATUS.clientError, 'unknown credentials token')
-    request.ocpiPartner = found
+    const recognised = (found: RecognisedPartner | null | undefined) => {
+      if (!found) return done(new OcpiError('unauthenticated', OCPI_STATUS.clientError, 'unknown credentials token'))
+      request.ocpiPartner = found
+      done()
+    }
+    const known = ocpi.partners.recentlyRecognised(candidates)
+    if (known) return recognised(known)
+    ocpi.partners.authenticate(candidates).then(recognised, done)
   })
 
   const partnerOf = (request: FastifyRequest) => request.ocpiPartner!

@@ -2,7 +2,7 @@ import { sql } from 'kysely'
 import type { Db } from '../db/database.ts'
 import { compactEmaid, parseEmaid } from '../emaid/index.ts'
 import { isValid } from '../authorization/decision.ts'
-import { roamingKeys, toRoamingKey, type RoamingKey } from '../keys/roaming-key.ts'
+import { roamingKeys, toRoamingKey, type KeyCard, type RoamingKey } from '../keys/roaming-key.ts'
 import type { OcpiPartner } from './partners.ts'
 import type { OcpiVersion } from './protocol.ts'
 import { ocpiTimestamp, type PageRequest } from './transport.ts'
@@ -28,7 +28,7 @@ export interface OcpiToken {
  * key: the CPO must ask us, so a disabled key is refused at once.
  */
 export function toOcpiToken(
-  roaming: RoamingKey,
+  roaming: KeyCard,
   context: { version: OcpiVersion; partner: Pick<OcpiPartner, 'emaidTokenType'> | null; countryCode: string; partyId: string; now?: Date },
 ): OcpiToken {
   const { key } = roaming
