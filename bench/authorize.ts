@@ -453,6 +453,8 @@ interface Outcome {
   bare?: Measured
   platform?: Measured
   pull?: PullResult
+  /** The platform's start with every key in the database: the key directory loads them before it listens. */
+  startup?: { seconds: number; heapUsedBytes: number; rssBytes: number }
   note?: string
   errors: string[]
 }
@@ -516,11 +518,18 @@ async function run(outcome: Outcome) {
 
   progress('starting the platform for the load')
   if (PROFILE_DIR) await mkdir(PROFILE_DIR, { recursive: true })
+  const starting = performance.now()
   const server = await startServer('platform', env, PROFILE_DIR ? ['--import', PROFILER] : [])
   const cpo = new CpoSimulator({ countryCode: 'NL', partyId: 'CPO', name: 'Bench CPO' })
   await cpo.start()
   cleanups.push(() => cpo.stop())
   await waitForHealth(server.url)
+  const started = await server.stats()
+  outcome.startup = {
+    seconds: (performance.now() - starting) / 1000,
+    heapUsedBytes: started.heapUsedBytes,
+    rssBytes: started.rssBytes,
+  }
   // The push turns key events into deliveries for registered CPOs. Registering only after it has
   // passed the seeded events keeps a million PUTs to the simulator out of the measurement; a CPO
   // that joins late pulls the list instead, which is what step 3 measures.
@@ -629,6 +638,14 @@ function report(outcome: Outcome) {
     const p = m.profile
     lines.push(
       `  ${label.padEnd(24)}CPU per request: server ${perRequest(p.server)}, postgres ${perRequest(p.postgres)}, load generator ${perRequest(p.generator)}`,
+    )
+  }
+  if (outcome.startup && seeded) {
+    const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MB`
+    lines.push(
+      '',
+      `platform start with ${seeded.totalKeys} keys: ${outcome.startup.seconds.toFixed(1)} s (the key directory loads every key before the server listens); ` +
+        `server heap ${mb(outcome.startup.heapUsedBytes)}, RSS ${mb(outcome.startup.rssBytes)}`,
     )
   }
   if (outcome.note) lines.push('', outcome.note)

@@ -22,6 +22,8 @@ export type ChildMessage =
       eventLoop: { idle: number; active: number }
       requests: number
       queries: number
+      heapUsedBytes: number
+      rssBytes: number
     }
 
 export type ParentMessage = { type: 'stats' }
@@ -62,6 +64,8 @@ process.on('message', (message: ParentMessage) => {
     eventLoop: { idle: elu.idle, active: elu.active },
     requests,
     queries,
+    heapUsedBytes: process.memoryUsage().heapUsed,
+    rssBytes: process.memoryUsage.rss(),
   })
 })
 // The parent going away (even by a crash) ends this process too.

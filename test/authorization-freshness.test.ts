@@ -80,6 +80,21 @@ describe('freshness across instances (postgres)', { skip: !process.env.TEST_DATA
     await a.close()
   })
 
+  test('a key created on one instance is known on the other within one second', async () => {
+    await a.request(orgKey, {
+      method: 'POST',
+      url: '/v1/users/driver/charging-keys/plug-and-charge',
+      payload: { pcid: 'WDBRF61J21F123456', contractId: 'DE-8PS-FRESH0002' },
+    })
+    const created = Date.now()
+    assert.equal((await cpoA.authorize('DE8PSFRESH0002')).data?.allowed, 'ALLOWED', 'the instance that took the change: at once')
+    let known = false
+    while (!(known = (await cpoB.authorize('DE8PSFRESH0002')).httpStatus === 200) && Date.now() - created < 1000) {
+      await new Promise((r) => setTimeout(r, 20))
+    }
+    assert.ok(known, 'the other instance within one second')
+  })
+
   test('a key disabled on one instance is refused on the other within one second, though both had it cached', async () => {
     for (let round = 0; round < 3; round++) {
       // warm both caches

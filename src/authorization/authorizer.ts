@@ -3,7 +3,7 @@ import { emaidIdentity } from '../emaid/index.ts'
 import type { KeyCard } from '../keys/roaming-key.ts'
 import { decide, type Allowed } from './decision.ts'
 import type { DecisionLog } from './decision-log.ts'
-import type { KeyDirectory } from './key-directory.ts'
+import type { KeyDirectory, KeyRef } from './key-directory.ts'
 
 export interface AuthorizationRequest {
   protocol: 'ocpi' | 'oicp'
@@ -34,7 +34,11 @@ export class Authorizer {
     private readonly decisions: DecisionLog,
   ) {}
 
-  async authorize(request: AuthorizationRequest): Promise<AuthorizationAnswer | null> {
+  /**
+   * Synchronous when the directory holds the keys (the common case, so no promise is in the way),
+   * otherwise once they are read.
+   */
+  authorize(request: AuthorizationRequest): AuthorizationAnswer | null | Promise<AuthorizationAnswer | null> {
     const started = performance.now()
     const uid = request.tokenUid.toUpperCase()
     const type = request.tokenType?.toUpperCase() ?? null
@@ -42,11 +46,18 @@ export class Authorizer {
     const rfidMatters = type === null || type === 'RFID'
     const identity = type === 'RFID' && RFID_UID.test(uid) ? null : emaidIdentity(uid)
     const rfidUid = rfidMatters && RFID_UID.test(uid) ? uid : null
-    let keys = await this.directory.lookup({ emaidIdentity: identity, rfidUid })
-    keys = keys.filter((k) => (identity && k.key.emaidIdentity === identity) || (rfidUid && k.key.keyIdentifier === rfidUid))
+    const ref = { emaidIdentity: identity, rfidUid }
+    const held = this.directory.held(ref)
+    if (held) return this.decide(request, ref, held, started)
+    return this.directory.lookup(ref).then((keys) => this.decide(request, ref, keys, started))
+  }
+
+  private decide(request: AuthorizationRequest, ref: KeyRef, found: readonly KeyCard[], started: number): AuthorizationAnswer | null {
+    const { emaidIdentity: identity, rfidUid } = ref
+    let keys = found.filter((k) => (identity && k.key.emaidIdentity === identity) || (rfidUid && k.key.keyIdentifier === rfidUid))
     if (rfidUid && keys.some((k) => k.key.keyIdentifier === rfidUid)) keys = keys.filter((k) => k.key.keyIdentifier === rfidUid)
-    const now = new Date()
-    const decision = decide(keys, now)
+    const now = Date.now()
+    const decision = decide(keys, new Date(now))
     const authorizationReference = randomUUID()
     this.decisions.record({
       authorizationReference,
@@ -54,7 +65,7 @@ export class Authorizer {
       partnerId: request.partnerId,
       tokenUid: request.tokenUid,
       tokenType: request.tokenType,
-      emaidIdentity: identity,
+      emaidIdentity: identity ?? null,
       keyId: decision?.key.key.id ?? null,
       organizationId: decision?.key.key.organizationId ?? null,
       allowed: decision?.allowed ?? 'UNKNOWN',

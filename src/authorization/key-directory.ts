@@ -167,6 +167,7 @@ export class KeyDirectory {
   /** start epoch -> reads in flight that began then */
   private readonly readsInFlight = new Map<number, number>()
   private reloading: Promise<void> | undefined
+  private stopped = false
   private cursor: string | null = null
   private timer: NodeJS.Timeout | undefined
   private organizationsVersion = ''
@@ -190,9 +191,13 @@ export class KeyDirectory {
 
   /** Every key (live first, newest first) that the identifier names: an EMAID identity and/or an RFID UID. */
   async lookup(ref: KeyRef): Promise<readonly KeyCard[]> {
+    return this.held(ref) ?? this.read(ref)
+  }
+
+  /** The keys, when memory can answer without the database (the hot path's synchronous way). */
+  held(ref: KeyRef): readonly KeyCard[] | undefined {
     if (!ref.emaidIdentity && !ref.rfidUid) return NONE
-    const known = this.fresh ? this.inMemory(ref) : undefined
-    return known ?? this.read(ref)
+    return this.fresh ? this.inMemory(ref) : undefined
   }
 
   private inMemory(ref: KeyRef): readonly DirectoryKey[] | undefined {
@@ -341,6 +346,7 @@ export class KeyDirectory {
         let after = '0'
         let count = 0
         for (;;) {
+          if (this.stopped) return
           const parameters = compiled.parameters.map((p) => (p === AFTER_SEQ ? after : p))
           const { rows } = await this.db.executeQuery<DirectoryRow>({ ...compiled, parameters })
           for (const row of rows) {
@@ -398,7 +404,9 @@ export class KeyDirectory {
     }
     // A burst of changes (a bulk import) is cheaper to read in one sweep than key by key.
     if (this.complete && this.dirty.size > Math.max(this.options.reloadAfter ?? 10_000, this.byIdentity.size / 10)) {
-      this.reload().catch((err: unknown) => this.log.warn({ err }, 'key directory reload failed; reading changed keys on demand'))
+      this.reload().catch((err: unknown) => {
+        if (!this.stopped) this.log.warn({ err }, 'key directory reload failed; reading changed keys on demand')
+      })
     }
   }
 
@@ -430,6 +438,7 @@ export class KeyDirectory {
   }
 
   stop() {
+    this.stopped = true
     clearTimeout(this.timer)
   }
 }

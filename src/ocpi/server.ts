@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import secureJson from 'secure-json-parse'
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler'
+import type { AuthorizationAnswer } from '../authorization/authorizer.ts'
 import type { Platform } from '../platform.ts'
 import type { Credentials } from './credentials.ts'
 import type { OcpiPartner, RecognisedPartner } from './partners.ts'
@@ -49,6 +50,31 @@ const LocationReferences = Type.Object({
   location_id: Type.String({ minLength: 1, maxLength: 36 }),
   evse_uids: Type.Optional(Type.Array(Type.String({ maxLength: 36 }))),
 })
+
+// The hot path's answer is serialized from a schema (Fastify compiles it) rather than by JSON.stringify.
+const AuthorizationInfoEnvelope = Type.Object({
+  data: Type.Object({
+    allowed: Type.String(),
+    token: Type.Object({
+      country_code: Type.String(),
+      party_id: Type.String(),
+      uid: Type.String(),
+      type: Type.String(),
+      contract_id: Type.String(),
+      visual_number: Type.Optional(Type.String()),
+      issuer: Type.String(),
+      valid: Type.Boolean(),
+      whitelist: Type.String(),
+      last_updated: Type.String(),
+    }),
+    location: Type.Optional(LocationReferences),
+    authorization_reference: Type.String(),
+  }),
+  status_code: Type.Integer(),
+  status_message: Type.Optional(Type.String()),
+  timestamp: Type.String(),
+})
+const SUCCESS_SCHEMAS: Partial<Record<string, TSchema>> = { authorizeToken: AuthorizationInfoEnvelope }
 
 const TOKEN_TYPES: Record<OcpiVersion, readonly string[]> = {
   '2.2.1': ['AD_HOC_USER', 'APP_USER', 'OTHER', 'RFID'],
@@ -107,21 +133,17 @@ export async function ocpiServer(app: FastifyInstance, { platform }: { platform:
 
   // Every OCPI call is authenticated with a credentials token (Token A only reaches versions
   // and credentials); request and correlation IDs travel back.
-  // Callback style: a partner recognised a moment ago is served without a promise in between.
+  // Callback style: a partner recognised a moment ago is served without a promise in between
+  // (and no closure per request: this hook runs on every call).
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-correlation-id', requestIdFrom(request.headers['x-correlation-id'] ?? request.headers['x-request-id']))
     const candidates = tokenCandidates(request.headers.authorization)
     if (candidates.length === 0) {
       return done(new OcpiError('unauthenticated', OCPI_STATUS.clientError, 'send your credentials token: Authorization: Token <token>'))
     }
-    const recognised = (found: RecognisedPartner | null | undefined) => {
-      if (!found) return done(new OcpiError('unauthenticated', OCPI_STATUS.clientError, 'unknown credentials token'))
-      request.ocpiPartner = found
-      done()
-    }
     const known = ocpi.partners.recentlyRecognised(candidates)
-    if (known) return recognised(known)
-    ocpi.partners.authenticate(candidates).then(recognised, done)
+    if (known) return recognised(request, known, done)
+    ocpi.partners.authenticate(candidates).then((found) => recognised(request, found, done), done)
   })
 
   const partnerOf = (request: FastifyRequest) => request.ocpiPartner!
@@ -153,7 +175,8 @@ export async function ocpiServer(app: FastifyInstance, { platform }: { platform:
     )
   }
 
-  const handlers: Record<string, (version: OcpiVersion, request: FastifyRequest, reply: FastifyReply) => Promise<unknown>> = {
+  // A handler may answer synchronously (authorize, when the keys are in memory): no promise in between.
+  const handlers: Record<string, (version: OcpiVersion, request: FastifyRequest, reply: FastifyReply) => unknown> = {
     getCredentials: async (_version, request) => {
       const { token } = partnerOf(request)
       return success(ocpi.registration.ourCredentials(token))
@@ -195,7 +218,7 @@ export async function ocpiServer(app: FastifyInstance, { platform }: { platform:
       }
       return success(data)
     },
-    authorizeToken: async (version, request, reply) => {
+    authorizeToken: (version, request, reply) => {
       const partner = partnerOf(request).partner
       const { uid } = request.params as { uid: string }
       if (uid.length === 0 || uid.length > 36) throw invalidParameters('token_uid must be 1-36 characters')
@@ -207,22 +230,15 @@ export async function ocpiServer(app: FastifyInstance, { platform }: { platform:
         request.body === undefined || request.body === null
           ? undefined
           : checked(locationReferencesCheck, request.body, 'LocationReferences')
-      const answer = await ocpi.authorizer.authorize({
+      const answer = ocpi.authorizer.authorize({
         protocol: 'ocpi',
         partnerId: partner.id,
         tokenUid: uid,
         tokenType: (type as string | undefined) ?? null,
         location,
       })
-      if (!answer) {
-        return reply.code(404).send({ status_code: OCPI_STATUS.unknownToken, status_message: 'Unknown Token', timestamp: ocpiTimestamp() })
-      }
-      return success({
-        allowed: answer.allowed,
-        token: toOcpiToken(answer.key, { version, partner, countryCode: us.country_code, partyId: us.party_id }),
-        ...(location && { location }),
-        authorization_reference: answer.authorizationReference,
-      })
+      const context = { version, partner, location, us }
+      return answer instanceof Promise ? answer.then((a) => authorizeAnswer(a, context, reply)) : authorizeAnswer(answer, context, reply)
     },
   }
 
@@ -235,9 +251,11 @@ export async function ocpiServer(app: FastifyInstance, { platform }: { platform:
     const handler = handlers[op.operationId]
     if (!handler) throw new Error(`OCPI operation ${op.operationId} has no handler`)
     for (const version of op.versions) {
+      const answerSchema = SUCCESS_SCHEMAS[op.operationId]
       app.route({
         method: op.method,
         url: `/${version}/${op.path}`,
+        ...(answerSchema && { schema: { response: { 200: answerSchema } } }),
         handler: (request, reply) => {
           // The table says which modules are functional: those need a registration and route back.
           if (op.functional) routeBack(request, reply, registeredPartnerOf(request))
@@ -246,6 +264,31 @@ export async function ocpiServer(app: FastifyInstance, { platform }: { platform:
       })
     }
   }
+}
+
+function recognised(request: FastifyRequest, found: RecognisedPartner | null | undefined, done: (error?: Error) => void) {
+  if (!found) return done(new OcpiError('unauthenticated', OCPI_STATUS.clientError, 'unknown credentials token'))
+  request.ocpiPartner = found
+  done()
+}
+
+/** The AuthorizationInfo envelope, or 404 / 2004 for a token we do not know. */
+function authorizeAnswer(
+  answer: AuthorizationAnswer | null,
+  context: { version: OcpiVersion; partner: OcpiPartner; location: unknown; us: { country_code: string; party_id: string } },
+  reply: FastifyReply,
+) {
+  if (!answer) {
+    reply.code(404)
+    return { status_code: OCPI_STATUS.unknownToken, status_message: 'Unknown Token', timestamp: ocpiTimestamp() }
+  }
+  const { version, partner, location, us } = context
+  return success({
+    allowed: answer.allowed,
+    token: toOcpiToken(answer.key, { version, partner, countryCode: us.country_code, partyId: us.party_id }),
+    ...(location !== undefined && { location }),
+    authorization_reference: answer.authorizationReference,
+  })
 }
 
 /** For tests: every OCPI route the table says we serve, as Fastify paths. */

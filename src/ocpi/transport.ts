@@ -3,9 +3,18 @@ import { HTTP_STATUS, OpenpncError, type ErrorKind } from '../errors.ts'
 import { OCPI_STATUS } from './protocol.ts'
 
 /** OCPI timestamps: UTC with `Z`; milliseconds kept so partners can order quick successive changes. */
-export function ocpiTimestamp(date: Date = new Date()): string {
-  return date.toISOString()
+export function ocpiTimestamp(date?: Date): string {
+  if (date) return date.toISOString()
+  // Envelopes are stamped thousands of times a second: format each millisecond once.
+  const now = Date.now()
+  if (now !== lastStamp.ms) {
+    lastStamp.ms = now
+    lastStamp.text = new Date(now).toISOString()
+  }
+  return lastStamp.text
 }
+
+const lastStamp = { ms: -1, text: '' }
 
 export interface OcpiEnvelope<T> {
   data?: T
