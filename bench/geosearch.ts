@@ -36,8 +36,14 @@ import pg from 'pg'
 import { openDatabase } from '../src/db/database.ts'
 import { migrate } from '../src/db/migrate.ts'
 import type { Database } from '../src/db/schema.ts'
-import { geosearch } from '../src/locations/geosearch.ts'
-import { isPlugAndChargeCapable, PLUG_AND_CHARGE_CAPABLE, validateFilters, type OcpiLocation } from '../src/locations/index.ts'
+import { earthPoint, geosearch } from '../src/locations/geosearch.ts'
+import {
+  isPlugAndChargeCapable,
+  PLUG_AND_CHARGE_CAPABLE,
+  validateFilters,
+  type OcpiLocation,
+  type SearchDocument,
+} from '../src/locations/index.ts'
 import { saveLocations } from '../src/locations/store.ts'
 import { generateLocations, mulberry32, SIM_CITIES } from '../src/sim/locations.ts'
 import { summarizeCpuProfile } from './cpu-profile.ts'
@@ -236,13 +242,13 @@ async function seed(databaseUrl: string): Promise<Seeded> {
 interface SearchSql {
   text: string
   /** The captured parameters, with the centre's slots named: the rest (radius, batch) do not depend on the centre. */
-  slots: Array<'latitude' | 'longitude' | { value: unknown }>
+  slots: Array<'origin' | { value: unknown }>
   values(p: { latitude: number; longitude: number }): unknown[]
   /** The rows it asks for (its LIMIT); NaN if the SQL has no LIMIT parameter. */
   limit: number
 }
 
-// A centre no other parameter can equal by chance, so its slots are found by value.
+// A centre no other parameter can equal by chance, so its slots (the centre as an earth point) are found by value.
 const PROBE = { latitude: 48.8566012345, longitude: 2.3522012345 }
 
 /**
@@ -265,10 +271,9 @@ async function captureSearchSql(databaseUrl: string): Promise<SearchSql> {
   }
   const first = queries[0]
   if (!first) throw new Error('geosearch() sent no query')
-  const slots = first.parameters.map((value) =>
-    value === PROBE.latitude ? ('latitude' as const) : value === PROBE.longitude ? ('longitude' as const) : { value },
-  )
-  if (!slots.includes('latitude') || !slots.includes('longitude') || !/plug_and_charge/.test(first.sql)) {
+  const probe = earthPoint(PROBE)
+  const slots = first.parameters.map((value) => (value === probe ? ('origin' as const) : { value }))
+  if (!slots.includes('origin') || !/plug_and_charge/.test(first.sql)) {
     throw new Error(`the captured search does not look like the Plug&Charge radius search: ${first.sql}`)
   }
   const limitSlot = /\bLIMIT\s+\$(\d+)/i.exec(first.sql)?.[1]
@@ -277,14 +282,17 @@ async function captureSearchSql(databaseUrl: string): Promise<SearchSql> {
     text: first.sql,
     slots,
     limit,
-    values: (p) => slots.map((slot) => (slot === 'latitude' ? p.latitude : slot === 'longitude' ? p.longitude : slot.value)),
+    values: (p) => {
+      const origin = earthPoint(p)
+      return slots.map((slot) => (slot === 'origin' ? origin : slot.value))
+    },
   }
 }
 
 /** The name the baseline prepares the search under, on each of its connections. */
 const STATEMENT = 'bench_geosearch'
 
-type SqlRow = { id: string; data: OcpiLocation; chord: string }
+type SqlRow = { id: string; document: string; chord: number }
 
 /**
  * Before the load: for a few points, the API's answer must be the SQL's search: its locations
@@ -297,7 +305,7 @@ async function checkConsistency(pool: pg.Pool, search: SearchSql, batch: number,
     const point = pointAt(i)
     const rows = (await pool.query<SqlRow>({ name: STATEMENT, text: search.text, values: search.values(point) })).rows
     const answer = (await call(url, apiKey, 'POST', apiPath(point), JSON.parse(BODY))) as { locations: Array<{ id: string }> }
-    const sqlIds = rows.map((r) => `${r.data.country_code}*${r.data.party_id}*${r.data.id}`)
+    const sqlIds = rows.map((r) => (JSON.parse(r.document) as SearchDocument).id)
     const batchFull = rows.length === batch
     let at = 0
     for (const location of answer.locations) {
@@ -747,8 +755,8 @@ function report(outcome: Outcome) {
   lines.push(
     '',
     `q/s counts good answers from the first request to the last response; latencies are per request (the SQL's include the wait for a pool connection).`,
-    `rows/answer: API locations per answer (limit ${LIMIT}; full = ${LIMIT}), SQL rows per query (LIMIT ${outcome.sqlBatch ?? '?'}: the search fetches twice its limit and cuts by exact distance and filter);`,
-    `empty: answers with none. SQL rows come through pg with the jsonb parsed, as the platform gets them.`,
+    `rows/answer: API locations per answer (limit ${LIMIT}; full = ${LIMIT}), SQL rows per query (LIMIT ${outcome.sqlBatch ?? '?'}: the search's first query, one row past the page to see whether the last distance goes on);`,
+    `empty: answers with none. SQL rows come through pg as the platform gets them: search documents as text, which it sends on unparsed when Plug&Charge is the only filter.`,
   )
   if (api) {
     const a = api.result

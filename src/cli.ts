@@ -5,6 +5,7 @@ import { request } from 'undici'
 import { ConfigError, loadConfig } from './config.ts'
 import { openDatabase } from './db/database.ts'
 import { migrate } from './db/migrate.ts'
+import { fillSearchDocuments } from './locations/store.ts'
 import { startPlatform } from './main.ts'
 
 const program = new Command('openpnc').description('openpnc: Plug&Charge platform for e-mobility operators')
@@ -46,8 +47,10 @@ program
     const c = config()
     const database = await openDatabase({ databaseUrl: c.databaseUrl, dataDir: c.dataDir })
     const applied = await migrate(database.db)
+    const filled = await fillSearchDocuments(database.db)
     await database.close()
     process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'database is up to date\n')
+    if (filled > 0) process.stdout.write(`search documents derived for ${filled} locations\n`)
   })
 
 // ----- admin commands: they talk to a running server, because an embedded database has one owner.

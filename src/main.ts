@@ -5,6 +5,7 @@ import type { Config } from './config.ts'
 import { openDatabase, type DatabaseHandle } from './db/database.ts'
 import { migrate } from './db/migrate.ts'
 import { buildServer } from './http/server.ts'
+import { fillSearchDocuments } from './locations/store.ts'
 import { createLogger } from './logger.ts'
 import { createPlatform, type Platform } from './platform.ts'
 import { createSandbox } from './sandbox/sandbox.ts'
@@ -42,6 +43,8 @@ export async function startPlatform(config: Config, options: StartOptions = {}):
   })
   const applied = await migrate(database.db)
   if (applied.length > 0) log.info({ migrations: applied }, 'database migrated')
+  const filled = await fillSearchDocuments(database.db)
+  if (filled > 0) log.info({ locations: filled }, 'search documents derived for locations stored before migration 0005')
   const platform = createPlatform(database.db, config, log)
 
   if (!config.adminApiKey && !(await platform.apiKeys.platformKeyExists())) {

@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
+import { Ajv } from 'ajv'
+import addFormats from 'ajv-formats'
+import { GeosearchAnswer } from '../src/drive-api/geosearch.ts'
 import { saveLocations } from '../src/locations/store.ts'
 import type { OcpiLocation } from '../src/locations/index.ts'
 import { ADMIN_KEY, backends, startTestPlatform, type TestPlatform } from './support.ts'
@@ -162,6 +165,22 @@ for (const backend of backends()) {
       assert.deepEqual(await ids({ connectorTypes: ['CHADEMO'] }), ['NL*SIM*PNC:E1'])
       assert.deepEqual(await ids({ locationStatuses: ['CHARGING'] }), ['NL*SIM*PNC:E2'])
       assert.deepEqual(await ids({ operatorIds: ['DE*ZZZ'] }), [])
+    })
+
+    test('answers, written without the schema serializer, are JSON valid against the documented schema, with exactly its fields', async () => {
+      const ajv = new Ajv({ strict: false })
+      addFormats.default(ajv)
+      const valid = ajv.compile(GeosearchAnswer)
+      const fields = Object.keys(GeosearchAnswer.properties.locations.items.properties).sort()
+      for (const body of [{}, { filters: { capabilities: ['PLUG_AND_CHARGE_CAPABLE'] } }, { filters: { powerType: 'AC' } }, { limit: 1 }]) {
+        const response = await radius('latitude=52.370216&longitude=4.895168&distance=50000', body)
+        assert.equal(response.statusCode, 200)
+        assert.equal(response.headers['content-type'], 'application/json; charset=utf-8')
+        const answer = response.json()
+        assert.ok(valid(answer), `${JSON.stringify(body)}: ${ajv.errorsText(valid.errors)}`)
+        assert.ok(answer.locations.length > 0)
+        for (const location of answer.locations) assert.deepEqual(Object.keys(location).sort(), fields)
+      }
     })
 
     test('a bounding box finds what is inside it', async () => {

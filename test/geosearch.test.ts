@@ -1,10 +1,24 @@
 import assert from 'node:assert/strict'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
+import { openDatabase } from '../src/db/database.ts'
+import { migrate } from '../src/db/migrate.ts'
 import { geosearch, type SearchArea } from '../src/locations/geosearch.ts'
-import { distanceMeters, matchLocation, parseCoordinates, type LocationFilters, type OcpiLocation } from '../src/locations/index.ts'
-import { saveLocations } from '../src/locations/store.ts'
+import {
+  distanceMeters,
+  matchLocation,
+  parseCoordinates,
+  searchDocumentJson,
+  searchDocumentOf,
+  plugAndChargeDocumentOf,
+  type LocationFilters,
+  type OcpiLocation,
+} from '../src/locations/index.ts'
+import { derivedColumns, saveLocations } from '../src/locations/store.ts'
 import { generateLocations, mulberry32, SIM_CITIES } from '../src/sim/locations.ts'
-import { backends, startTestPlatform, type TestPlatform } from './support.ts'
+import { backends, freshPostgresDatabase, startTestPlatform, type TestPlatform } from './support.ts'
 
 const QUERIES = Number(process.env.GEOSEARCH_QUERIES ?? 10_000)
 
@@ -38,7 +52,7 @@ for (const backend of backends()) {
           (c.latitude < area.south || c.latitude > area.north || c.longitude < area.west || c.longitude > area.east)
         )
           continue
-        if (!matchLocation(location, filters)) continue
+        if (!matchLocation(searchDocumentOf(location), filters)) continue
         found.push({ key: key(location), distance })
       }
       return found.sort((a, b) => a.distance - b.distance)
@@ -63,7 +77,7 @@ for (const backend of backends()) {
         const { hits } = await geosearch(t.platform.db, area, filters, { limit })
         const label = `query ${q}: ${JSON.stringify({ area, filters, limit })}`
         assert.deepEqual(
-          hits.map((h) => key(h.location)),
+          hits.map((h) => h.location.id),
           expected.map((e) => e.key),
           label,
         )
@@ -80,7 +94,7 @@ for (const backend of backends()) {
       let cursor: string | undefined
       for (let page = 0; page < 100; page++) {
         const result = await geosearch(t.platform.db, area, filters, { limit: 7, cursor })
-        seen.push(...result.hits.map((h) => key(h.location)))
+        seen.push(...result.hits.map((h) => h.location.id))
         cursor = result.cursor
         if (!cursor) break
       }
@@ -98,7 +112,69 @@ for (const backend of backends()) {
       }
       const expected = new Set(bruteForce(area, {}).map((e) => e.key))
       const { hits } = await geosearch(t.platform.db, area, {}, { limit: 300 })
-      assert.deepEqual(new Set(hits.map((h) => key(h.location))), expected)
+      assert.deepEqual(new Set(hits.map((h) => h.location.id)), expected)
+    })
+  })
+
+  describe(`a database stored before search documents (${backend})`, () => {
+    test('is upgraded at start-up: every location gets its documents, and the search finds what a full scan finds', async () => {
+      const locations = generateLocations({ count: 400, seed: 9, version: '2.3.0' })
+      const postgres = backend === 'postgres' ? await freshPostgresDatabase() : undefined
+      const dataDir = await mkdtemp(join(tmpdir(), 'openpnc-upgrade-'))
+      try {
+        const old = await openDatabase(postgres ? { databaseUrl: postgres.url } : { dataDir })
+        await migrate(old.db, '0004_authorization_lookup')
+        // Rows as the store wrote them then: the Location and the columns derived from it.
+        await old.db
+          .insertInto('locations')
+          .values(
+            locations.map((location) => {
+              const { latitude, longitude, searchable, plug_and_charge, last_updated } = derivedColumns(location)
+              return {
+                partner_id: null,
+                country_code: location.country_code,
+                party_id: location.party_id,
+                location_id: location.id,
+                data: JSON.stringify(location),
+                ...{ latitude, longitude, searchable, plug_and_charge, last_updated },
+              }
+            }),
+          )
+          .execute()
+        await old.close()
+
+        const t = await startTestPlatform(backend, {}, { dataDir, postgresUrl: postgres?.url })
+        try {
+          const rows = await t.platform.db
+            .selectFrom('locations')
+            .select(['location_id', 'search_document', 'search_document_pnc'])
+            .execute()
+          const stored = new Map(rows.map((r) => [r.location_id, r]))
+          for (const location of locations) {
+            const document = searchDocumentOf(location)
+            const pnc = plugAndChargeDocumentOf(document)
+            assert.equal(stored.get(location.id)?.search_document, searchDocumentJson(document))
+            assert.equal(stored.get(location.id)?.search_document_pnc, pnc && searchDocumentJson(pnc))
+          }
+          for (const city of SIM_CITIES.slice(0, 6)) {
+            const area: SearchArea = { kind: 'radius', center: city, distance: 30_000 }
+            for (const filters of [{}, { capabilities: ['PLUG_AND_CHARGE_CAPABLE'] }] as LocationFilters[]) {
+              const expected: string[] = locations
+                .filter((l) => distanceMeters(city, parseCoordinates(l.coordinates)) <= area.distance)
+                .filter((l) => matchLocation(searchDocumentOf(l), filters))
+                .map((l) => `${l.country_code}*${l.party_id}*${l.id}`)
+                .sort()
+              const { hits } = await geosearch(t.platform.db, area, filters, { limit: 300 })
+              assert.deepEqual(hits.map((h) => h.location.id).sort(), expected, `${city.name} ${JSON.stringify(filters)}`)
+            }
+          }
+        } finally {
+          await t.close()
+        }
+      } finally {
+        await postgres?.drop()
+        await rm(dataDir, { recursive: true, force: true })
+      }
     })
   })
 }

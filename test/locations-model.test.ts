@@ -14,12 +14,16 @@ import {
   normalizeOperatorId,
   operatorIdOf,
   parseCoordinates,
+  plugAndChargeDocumentOf,
   powerKind,
+  searchDocumentJson,
+  searchDocumentOf,
   validateFilters,
   type LocationFilters,
   type OcpiConnector,
   type OcpiEvse,
   type OcpiLocation,
+  type SearchDocument,
 } from '../src/locations/index.ts'
 
 // Hand-made OCPI objects: only what each test is about differs from these defaults.
@@ -374,11 +378,11 @@ describe('matching a location against geosearch filters', () => {
   const allRemoved = location('D', [evse('D1', { status: 'REMOVED' })])
 
   /** `{evseUid: [connector ids]}` of a result, or null: what the tests compare. */
-  function shape(result: OcpiLocation | null): Record<string, string[]> | null {
+  function shape(result: SearchDocument | null): Record<string, string[]> | null {
     if (!result) return null
-    return Object.fromEntries((result.evses ?? []).map((e) => [e.uid, e.connectors.map((c) => `${c.id}:${c.standard}`)]))
+    return Object.fromEntries(result.evses.map((e) => [e.uid, e.connectors.map((c) => `${c.id}:${c.standard}`)]))
   }
-  const search = (loc: OcpiLocation, input: unknown) => shape(matchLocation(loc, validateFilters(input)))
+  const search = (loc: OcpiLocation, input: unknown) => shape(matchLocation(searchDocumentOf(loc), validateFilters(input)))
 
   test('without filters a location keeps its visible EVSEs, and unpublished or emptied locations are dropped', () => {
     assert.deepEqual(search(A, {}), { A1: ['1:IEC_62196_T2'], A2: ['1:IEC_62196_T2_COMBO', '2:CHADEMO'] })
@@ -386,12 +390,13 @@ describe('matching a location against geosearch filters', () => {
     assert.equal(search(allRemoved, {}), null)
   })
 
-  test('the result keeps every field as received, and the stored location is not changed', () => {
-    const before = structuredClone(A)
-    const result = matchLocation(A, validateFilters({ powerType: 'DC' }))!
-    assert.equal(result.x_partner_field, 42)
-    assert.equal(result.evses![0]!.x_vendor_note, 'kept as received')
-    assert.deepEqual(A, before)
+  test('the result keeps the fields of the kept EVSEs and connectors, and the document is not changed', () => {
+    const document = searchDocumentOf(A)
+    const before = structuredClone(document)
+    const result = matchLocation(document, validateFilters({ powerType: 'DC' }))!
+    assert.deepEqual(result.evses, [{ ...document.evses[1]!, connectors: document.evses[1]!.connectors }])
+    assert.deepEqual({ ...result, evses: [] }, { ...document, evses: [] })
+    assert.deepEqual(document, before)
   })
 
   test('powerType keeps only connectors of that kind', () => {
@@ -478,6 +483,124 @@ describe('matching a location against geosearch filters', () => {
 
   test('unvalidated filters typed by hand work the same', () => {
     const filters: LocationFilters = { powerType: 'DC', capabilities: ['PLUG_AND_CHARGE_CAPABLE'] }
-    assert.deepEqual(shape(matchLocation(A, filters)), { A2: ['1:IEC_62196_T2_COMBO'] })
+    assert.deepEqual(shape(matchLocation(searchDocumentOf(A), filters)), { A2: ['1:IEC_62196_T2_COMBO'] })
+  })
+})
+
+describe('search documents', () => {
+  const pncEvse = evse('P1', {
+    evse_id: 'NL*SIM*EP1',
+    status: 'CHARGING',
+    capabilities: ['RFID_READER', 'CREDIT_CARD_PAYABLE'],
+    connectors: [ccs(150, { capabilities: ['ISO_15118_2_PLUG_AND_CHARGE'] }), chademo({ id: '2' })],
+  })
+  const acEvse = evse('P2', { connectors: [connector({ max_amperage: 32 })] })
+  const removedEvse = evse('P3', { status: 'REMOVED', connectors: [ccs(350, { capabilities: ['ISO_15118_2_PLUG_AND_CHARGE'] })] })
+  const site = location('P', [pncEvse, acEvse, removedEvse], {
+    name: 'Parkhaus Schillerstraße',
+    postal_code: '3511 CE',
+    operator: { name: 'Sim Charging', website: 'https://sim.example.com' },
+    opening_times: {
+      twentyfourseven: false,
+      regular_hours: [{ weekday: 1, period_begin: '07:00', period_end: '22:00' }],
+    },
+    last_updated: '2025-03-01T13:00:00+01:00',
+    x_partner_field: 42,
+  })
+
+  test('a search document carries what the API answers with: ID, address, coordinates, operator, hours, time zone, last_updated in UTC', () => {
+    const { evses, ...fields } = searchDocumentOf(site)
+    assert.deepEqual(fields, {
+      id: 'NL*SIM*P',
+      name: 'Parkhaus Schillerstraße',
+      address: 'Stationsweg 1',
+      city: 'Utrecht',
+      postalCode: '3511 CE',
+      country: 'NLD',
+      coordinates: { latitude: 52.0907, longitude: 5.1214 },
+      operator: { id: 'NL*SIM', name: 'Sim Charging' },
+      openingTimes: { twentyfourseven: false, regularHours: [{ weekday: 1, period_begin: '07:00', period_end: '22:00' }] },
+      timeZone: 'Europe/Amsterdam',
+      lastUpdated: '2025-03-01T12:00:00.000Z',
+    })
+    assert.equal(evses.length, 2)
+  })
+
+  test("each connector carries its power kind, maximum power in watts and what it can do: its EVSE's, its own and the derived Plug&Charge", () => {
+    const [p1, p2] = searchDocumentOf(site).evses
+    assert.deepEqual(p1, {
+      uid: 'P1',
+      evseId: 'NL*SIM*EP1',
+      status: 'CHARGING',
+      capabilities: ['RFID_READER', 'CREDIT_CARD_PAYABLE', 'PLUG_AND_CHARGE_CAPABLE'],
+      connectors: [
+        {
+          id: '1',
+          standard: 'IEC_62196_T2_COMBO',
+          format: 'CABLE',
+          powerType: 'DC',
+          ocpiPowerType: 'DC',
+          maxPower: 150000,
+          capabilities: ['RFID_READER', 'CREDIT_CARD_PAYABLE', 'ISO_15118_2_PLUG_AND_CHARGE', 'PLUG_AND_CHARGE_CAPABLE'],
+        },
+        {
+          id: '2',
+          standard: 'CHADEMO',
+          format: 'CABLE',
+          powerType: 'DC',
+          ocpiPowerType: 'DC',
+          maxPower: 50000,
+          capabilities: ['RFID_READER', 'CREDIT_CARD_PAYABLE'],
+        },
+      ],
+    })
+    assert.deepEqual(p2!.connectors[0], {
+      id: '1',
+      standard: 'IEC_62196_T2',
+      format: 'SOCKET',
+      powerType: 'AC',
+      ocpiPowerType: 'AC_3_PHASE',
+      maxPower: 22080,
+      capabilities: ['RFID_READER'],
+    })
+  })
+
+  test('removed EVSEs are left out, and a location that is not searchable has no EVSEs to find', () => {
+    assert.deepEqual(
+      searchDocumentOf(site).evses.map((e) => e.uid),
+      ['P1', 'P2'],
+    )
+    assert.deepEqual(searchDocumentOf({ ...site, publish: false }).evses, [])
+    assert.deepEqual(searchDocumentOf(location('D', [removedEvse])).evses, [])
+    assert.deepEqual(searchDocumentOf(location('E', [])).evses, [])
+  })
+
+  test('what a CPO left out is null or empty, and fields we do not answer with are not carried', () => {
+    const bare = location('B', [evse('B1')], { opening_times: undefined })
+    const document = searchDocumentOf(bare)
+    assert.equal(document.name, null)
+    assert.equal(document.postalCode, null)
+    assert.deepEqual(document.operator, { id: 'NL*SIM', name: null })
+    assert.deepEqual(document.openingTimes, { twentyfourseven: false, regularHours: [] })
+    assert.equal(document.evses[0]!.evseId, null)
+    assert.ok(!JSON.stringify(searchDocumentOf(site)).includes('x_partner_field'))
+    assert.ok(!JSON.stringify(searchDocumentOf(site)).includes('website'))
+  })
+
+  test('the Plug&Charge document keeps only the Plug&Charge connectors, and a location without any has none', () => {
+    const pnc = plugAndChargeDocumentOf(searchDocumentOf(site))!
+    assert.deepEqual(
+      pnc.evses.map((e) => [e.uid, e.connectors.map((c) => c.id)]),
+      [['P1', ['1']]],
+    )
+    assert.equal(plugAndChargeDocumentOf(searchDocumentOf(location('AC', [acEvse]))), null)
+  })
+
+  test('the stored JSON is plain ASCII and parses back to the same document', () => {
+    const document = searchDocumentOf({ ...site, city: 'Łódź', address: 'Plac Wolności 1 ⚡' })
+    const json = searchDocumentJson(document)
+    assert.match(json, /^[\x20-\x7e]+$/)
+    assert.ok(json.includes('Schillerstra\\u00dfe'))
+    assert.deepEqual(JSON.parse(json), document)
   })
 })

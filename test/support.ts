@@ -16,7 +16,7 @@ export function backends(): BackendName[] {
 export const ADMIN_KEY = 'test-admin-key-0123456789abcdef'
 
 /** A fresh database on the test server for one platform, dropped afterwards. */
-async function freshPostgresDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
+export async function freshPostgresDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
   const base = new URL(process.env.TEST_DATABASE_URL!)
   const name = `openpnc_t_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`
   const admin = new pg.Client({ connectionString: base.toString() })

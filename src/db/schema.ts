@@ -166,8 +166,14 @@ export interface LocationsTable {
   party_id: string
   location_id: string
   data: ColumnType<Record<string, unknown>, string, string>
+  /** JSON of a SearchDocument (src/locations/search-document.ts); null until filled after migration 0005 */
+  search_document: string | null
+  /** the same trimmed to Plug&Charge connectors; null when it has none */
+  search_document_pnc: string | null
   latitude: number
   longitude: number
+  /** generated from latitude and longitude */
+  earth_point: ColumnType<string, never, never>
   searchable: boolean
   plug_and_charge: boolean
   last_updated: Timestamp

@@ -5,20 +5,11 @@ import {
   EVSE_CAPABILITIES,
   EVSE_STATUSES,
   PLUG_AND_CHARGE_CAPABLE,
-  connectorCapabilities,
-  is247,
-  isEvseVisible,
-  isLocationSearchable,
-  maxPowerW,
   normalizeOperatorId,
-  operatorIdOf,
-  powerKind,
   type EvseStatus,
-  type OcpiConnector,
-  type OcpiEvse,
-  type OcpiLocation,
   type PowerKind,
 } from './location.ts'
+import type { SearchConnector, SearchDocument, SearchEvse } from './search-document.ts'
 
 /**
  * Geosearch filters. Every given filter must hold; an absent one (or an empty list) does not filter.
@@ -130,32 +121,34 @@ function openEnumValue(value: string, field: string, known: readonly string[], f
 
 /**
  * The location as a search result under these filters: only the EVSEs and connectors that match all
- * of them, or null when it is not searchable, fails a location filter or keeps no EVSE.
- * An EVSE matches when it is visible and its status is requested; a connector when its power kind,
- * maximum power, standard and capabilities (its EVSE's, its own and the derived Plug&Charge) hold; an
- * EVSE is kept with its matching connectors only. The input is not changed.
+ * of them, or null when it fails a location filter or keeps no EVSE (a location that is not
+ * searchable has none in its document). An EVSE matches when its status is requested; a connector
+ * when its power kind, maximum power, standard and capabilities (its EVSE's, its own and the derived
+ * Plug&Charge) hold; an EVSE is kept with its matching connectors only. The input is not changed,
+ * and is returned itself when everything in it matches.
  */
-export function matchLocation(location: OcpiLocation, filters: LocationFilters): OcpiLocation | null {
-  if (!isLocationSearchable(location)) return null
-  if (filters.open247 !== undefined && is247(location) !== filters.open247) return null
-  if (filters.operatorIds && !filters.operatorIds.includes(operatorIdOf(location))) return null
+export function matchLocation(document: SearchDocument, filters: LocationFilters): SearchDocument | null {
+  if (filters.open247 !== undefined && document.openingTimes.twentyfourseven !== filters.open247) return null
+  if (filters.operatorIds && !filters.operatorIds.includes(document.operator.id)) return null
 
-  const evses: OcpiEvse[] = []
-  for (const evse of location.evses ?? []) {
-    if (!isEvseVisible(evse)) continue
+  const evses: SearchEvse[] = []
+  for (const evse of document.evses) {
     if (filters.locationStatuses && !filters.locationStatuses.includes(evse.status)) continue
-    const connectors = evse.connectors.filter((connector) => connectorMatches(evse, connector, filters))
-    if (connectors.length > 0) evses.push({ ...evse, connectors })
+    const connectors = evse.connectors.filter((connector) => connectorMatches(connector, filters))
+    if (connectors.length === evse.connectors.length) evses.push(evse)
+    else if (connectors.length > 0) evses.push({ ...evse, connectors })
   }
-  return evses.length > 0 ? { ...location, evses } : null
+  if (evses.length === 0) return null
+  const whole = evses.length === document.evses.length && evses.every((evse, i) => evse === document.evses[i])
+  return whole ? document : { ...document, evses }
 }
 
-function connectorMatches(evse: OcpiEvse, connector: OcpiConnector, filters: LocationFilters): boolean {
-  if (filters.powerType && powerKind(connector) !== filters.powerType) return false
-  if (filters.power !== undefined && maxPowerW(connector) < filters.power) return false
+function connectorMatches(connector: SearchConnector, filters: LocationFilters): boolean {
+  if (filters.powerType && connector.powerType !== filters.powerType) return false
+  if (filters.power !== undefined && connector.maxPower < filters.power) return false
   if (filters.connectorTypes && !filters.connectorTypes.includes(connector.standard)) return false
   if (filters.capabilities) {
-    const has = connectorCapabilities(evse, connector)
+    const has = connector.capabilities
     if (!filters.capabilities.every((c) => has.includes(c))) return false
   }
   return true

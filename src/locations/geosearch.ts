@@ -2,16 +2,31 @@ import { sql } from 'kysely'
 import type { Db } from '../db/database.ts'
 import { invalid } from '../errors.ts'
 import { matchLocation, type LocationFilters } from './filters.ts'
-import { distanceMeters, PLUG_AND_CHARGE_CAPABLE, type Coordinates, type OcpiLocation } from './location.ts'
+import { distanceMeters, PLUG_AND_CHARGE_CAPABLE, type Coordinates } from './location.ts'
+import { searchDocumentJson, type SearchDocument } from './search-document.ts'
 
 export type SearchArea =
   { kind: 'radius'; center: Coordinates; distance: number } | { kind: 'bbox'; north: number; south: number; east: number; west: number }
 
-export interface SearchHit {
-  location: OcpiLocation
-  coordinates: Coordinates
-  /** metres from the centre of the search */
-  distance: number
+/**
+ * A location found, trimmed to what matched the filters. Kept as JSON text: most answers are the
+ * stored document as it is, sent on without being parsed or serialized again.
+ */
+export class SearchHit {
+  #location: SearchDocument | undefined
+  constructor(
+    /** the SearchDocument as JSON */
+    readonly json: string,
+    /** metres from the centre of the search */
+    readonly distance: number,
+    location?: SearchDocument,
+  ) {
+    this.#location = location
+  }
+
+  get location(): SearchDocument {
+    return (this.#location ??= JSON.parse(this.json) as SearchDocument)
+  }
 }
 
 /** Centre and covering radius of an area, for the spatial index. */
@@ -40,20 +55,49 @@ function insideBox(area: Extract<SearchArea, { kind: 'bbox' }>, c: Coordinates):
     : c.longitude >= area.west || c.longitude <= area.east
 }
 
-function decodeCursor(cursor: string | undefined): { chord: string; id: string } | undefined {
+/** Where the previous page ended: the index distance (exact, as PostgreSQL computed it) and the id. */
+type Cursor = { chord: number; id: string }
+
+function decodeCursor(cursor: string | undefined): Cursor | undefined {
   if (cursor === undefined) return undefined
   const [chord, id] = Buffer.from(cursor, 'base64url').toString('utf8').split('|')
-  if (!chord || !/^[0-9.eE+-]+$/.test(chord) || !id || !/^[0-9a-f-]{36}$/.test(id)) {
+  if (!chord || !/^[0-9.eE+-]+$/.test(chord) || !Number.isFinite(Number(chord)) || !id || !/^[0-9a-f-]{36}$/.test(id)) {
     throw invalid('invalid_cursor', 'cursor is not one we issued; pass back the cursor of the previous answer as given')
   }
-  return { chord, id }
+  return { chord: Number(chord), id }
+}
+
+const EARTH_INDEX_RADIUS_M = 6_378_168
+
+/**
+ * The point earthdistance's ll_to_earth() makes of these coordinates (on its sphere of radius
+ * earth()), as cube text. Computed here so that the prepared statement gets a constant: in a
+ * generic plan, ll_to_earth() of parameters would run again for every row.
+ */
+export function earthPoint(c: Coordinates): string {
+  const latitude = (c.latitude * Math.PI) / 180
+  const longitude = (c.longitude * Math.PI) / 180
+  const r = EARTH_INDEX_RADIUS_M
+  return `(${r * Math.cos(latitude) * Math.cos(longitude)}, ${r * Math.cos(latitude) * Math.sin(longitude)}, ${r * Math.sin(latitude)})`
+}
+
+/**
+ * True when `matchLocation` could change or drop a stored document under these filters; false when
+ * there are none, or only the Plug&Charge capability on documents already trimmed to it.
+ */
+function filtersLookInside(filters: LocationFilters, pncDocuments: boolean): boolean {
+  const { capabilities, ...others } = filters
+  if (Object.values(others).some((value) => value !== undefined)) return true
+  return (
+    capabilities !== undefined && !(pncDocuments && capabilities.length > 0 && capabilities.every((c) => c === PLUG_AND_CHARGE_CAPABLE))
+  )
 }
 
 /**
  * Locations in an area, nearest first, each trimmed to the EVSEs and connectors that match every
  * filter. The spatial index walks outwards from the centre (nearest-neighbour order on the
  * earth cube), the Plug&Charge filter has its own partial index, and the exact filters run on
- * the stored Location in `matchLocation`, the same code for every caller.
+ * its search document in `matchLocation`, the same code for every caller.
  */
 export async function geosearch(
   db: Db,
@@ -62,38 +106,44 @@ export async function geosearch(
   page: { limit: number; cursor?: string },
 ): Promise<{ hits: SearchHit[]; cursor?: string }> {
   const { center, radius: exactRadius } = circleOf(area)
-  // The index works on its own sphere (radius 6,378,168 m), distances on the haversine one: the
+  // The index works on its own sphere (EARTH_INDEX_RADIUS_M), distances on the haversine one: the
   // index search reaches a little further, and the exact cut is made below.
   const radius = exactRadius * 1.002 + 1
   const onlyPnc = filters.capabilities?.includes(PLUG_AND_CHARGE_CAPABLE) ?? false
-  const origin = sql`ll_to_earth(${center.latitude}::float8, ${center.longitude}::float8)`
-  const point = sql`ll_to_earth(latitude, longitude)`
-  const chord = sql`(${point} <-> ${origin})`
-  type Row = { id: string; data: OcpiLocation; latitude: number; longitude: number; chord: string }
+  // The Plug&Charge filter reads the document already trimmed to Plug&Charge connectors: smaller,
+  // and, when no other filter looks inside, the answer as it is.
+  const document = onlyPnc ? sql`search_document_pnc` : sql`search_document`
+  const asStored = !filtersLookInside(filters, onlyPnc)
+  const origin = earthPoint(center)
+  const chord = sql`(earth_point <-> ${origin}::cube)`
+  type Row = { id: string; document: string | null; latitude: number; longitude: number; chord: number }
   // Ordered by distance alone, so PostgreSQL walks the GiST index nearest-first and stops at the
-  // LIMIT; ties (the same point) are ordered by id here, fetching a cut tie group whole.
-  const nearest = (after: { chord: string; id: string } | undefined, limit: number) =>
+  // LIMIT; ties (the same point) are ordered by id here, fetching a cut tie group whole. ORDER BY
+  // names the output column, so the distance is computed once per row.
+  const nearest = (after: Cursor | undefined, limit: number) =>
     sql<Row>`
-      SELECT id, data, latitude, longitude, ${chord}::text AS chord
+      SELECT id, ${document} AS document, latitude, longitude, ${chord} AS chord
         FROM locations
        WHERE searchable ${onlyPnc ? sql`AND plug_and_charge` : sql``}
-         AND earth_box(${origin}, ${radius}::float8) @> ${point}
+         AND earth_box(${origin}::earth, ${radius}::float8) @> earth_point
          ${after ? sql`AND (${chord} > ${after.chord}::float8 OR (${chord} = ${after.chord}::float8 AND id > ${after.id}::uuid))` : sql``}
-       ORDER BY ${chord}
+       ORDER BY chord
        LIMIT ${limit}`.execute(db)
-  const tieGroup = (value: string, after: { chord: string; id: string } | undefined) =>
+  const tieGroup = (value: number, after: Cursor | undefined) =>
     sql<Row>`
-      SELECT id, data, latitude, longitude, ${chord}::text AS chord
+      SELECT id, ${document} AS document, latitude, longitude, ${chord} AS chord
         FROM locations
        WHERE searchable ${onlyPnc ? sql`AND plug_and_charge` : sql``}
-         AND earth_box(${origin}, ${radius}::float8) @> ${point}
+         AND earth_box(${origin}::earth, ${radius}::float8) @> earth_point
          AND ${chord} = ${value}::float8
          ${after && after.chord === value ? sql`AND id > ${after.id}::uuid` : sql``}
        ORDER BY id`.execute(db)
 
   let after = decodeCursor(page.cursor)
   const hits: SearchHit[] = []
-  const batch = page.limit + 10
+  // Read as stored, only the area's exact edge drops a row, so the page needs no spare rows; a
+  // filter may drop some, so more are fetched at once (any shortfall takes another round).
+  const batch = asStored ? page.limit : page.limit + 10
   for (let round = 0; round < 10_000; round++) {
     // One row more than the batch tells whether the last distance continues past the LIMIT.
     let rows = (await nearest(after, batch + 1)).rows
@@ -105,7 +155,7 @@ export async function geosearch(
       // Rare (several locations at one point): take that tie group whole, in id order.
       if (cutTie) rows = [...rows.filter((r) => r.chord !== edge), ...(await tieGroup(edge, after)).rows]
     }
-    rows.sort((a, b) => Number(a.chord) - Number(b.chord) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+    rows.sort((a, b) => a.chord - b.chord || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
     for (const row of rows) {
       after = { chord: row.chord, id: row.id }
       const coordinates = { latitude: row.latitude, longitude: row.longitude }
@@ -113,9 +163,14 @@ export async function geosearch(
       // Nearest first: past the radius nothing further can be inside it.
       if (area.kind === 'radius' && distance > area.distance) return { hits }
       if (area.kind === 'bbox' && !insideBox(area, coordinates)) continue
-      const location = matchLocation(row.data, filters)
-      if (!location) continue
-      hits.push({ location, coordinates, distance })
+      if (row.document === null) continue
+      if (asStored) hits.push(new SearchHit(row.document, distance))
+      else {
+        const stored = JSON.parse(row.document) as SearchDocument
+        const location = matchLocation(stored, filters)
+        if (!location) continue
+        hits.push(new SearchHit(location === stored ? row.document : searchDocumentJson(location), distance, location))
+      }
       if (hits.length === page.limit) {
         return { hits, cursor: Buffer.from(`${row.chord}|${row.id}`, 'utf8').toString('base64url') }
       }

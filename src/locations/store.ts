@@ -1,16 +1,25 @@
+import { sql } from 'kysely'
 import type { Db } from '../db/database.ts'
 import { isEvseVisible, isLocationSearchable, isPlugAndChargeCapable, parseCoordinates, type OcpiLocation } from './location.ts'
+import { plugAndChargeDocumentOf, searchDocumentJson, searchDocumentOf } from './search-document.ts'
 
 /** The columns we derive from a Location; the Location itself is stored as received. */
 export function derivedColumns(location: OcpiLocation) {
   const { latitude, longitude } = parseCoordinates(location.coordinates)
   return {
+    ...searchDocumentColumns(location),
     latitude,
     longitude,
     searchable: isLocationSearchable(location),
     plug_and_charge: (location.evses ?? []).some((evse) => isEvseVisible(evse) && isPlugAndChargeCapable(evse)),
     last_updated: new Date(location.last_updated),
   }
+}
+
+function searchDocumentColumns(location: OcpiLocation) {
+  const document = searchDocumentOf(location)
+  const pnc = plugAndChargeDocumentOf(document)
+  return { search_document: searchDocumentJson(document), search_document_pnc: pnc && searchDocumentJson(pnc) }
 }
 
 /** Stores Locations (one statement per batch); a Location with the same CPO party and ID is replaced. */
@@ -32,6 +41,8 @@ export async function saveLocations(db: Db, partnerId: string | null, locations:
         oc.columns(['country_code', 'party_id', 'location_id']).doUpdateSet((eb) => ({
           partner_id: eb.ref('excluded.partner_id'),
           data: eb.ref('excluded.data'),
+          search_document: eb.ref('excluded.search_document'),
+          search_document_pnc: eb.ref('excluded.search_document_pnc'),
           latitude: eb.ref('excluded.latitude'),
           longitude: eb.ref('excluded.longitude'),
           searchable: eb.ref('excluded.searchable'),
@@ -41,6 +52,35 @@ export async function saveLocations(db: Db, partnerId: string | null, locations:
         })),
       )
       .execute()
+  }
+}
+
+/**
+ * Derives the search documents of every location stored before there were any (migration 0005),
+ * in batches; returns how many it filled. Cheap when there are none: a partial index holds exactly
+ * those rows.
+ */
+export async function fillSearchDocuments(db: Db, batchSize = 500): Promise<number> {
+  let count = 0
+  for (;;) {
+    const rows = await db
+      .selectFrom('locations')
+      .select(['id', 'data', sql<string>`xmin::text`.as('version')])
+      .where('search_document', 'is', null)
+      .orderBy('id')
+      .limit(batchSize)
+      .execute()
+    if (rows.length === 0) return count
+    const filled = rows.map((row) => ({ ...row, ...searchDocumentColumns(row.data as OcpiLocation) }))
+    // Joined on the primary key; a row changed since it was read (another xmin) already has the
+    // documents of its new data, and keeps them.
+    await sql`
+      UPDATE locations SET search_document = batch.document, search_document_pnc = batch.pnc
+        FROM unnest(${filled.map((f) => f.id)}::uuid[], ${filled.map((f) => f.version)}::xid[],
+                    ${filled.map((f) => f.search_document)}::text[], ${filled.map((f) => f.search_document_pnc)}::text[])
+               AS batch (id, version, document, pnc)
+       WHERE locations.id = batch.id AND locations.xmin = batch.version`.execute(db)
+    count += rows.length
   }
 }
 
