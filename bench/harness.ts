@@ -73,7 +73,9 @@ export async function startServer(mode: 'bare' | 'platform', env: Record<string,
   )
   const child = fork(SERVER_SCRIPT, [mode], {
     cwd: REPO,
-    execArgv: ['--import', 'tsx', ...execArgv],
+    // The node options of `npm start`, for both servers: a larger young generation means fewer,
+    // cheaper garbage collections for a server that allocates per request.
+    execArgv: ['--max-semi-space-size=64', '--import', 'tsx', ...execArgv],
     // PORT=0: the kernel picks a free port and the child reports it, so no port can be taken in between.
     env: { ...inherited, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', OPENPNC_SANDBOX: 'false', ...env },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
