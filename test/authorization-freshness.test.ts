@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { decide, refusal } from '../src/authorization/decision.ts'
 import { CpoSimulator } from '../src/sim/cpo.ts'
-import { ADMIN_KEY, startTestPlatform, type TestPlatform } from './support.ts'
+import { startTestPlatform, type TestPlatform } from './support.ts'
 
 const standing = (overrides: Partial<Parameters<typeof refusal>[0]> = {}) => ({
   enabled: true,
@@ -62,14 +62,7 @@ describe('freshness across instances (postgres)', { skip: !process.env.TEST_DATA
       [cpoB, b],
     ] as const) {
       await cpo.start()
-      const partner = (
-        await instance.app.inject({
-          method: 'POST',
-          url: '/admin/v1/ocpi/partners',
-          headers: { 'x-api-key': ADMIN_KEY },
-          payload: { name: 'CPO' },
-        })
-      ).json()
+      const partner = await instance.createOcpiPartner('CPO')
       await cpo.registerWith(partner.versionsUrl, partner.tokenA)
     }
   })

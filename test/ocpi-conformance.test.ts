@@ -4,7 +4,7 @@ import { request } from 'undici'
 import { OCPI_OPERATIONS, OCPI_VERSIONS } from '../src/ocpi/protocol.ts'
 import { expectedOcpiRoutes } from '../src/ocpi/server.ts'
 import { CpoSimulator } from '../src/sim/cpo.ts'
-import { ADMIN_KEY, backends, startTestPlatform, type TestPlatform } from './support.ts'
+import { backends, startTestPlatform, type TestPlatform } from './support.ts'
 import { assertValidOcpi, isOcpiDateTime, ocpiResponseValidator } from './ocpi-spec.ts'
 
 type Method = 'GET' | 'POST' | 'PUT' | 'DELETE'
@@ -44,9 +44,7 @@ for (const backend of backends()) {
         url: '/v1/users/d/charging-keys',
         payload: { keyIdentifier: '04A1B2C3', contractId: 'DE-8PS-CONFORM02', visualNumber: '1' },
       })
-      const partner = (
-        await t.app.inject({ method: 'POST', url: '/admin/v1/ocpi/partners', headers: { 'x-api-key': ADMIN_KEY }, payload: { name: 'C' } })
-      ).json()
+      const partner = await t.createOcpiPartner('C')
       cpo = new CpoSimulator()
       await cpo.start()
       await cpo.registerWith(partner.versionsUrl, partner.tokenA)
@@ -128,15 +126,7 @@ for (const backend of backends()) {
     }
 
     test("registration that cannot use the CPO's API is refused with 3001, an unknown version with 3002, and a bad body with 2001", async () => {
-      const make = async () =>
-        (
-          await t.app.inject({
-            method: 'POST',
-            url: '/admin/v1/ocpi/partners',
-            headers: { 'x-api-key': ADMIN_KEY },
-            payload: { name: 'X' },
-          })
-        ).json().tokenA as string
+      const make = async () => (await t.createOcpiPartner('X')).tokenA
       const post = (tokenA: string, body: unknown, version = '2.2.1') =>
         call('POST', `${base()}/${version}/credentials`, { token: tokenA, body: JSON.stringify(body) })
       const unreachable = await post(await make(), {

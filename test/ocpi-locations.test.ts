@@ -21,14 +21,7 @@ for (const backend of backends()) {
     before(async () => {
       t = await startTestPlatform(backend, {}, { listen: true })
       driveKey = (await t.createOrganization()).apiKey
-      const partner = (
-        await t.app.inject({
-          method: 'POST',
-          url: '/admin/v1/ocpi/partners',
-          headers: { 'x-api-key': ADMIN_KEY },
-          payload: { name: 'Loc CPO' },
-        })
-      ).json()
+      const partner = await t.createOcpiPartner('Loc CPO')
       cpo = new CpoSimulator({ countryCode: 'NL', partyId: 'SIM' })
       await cpo.start()
       await cpo.registerWith(partner.versionsUrl, partner.tokenA)
@@ -178,14 +171,7 @@ for (const backend of backends()) {
     before(async () => {
       t = await startTestPlatform(backend, {}, { listen: true })
       driveKey = (await t.createOrganization()).apiKey
-      const partner = (
-        await t.app.inject({
-          method: 'POST',
-          url: '/admin/v1/ocpi/partners',
-          headers: { 'x-api-key': ADMIN_KEY },
-          payload: { name: 'Pull CPO' },
-        })
-      ).json()
+      const partner = await t.createOcpiPartner('Pull CPO')
       partnerId = partner.id
       cpo = new CpoSimulator({ countryCode: 'BE', partyId: 'PUL', pageLimit: 40 })
       cpo.locations = generateLocations({ count: 150, seed: 5, version: '2.3.0', countryCode: 'BE', partyId: 'PUL' })

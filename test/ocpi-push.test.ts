@@ -48,16 +48,11 @@ for (const backend of backends()) {
       )
       orgKey = (await t.createOrganization({ name: 'Push Mobility' })).apiKey
       await drive('POST', '/v1/users', { id: 'driver' })
-      const partner = await t.app.inject({
-        method: 'POST',
-        url: '/admin/v1/ocpi/partners',
-        headers: { 'x-api-key': ADMIN_KEY },
-        payload: { name: 'Push CPO' },
-      })
-      partnerId = partner.json().id
+      const partner = await t.createOcpiPartner('Push CPO')
+      partnerId = partner.id
       cpo = new CpoSimulator({ countryCode: 'NL', partyId: 'PSH' })
       await cpo.start()
-      await cpo.registerWith(partner.json().versionsUrl, partner.json().tokenA)
+      await cpo.registerWith(partner.versionsUrl, partner.tokenA)
     })
     after(async () => {
       await cpo.stop()

@@ -43,6 +43,8 @@ export interface TestPlatform extends RunningPlatform {
   postgresUrl?: string
   /** Creates an organization through the admin API; returns its id and API key. */
   createOrganization(settings?: Record<string, unknown>): Promise<{ id: string; apiKey: string }>
+  /** Creates an OCPI partner through the admin API; returns its id, Token A and our versions URL. */
+  createOcpiPartner(name: string): Promise<{ id: string; tokenA: string; versionsUrl: string }>
   /** A request with this API key. */
   request(apiKey: string, options: InjectOptions): Promise<LightMyRequestResponse>
   close(): Promise<void>
@@ -92,6 +94,16 @@ export async function startTestPlatform(
       if (response.statusCode !== 201) throw new Error(`organization not created: ${response.body}`)
       const body = response.json()
       return { id: body.organization.id, apiKey: body.apiKey }
+    },
+    async createOcpiPartner(name) {
+      const response = await app.inject({
+        method: 'POST',
+        url: '/admin/v1/ocpi/partners',
+        headers: { 'x-api-key': ADMIN_KEY },
+        payload: { name },
+      })
+      if (response.statusCode !== 201) throw new Error(`OCPI partner not created: ${response.body}`)
+      return response.json()
     },
     request(apiKey, options) {
       return app.inject({ ...options, headers: { 'x-api-key': apiKey, ...options.headers } })

@@ -44,15 +44,16 @@ export class Authorizer {
     const type = request.tokenType?.toUpperCase() ?? null
     // RFID is the protocol default for a missing type, but a car's EMAID must still be found.
     const rfidMatters = type === null || type === 'RFID'
-    const identity = type === 'RFID' && RFID_UID.test(uid) ? null : emaidIdentity(uid)
-    const rfidUid = rfidMatters && RFID_UID.test(uid) ? uid : null
+    const isRfidUid = RFID_UID.test(uid)
+    const identity = type === 'RFID' && isRfidUid ? null : emaidIdentity(uid)
+    const rfidUid = rfidMatters && isRfidUid ? uid : null
     const ref = { emaidIdentity: identity, rfidUid }
     const held = this.directory.held(ref)
-    if (held) return this.decide(request, ref, held, started)
-    return this.directory.lookup(ref).then((keys) => this.decide(request, ref, keys, started))
+    if (held) return this.answer(request, ref, held, started)
+    return this.directory.lookup(ref).then((keys) => this.answer(request, ref, keys, started))
   }
 
-  private decide(request: AuthorizationRequest, ref: KeyRef, found: readonly KeyCard[], started: number): AuthorizationAnswer | null {
+  private answer(request: AuthorizationRequest, ref: KeyRef, found: readonly KeyCard[], started: number): AuthorizationAnswer | null {
     const { emaidIdentity: identity, rfidUid } = ref
     let keys = found.filter((k) => (identity && k.key.emaidIdentity === identity) || (rfidUid && k.key.keyIdentifier === rfidUid))
     if (rfidUid && keys.some((k) => k.key.keyIdentifier === rfidUid)) keys = keys.filter((k) => k.key.keyIdentifier === rfidUid)

@@ -73,8 +73,6 @@ interface DirectoryRow {
   id: string
   seq: string
   organization_id: string
-  organization_name: string
-  organization_enabled: boolean
   type: ChargingKeyType
   contract_id: string
   emaid_identity: string
@@ -94,14 +92,11 @@ const epochMs = (column: string) => sql<number>`(extract(epoch from ${sql.ref(co
 const directoryRows = (db: Db) =>
   db
     .selectFrom('charging_keys as k')
-    .innerJoin('organizations as o', 'o.id', 'k.organization_id')
     .innerJoin('users as u', 'u.id', 'k.user_id')
     .select([
       'k.id',
       'k.seq',
       'k.organization_id',
-      'o.name as organization_name',
-      'o.enabled as organization_enabled',
       'k.type',
       'k.contract_id',
       'k.emaid_identity',
@@ -235,21 +230,16 @@ export class KeyDirectory {
     return (this.invalidatedAt.get(identifier) ?? -1) > started
   }
 
-  private organizationOf(row: DirectoryRow): OrganizationFacts {
-    let organization = this.organizations.get(row.organization_id)
-    // Existing entries change only through loadOrganizations: a row may be older than they are.
-    if (!organization) {
-      organization = { id: row.organization_id, name: row.organization_name, enabled: row.organization_enabled }
-      this.organizations.set(organization.id, organization)
-    }
-    return organization
+  /** Organizations are held apart from the keys (a handful against a million): read them when a key names a new one. */
+  private async knowOrganizationsOf(rows: DirectoryRow[]) {
+    if (rows.some((row) => !this.organizations.has(row.organization_id))) await this.loadOrganizations()
   }
 
   private toKey(row: DirectoryRow): DirectoryKey {
     return new DirectoryKey(
       row.id,
       Number(row.seq),
-      this.organizationOf(row),
+      this.organizations.get(row.organization_id)!,
       row.type,
       row.contract_id,
       row.emaid_identity,
@@ -274,6 +264,7 @@ export class KeyDirectory {
     const started = this.beginRead()
     try {
       const { rows } = await this.db.executeQuery<DirectoryRow>({ ...compiled, parameters })
+      await this.knowOrganizationsOf(rows)
       const keys = rows.map((row) => this.toKey(row))
       const identity = ref.emaidIdentity
       if (identity && !this.changedSince(identity, started)) {
@@ -333,7 +324,6 @@ export class KeyDirectory {
       const started = this.beginRead()
       const began = performance.now()
       try {
-        await this.loadOrganizations()
         const byIdentity = new Map<string, DirectoryKey[]>()
         const byRfid = new Map<string, DirectoryKey[]>()
         const add = (map: Map<string, DirectoryKey[]>, identifier: string, key: DirectoryKey) => {
@@ -349,6 +339,7 @@ export class KeyDirectory {
           if (this.stopped) return
           const parameters = compiled.parameters.map((p) => (p === AFTER_SEQ ? after : p))
           const { rows } = await this.db.executeQuery<DirectoryRow>({ ...compiled, parameters })
+          await this.knowOrganizationsOf(rows)
           for (const row of rows) {
             const key = this.toKey(row)
             add(byIdentity, key.emaidIdentity, key)
