@@ -4,8 +4,8 @@
  * 1. A fresh PostgreSQL database, migrated with the project's migrations, gets the simulated
  *    European network (src/sim/locations.ts, OCPI 2.3.0) through saveLocations until it holds
  *    BENCH_GEO_EVSES EVSEs; then VACUUM ANALYZE and CHECKPOINT.
- * 2. Raw SQL baseline: the search's own SQL, captured from src/locations/geosearch.ts at run time,
- *    as a prepared statement through `pg` (a pool as large as the platform's), CONNECTIONS queries
+ * 2. Raw SQL baseline: the search as one statement (the index walk of src/locations/geosearch.ts,
+ *    captured at run time, returning the search documents: no cache), as a prepared statement through `pg` (a pool as large as the platform's), CONNECTIONS queries
  *    in flight for BENCH_GEO_SECONDS.
  * 3. The platform (bench/server.ts in a child process) takes POST /v1/geosearch/radius with
  *    BENCH_CONNECTIONS autocannon connections for BENCH_GEO_SECONDS: distance 5 km, the
@@ -36,7 +36,8 @@ import pg from 'pg'
 import { openDatabase } from '../src/db/database.ts'
 import { migrate } from '../src/db/migrate.ts'
 import type { Database } from '../src/db/schema.ts'
-import { earthPoint, geosearch } from '../src/locations/geosearch.ts'
+import { SearchDocumentCache } from '../src/locations/document-cache.ts'
+import { earthBox, earthPoint, geosearch, searchRadius } from '../src/locations/geosearch.ts'
 import {
   isPlugAndChargeCapable,
   PLUG_AND_CHARGE_CAPABLE,
@@ -78,7 +79,8 @@ const PROFILE_DIR = process.env.BENCH_GEO_PROFILE ? resolve(process.env.BENCH_GE
 const EXPLAIN = process.env.BENCH_GEO_EXPLAIN === '1'
 const PROFILER = fileURLToPath(new URL('./profiler.ts', import.meta.url))
 
-const WARMUP_SECONDS = 2
+// Long enough for the platform's document cache to hold most of what the searches around the cities find.
+const WARMUP_SECONDS = 10
 /** Locations per generateLocations call: tens of MB of objects, so memory stays flat at any size. */
 const CHUNK_LOCATIONS = 20_000
 /** Chunk c is generated with seed FIRST_SEED + c; the generator puts the seed in every ID, so chunks never collide. */
@@ -242,7 +244,7 @@ async function seed(databaseUrl: string): Promise<Seeded> {
 interface SearchSql {
   text: string
   /** The captured parameters, with the centre's slots named: the rest (radius, batch) do not depend on the centre. */
-  slots: Array<'origin' | { value: unknown }>
+  slots: Array<'origin' | 'box' | { value: unknown }>
   values(p: { latitude: number; longitude: number }): unknown[]
   /** The rows it asks for (its LIMIT); NaN if the SQL has no LIMIT parameter. */
   limit: number
@@ -250,43 +252,65 @@ interface SearchSql {
 
 // A centre no other parameter can equal by chance, so its slots (the centre as an earth point) are found by value.
 const PROBE = { latitude: 48.8566012345, longitude: 2.3522012345 }
+const PROBE_2 = { latitude: 52.5200012345, longitude: 13.4050012345 }
 
 /**
- * The first query geosearch() sends for our search, captured through Kysely's log: the baseline runs
- * exactly the SQL of src/locations/geosearch.ts, and follows it when it changes.
+ * The search as one SQL statement, from the queries geosearch() sends for our search, captured
+ * through Kysely's log, so the baseline follows src/locations/geosearch.ts when it changes. The
+ * platform walks the index for IDs and document versions and takes the documents from its cache
+ * (reading only those it does not hold); the baseline is that walk returning the documents
+ * themselves: everything a search needs from the database, in one round trip, with no cache.
  */
 async function captureSearchSql(databaseUrl: string): Promise<SearchSql> {
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 1 })
-  const queries: CompiledQuery[] = []
+  const walks: CompiledQuery[] = []
   const db = new Kysely<Database>({
     dialect: new PostgresDialect({ pool }),
     log: (event) => {
-      if (event.level === 'query') queries.push(event.query)
+      if (event.level === 'query') walks.push(event.query)
     },
   })
+  const walkAt = async (center: { latitude: number; longitude: number }) => {
+    walks.length = 0
+    // No cache: the walk is the first query.
+    const source = { db, searchDocuments: new SearchDocumentCache(0) }
+    await geosearch(source, { kind: 'radius', center, distance: RADIUS_M }, validateFilters(FILTERS), { limit: LIMIT })
+    if (!walks[0]) throw new Error('geosearch() sent no query')
+    return walks[0]
+  }
+  let walk: CompiledQuery
+  let check: CompiledQuery
   try {
-    await geosearch(db, { kind: 'radius', center: PROBE, distance: RADIUS_M }, validateFilters(FILTERS), { limit: LIMIT })
+    walk = await walkAt(PROBE)
+    check = await walkAt(PROBE_2)
   } finally {
     await db.destroy()
   }
-  const first = queries[0]
-  if (!first) throw new Error('geosearch() sent no query')
-  const probe = earthPoint(PROBE)
-  const slots = first.parameters.map((value) => (value === probe ? ('origin' as const) : { value }))
-  if (!slots.includes('origin') || !/plug_and_charge/.test(first.sql)) {
-    throw new Error(`the captured search does not look like the Plug&Charge radius search: ${first.sql}`)
+  const versionColumn = /\bdocument_version::float8 AS version\b/
+  if (!versionColumn.test(walk.sql)) throw new Error(`the captured walk does not select document versions: ${walk.sql}`)
+  const text = walk.sql.replace(versionColumn, 'search_document_pnc AS document')
+  // The centre's slots, found by value: the point itself and the index box around it.
+  const centred = {
+    origin: (p: { latitude: number; longitude: number }) => earthPoint(p),
+    box: (p: { latitude: number; longitude: number }) => earthBox(p, searchRadius(RADIUS_M)),
   }
-  const limitSlot = /\bLIMIT\s+\$(\d+)/i.exec(first.sql)?.[1]
-  const limit = limitSlot ? Number(first.parameters[Number(limitSlot) - 1]) : NaN
-  return {
-    text: first.sql,
-    slots,
-    limit,
-    values: (p) => {
-      const origin = earthPoint(p)
-      return slots.map((slot) => (slot === 'origin' ? origin : slot.value))
-    },
+  const slots = walk.parameters.map((value) =>
+    value === centred.origin(PROBE) ? ('origin' as const) : value === centred.box(PROBE) ? ('box' as const) : { value },
+  )
+  if (!slots.includes('origin') || !slots.includes('box') || !/plug_and_charge/.test(text)) {
+    throw new Error(`the captured search does not look like the Plug&Charge radius search: ${walk.sql}`)
   }
+  const values = (p: { latitude: number; longitude: number }) =>
+    slots.map((slot) => (slot === 'origin' ? centred.origin(p) : slot === 'box' ? centred.box(p) : slot.value))
+  // Every other slot must be the same at any centre: a second search says so, or the baseline is not this search.
+  if (check.sql !== walk.sql || JSON.stringify(values(PROBE_2)) !== JSON.stringify(check.parameters)) {
+    throw new Error(
+      `the search's parameters depend on its centre in a way the baseline does not follow: ${JSON.stringify(check.parameters)}`,
+    )
+  }
+  const limitSlot = /\bLIMIT\s+\$(\d+)/i.exec(text)?.[1]
+  const limit = limitSlot ? Number(walk.parameters[Number(limitSlot) - 1]) : NaN
+  return { text, slots, limit, values }
 }
 
 /** The name the baseline prepares the search under, on each of its connections. */
@@ -517,6 +541,8 @@ interface Measured {
   /** CPU of PostgreSQL backends serving other databases, % of one core: inside the harness's "postgres" figure. */
   otherDatabases: { share: number; names: string[] } | null
   cpuProfile?: string[]
+  /** The platform's document cache over the measured run, and its size at the end. */
+  documents?: { hits: number; misses: number; entries: number; bytes: number }
 }
 
 /**
@@ -595,6 +621,15 @@ async function measure(
     profile: profile(before, after, result.elapsedMs),
     otherDatabases,
     ...(cpuProfile && { cpuProfile }),
+    ...(before.child.searchDocuments &&
+      after.child.searchDocuments && {
+        documents: {
+          hits: after.child.searchDocuments.hits - before.child.searchDocuments.hits,
+          misses: after.child.searchDocuments.misses - before.child.searchDocuments.misses,
+          entries: after.child.searchDocuments.entries,
+          bytes: after.child.searchDocuments.bytes,
+        },
+      }),
   } satisfies Measured
 }
 
@@ -755,14 +790,23 @@ function report(outcome: Outcome) {
   lines.push(
     '',
     `q/s counts good answers from the first request to the last response; latencies are per request (the SQL's include the wait for a pool connection).`,
-    `rows/answer: API locations per answer (limit ${LIMIT}; full = ${LIMIT}), SQL rows per query (LIMIT ${outcome.sqlBatch ?? '?'}: the search's first query, one row past the page to see whether the last distance goes on);`,
-    `empty: answers with none. SQL rows come through pg as the platform gets them: search documents as text, which it sends on unparsed when Plug&Charge is the only filter.`,
+    `rows/answer: API locations per answer (limit ${LIMIT}; full = ${LIMIT}), SQL rows per query (LIMIT ${outcome.sqlBatch ?? '?'}: the search's walk, one row past the page to see whether the last distance goes on);`,
+    `empty: answers with none. The raw SQL is the platform's index walk returning the search documents as text (one round trip, no cache);`,
+    `the platform walks for IDs and document versions and takes the documents from its cache, reading only those it does not hold.`,
   )
   if (api) {
     const a = api.result
     lines.push(
       `API answers: ${a.ok > 0 ? (a.bytes / a.ok / 1024).toFixed(1) : '-'} kB on average; ${a.validated} of them (1 in ${VALIDATE_EVERY}) parsed and checked: ` +
         `within ${RADIUS_M} m, nearest first, at most ${LIMIT}, every connector Plug&Charge capable`,
+    )
+  }
+  if (api?.documents) {
+    const d = api.documents
+    const lookups = d.hits + d.misses
+    lines.push(
+      `documents in the measured API run: ${lookups > 0 ? ((100 * d.hits) / lookups).toFixed(1) : '-'}% from the server's cache ` +
+        `(${d.misses} read from the database); the cache then held ${d.entries} documents, ${(d.bytes / 1024 / 1024).toFixed(0)} MB`,
     )
   }
   if (outcome.consistency) {
@@ -772,7 +816,10 @@ function report(outcome: Outcome) {
     )
   }
   if (outcome.search)
-    lines.push('', `the search's SQL (captured from src/locations/geosearch.ts): ${outcome.search.text.replace(/\s+/g, ' ').trim()}`)
+    lines.push(
+      '',
+      `the raw SQL (the walk captured from src/locations/geosearch.ts, returning the documents): ${outcome.search.text.replace(/\s+/g, ' ').trim()}`,
+    )
 
   const runs = [
     base && { label: LABEL.sql, profile: base.profile, queries: false },

@@ -24,6 +24,8 @@ export type ChildMessage =
       queries: number
       heapUsedBytes: number
       rssBytes: number
+      /** The platform's geosearch document cache (src/locations/document-cache.ts) */
+      searchDocuments?: { entries: number; bytes: number; hits: number; misses: number }
     }
 
 export type ParentMessage = { type: 'stats' }
@@ -36,6 +38,7 @@ if (mode !== 'platform' && mode !== 'bare') {
 
 let requests = 0
 let queries = 0
+let searchDocuments: (() => { entries: number; bytes: number; hits: number; misses: number }) | undefined
 
 // Count database round trips without touching src/: every query of either driver passes here.
 function countCalls(proto: object, method: string) {
@@ -66,6 +69,7 @@ process.on('message', (message: ParentMessage) => {
     queries,
     heapUsedBytes: process.memoryUsage().heapUsed,
     rssBytes: process.memoryUsage.rss(),
+    ...(searchDocuments && { searchDocuments: searchDocuments() }),
   })
 })
 // The parent going away (even by a crash) ends this process too.
@@ -98,6 +102,7 @@ if (mode === 'bare') {
   const { startPlatform } = await import('../src/main.ts')
   const running = await startPlatform(loadConfig())
   running.server.server.on('request', () => requests++)
+  searchDocuments = () => running.platform.searchDocuments.stats()
   send({ type: 'ready', url: running.url })
   process.once('SIGTERM', () => {
     running.stop().then(

@@ -37,6 +37,10 @@ const SETTINGS = {
     env: 'OPENPNC_OCPI_LOCATIONS_PULL_MS',
     schema: Type.Integer({ minimum: 1000, maximum: 86_400_000, default: 900_000 }),
   },
+  geosearchCacheMb: {
+    env: 'OPENPNC_GEOSEARCH_CACHE_MB',
+    schema: Type.Integer({ minimum: 0, maximum: 1_048_576, default: 256 }),
+  },
   ocpiPageLimit: { env: 'OPENPNC_OCPI_PAGE_LIMIT', schema: Type.Integer({ minimum: 10, maximum: 10_000, default: 2000 }) },
 } as const
 

@@ -11,6 +11,7 @@ import { OcpiRegistration } from './ocpi/credentials.ts'
 import { OcpiPartners } from './ocpi/partners.ts'
 import { TokenPush } from './ocpi/push.ts'
 import { LocationPull } from './ocpi/location-pull.ts'
+import { SearchDocumentCache } from './locations/document-cache.ts'
 import { ApiKeys } from './organizations/api-keys.ts'
 import { Organizations } from './organizations/organizations.ts'
 import { SecretBox } from './secrets/secret-box.ts'
@@ -28,6 +29,8 @@ export interface Platform {
   idempotency: IdempotencyStore
   keyDirectory: KeyDirectory
   decisions: DecisionLog
+  /** Geosearch's copies of search documents, by version */
+  searchDocuments: SearchDocumentCache
   ocpi: {
     partners: OcpiPartners
     registration: OcpiRegistration
@@ -64,6 +67,7 @@ export function createPlatform(db: Db, config: Config, log: Logger): Platform {
     idempotency: new IdempotencyStore(db),
     keyDirectory,
     decisions,
+    searchDocuments: new SearchDocumentCache(config.geosearchCacheMb * 1024 * 1024),
     ocpi: {
       partners,
       registration: new OcpiRegistration(partners, identity, log),

@@ -74,7 +74,7 @@ for (const backend of backends()) {
         if (rnd() < 0.1) filters.open247 = rnd() < 0.5
         const limit = 1 + Math.floor(rnd() * 60)
         const expected = bruteForce(area, filters).slice(0, limit)
-        const { hits } = await geosearch(t.platform.db, area, filters, { limit })
+        const { hits } = await geosearch(t.platform, area, filters, { limit })
         const label = `query ${q}: ${JSON.stringify({ area, filters, limit })}`
         assert.deepEqual(
           hits.map((h) => h.location.id),
@@ -93,7 +93,7 @@ for (const backend of backends()) {
       const seen: string[] = []
       let cursor: string | undefined
       for (let page = 0; page < 100; page++) {
-        const result = await geosearch(t.platform.db, area, filters, { limit: 7, cursor })
+        const result = await geosearch(t.platform, area, filters, { limit: 7, cursor })
         seen.push(...result.hits.map((h) => h.location.id))
         cursor = result.cursor
         if (!cursor) break
@@ -111,7 +111,7 @@ for (const backend of backends()) {
         west: city.longitude - 0.15,
       }
       const expected = new Set(bruteForce(area, {}).map((e) => e.key))
-      const { hits } = await geosearch(t.platform.db, area, {}, { limit: 300 })
+      const { hits } = await geosearch(t.platform, area, {}, { limit: 300 })
       assert.deepEqual(new Set(hits.map((h) => h.location.id)), expected)
     })
   })
@@ -164,7 +164,7 @@ for (const backend of backends()) {
                 .filter((l) => matchLocation(searchDocumentOf(l), filters))
                 .map((l) => `${l.country_code}*${l.party_id}*${l.id}`)
                 .sort()
-              const { hits } = await geosearch(t.platform.db, area, filters, { limit: 300 })
+              const { hits } = await geosearch(t.platform, area, filters, { limit: 300 })
               assert.deepEqual(hits.map((h) => h.location.id).sort(), expected, `${city.name} ${JSON.stringify(filters)}`)
             }
           }

@@ -170,6 +170,8 @@ export interface LocationsTable {
   search_document: string | null
   /** the same trimmed to Plug&Charge connectors; null when it has none */
   search_document_pnc: string | null
+  /** a new one from a sequence on every write (migration 0006): names one version of the documents */
+  document_version: ColumnType<string, never, never>
   latitude: number
   longitude: number
   /** generated from latitude and longitude */

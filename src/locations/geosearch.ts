@@ -3,20 +3,21 @@ import type { Db } from '../db/database.ts'
 import { invalid } from '../errors.ts'
 import { matchLocation, type LocationFilters } from './filters.ts'
 import { distanceMeters, PLUG_AND_CHARGE_CAPABLE, type Coordinates } from './location.ts'
+import type { DocumentKind, SearchDocumentCache } from './document-cache.ts'
 import { searchDocumentJson, type SearchDocument } from './search-document.ts'
 
 export type SearchArea =
   { kind: 'radius'; center: Coordinates; distance: number } | { kind: 'bbox'; north: number; south: number; east: number; west: number }
 
 /**
- * A location found, trimmed to what matched the filters. Kept as JSON text: most answers are the
+ * A location found, trimmed to what matched the filters. Kept as JSON bytes: most answers are the
  * stored document as it is, sent on without being parsed or serialized again.
  */
 export class SearchHit {
   #location: SearchDocument | undefined
   constructor(
-    /** the SearchDocument as JSON */
-    readonly json: string,
+    /** the SearchDocument as JSON (ASCII: searchDocumentJson) */
+    readonly bytes: Buffer,
     /** metres from the centre of the search */
     readonly distance: number,
     location?: SearchDocument,
@@ -25,7 +26,7 @@ export class SearchHit {
   }
 
   get location(): SearchDocument {
-    return (this.#location ??= JSON.parse(this.json) as SearchDocument)
+    return (this.#location ??= JSON.parse(this.bytes.toString('latin1')) as SearchDocument)
   }
 }
 
@@ -69,16 +70,32 @@ function decodeCursor(cursor: string | undefined): Cursor | undefined {
 
 const EARTH_INDEX_RADIUS_M = 6_378_168
 
-/**
- * The point earthdistance's ll_to_earth() makes of these coordinates (on its sphere of radius
- * earth()), as cube text. Computed here so that the prepared statement gets a constant: in a
- * generic plan, ll_to_earth() of parameters would run again for every row.
- */
-export function earthPoint(c: Coordinates): string {
+/** The point earthdistance's ll_to_earth() makes of these coordinates, on its sphere of radius earth(). */
+function earthXyz(c: Coordinates): [number, number, number] {
   const latitude = (c.latitude * Math.PI) / 180
   const longitude = (c.longitude * Math.PI) / 180
   const r = EARTH_INDEX_RADIUS_M
-  return `(${r * Math.cos(latitude) * Math.cos(longitude)}, ${r * Math.cos(latitude) * Math.sin(longitude)}, ${r * Math.sin(latitude)})`
+  return [r * Math.cos(latitude) * Math.cos(longitude), r * Math.cos(latitude) * Math.sin(longitude), r * Math.sin(latitude)]
+}
+
+/**
+ * That point as cube text. Computed here so that the prepared statement gets a constant: in a
+ * generic plan, ll_to_earth() of parameters would run again for every row.
+ */
+export function earthPoint(c: Coordinates): string {
+  return `(${earthXyz(c).join(', ')})`
+}
+
+/**
+ * The cube around a point that holds every point within `radius` metres along the surface: what
+ * earthdistance's earth_box() gives (the chord of that arc added on every axis), as cube text.
+ * earth_box() is an SQL function that PostgreSQL would parse and plan again on every execution.
+ */
+export function earthBox(c: Coordinates, radius: number): string {
+  const arc = radius / EARTH_INDEX_RADIUS_M
+  const chord = arc > Math.PI ? 2 * EARTH_INDEX_RADIUS_M : 2 * EARTH_INDEX_RADIUS_M * Math.sin(arc / 2)
+  const point = earthXyz(c)
+  return `(${point.map((v) => v - chord).join(', ')}),(${point.map((v) => v + chord).join(', ')})`
 }
 
 /**
@@ -94,50 +111,114 @@ function filtersLookInside(filters: LocationFilters, pncDocuments: boolean): boo
 }
 
 /**
+ * How far the index search reaches for an area of this radius. The index works on its own sphere
+ * (EARTH_INDEX_RADIUS_M), distances on the haversine one: the index search reaches a little
+ * further, and the exact cut is made on the rows it finds.
+ */
+export function searchRadius(exactRadius: number): number {
+  return exactRadius * 1.002 + 1
+}
+
+/** Where a search reads: the database, and this server's copies of search documents. */
+export interface SearchSource {
+  db: Db
+  searchDocuments: SearchDocumentCache
+}
+
+/** Searches started again because a location changed between the search's two statements. */
+const MAX_ATTEMPTS = 5
+
+/** A location changed between the statement that found it and the one that read its document. */
+class DocumentChanged extends Error {
+  constructor() {
+    super(`locations in the area changed during each of ${MAX_ATTEMPTS} attempts of the search; search again`)
+  }
+}
+
+/**
  * Locations in an area, nearest first, each trimmed to the EVSEs and connectors that match every
  * filter. The spatial index walks outwards from the centre (nearest-neighbour order on the
  * earth cube), the Plug&Charge filter has its own partial index, and the exact filters run on
  * its search document in `matchLocation`, the same code for every caller.
+ *
+ * The walk returns which locations, at which document version; their documents come from this
+ * server's cache, and only those it does not hold yet from the database, by version. A location
+ * rewritten between the two statements starts the search again, so an answer is always what one
+ * moment of the database holds.
  */
 export async function geosearch(
-  db: Db,
+  source: SearchSource,
+  area: SearchArea,
+  filters: LocationFilters,
+  page: { limit: number; cursor?: string },
+): Promise<{ hits: SearchHit[]; cursor?: string }> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await searchOnce(source, area, filters, page)
+    } catch (error) {
+      if (!(error instanceof DocumentChanged) || attempt === MAX_ATTEMPTS) throw error
+    }
+  }
+}
+
+async function searchOnce(
+  { db, searchDocuments }: SearchSource,
   area: SearchArea,
   filters: LocationFilters,
   page: { limit: number; cursor?: string },
 ): Promise<{ hits: SearchHit[]; cursor?: string }> {
   const { center, radius: exactRadius } = circleOf(area)
-  // The index works on its own sphere (EARTH_INDEX_RADIUS_M), distances on the haversine one: the
-  // index search reaches a little further, and the exact cut is made below.
-  const radius = exactRadius * 1.002 + 1
+  const radius = searchRadius(exactRadius)
   const onlyPnc = filters.capabilities?.includes(PLUG_AND_CHARGE_CAPABLE) ?? false
   // The Plug&Charge filter reads the document already trimmed to Plug&Charge connectors: smaller,
   // and, when no other filter looks inside, the answer as it is.
+  const kind: DocumentKind = onlyPnc ? 'pnc' : 'full'
   const document = onlyPnc ? sql`search_document_pnc` : sql`search_document`
   const asStored = !filtersLookInside(filters, onlyPnc)
   const origin = earthPoint(center)
+  const box = earthBox(center, radius)
   const chord = sql`(earth_point <-> ${origin}::cube)`
-  type Row = { id: string; document: string | null; latitude: number; longitude: number; chord: number }
+  // float8: a sequence number far below 2^53, read as a number alike by both drivers.
+  type Row = { id: string; version: number; latitude: number; longitude: number; chord: number }
   // Ordered by distance alone, so PostgreSQL walks the GiST index nearest-first and stops at the
   // LIMIT; ties (the same point) are ordered by id here, fetching a cut tie group whole. ORDER BY
   // names the output column, so the distance is computed once per row.
   const nearest = (after: Cursor | undefined, limit: number) =>
     sql<Row>`
-      SELECT id, ${document} AS document, latitude, longitude, ${chord} AS chord
+      SELECT id, document_version::float8 AS version, latitude, longitude, ${chord} AS chord
         FROM locations
        WHERE searchable ${onlyPnc ? sql`AND plug_and_charge` : sql``}
-         AND earth_box(${origin}::earth, ${radius}::float8) @> earth_point
+         AND ${box}::cube @> earth_point
          ${after ? sql`AND (${chord} > ${after.chord}::float8 OR (${chord} = ${after.chord}::float8 AND id > ${after.id}::uuid))` : sql``}
        ORDER BY chord
        LIMIT ${limit}`.execute(db)
   const tieGroup = (value: number, after: Cursor | undefined) =>
     sql<Row>`
-      SELECT id, ${document} AS document, latitude, longitude, ${chord} AS chord
+      SELECT id, document_version::float8 AS version, latitude, longitude, ${chord} AS chord
         FROM locations
        WHERE searchable ${onlyPnc ? sql`AND plug_and_charge` : sql``}
-         AND earth_box(${origin}::earth, ${radius}::float8) @> earth_point
+         AND ${box}::cube @> earth_point
          AND ${chord} = ${value}::float8
          ${after && after.chord === value ? sql`AND id > ${after.id}::uuid` : sql``}
        ORDER BY id`.execute(db)
+
+  /** The documents of these rows, from the cache or else read by version; null for a row not filled yet (0005). */
+  const documentsOf = async (rows: Row[]): Promise<Array<Buffer | null>> => {
+    const documents: Array<Buffer | null> = rows.map((row) => searchDocuments.get(kind, row.version) ?? null)
+    const missing = rows.filter((_, i) => documents[i] === null)
+    if (missing.length === 0) return documents
+    const read = await sql<{ id: string; version: number; document: string | null }>`
+      SELECT id, document_version::float8 AS version, ${document} AS document
+        FROM locations
+       WHERE id = ANY(${missing.map((row) => row.id)}::uuid[])`.execute(db)
+    const byId = new Map(read.rows.map((row) => [row.id, row]))
+    return rows.map((row, i) => {
+      if (documents[i] !== null) return documents[i]!
+      const found = byId.get(row.id)
+      if (!found || found.version !== row.version) throw new DocumentChanged()
+      return found.document === null ? null : searchDocuments.set(kind, found.version, found.document)
+    })
+  }
 
   let after = decodeCursor(page.cursor)
   const hits: SearchHit[] = []
@@ -156,26 +237,36 @@ export async function geosearch(
       if (cutTie) rows = [...rows.filter((r) => r.chord !== edge), ...(await tieGroup(edge, after)).rows]
     }
     rows.sort((a, b) => a.chord - b.chord || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
-    for (const row of rows) {
-      after = { chord: row.chord, id: row.id }
-      const coordinates = { latitude: row.latitude, longitude: row.longitude }
-      const distance = distanceMeters(center, coordinates)
-      // Nearest first: past the radius nothing further can be inside it.
-      if (area.kind === 'radius' && distance > area.distance) return { hits }
-      if (area.kind === 'bbox' && !insideBox(area, coordinates)) continue
-      if (row.document === null) continue
-      if (asStored) hits.push(new SearchHit(row.document, distance))
+    // Nearest first: past the radius nothing further can be inside it.
+    let inside = rows.length
+    const distances = rows.map((row) => distanceMeters(center, { latitude: row.latitude, longitude: row.longitude }))
+    if (area.kind === 'radius') {
+      const beyond = distances.findIndex((distance) => distance > area.distance)
+      if (beyond >= 0) inside = beyond
+    }
+    const candidates = rows
+      .slice(0, inside)
+      .map((row, i) => ({ row, distance: distances[i]! }))
+      .filter(({ row }) => area.kind !== 'bbox' || insideBox(area, row))
+    const documents = await documentsOf(candidates.map((c) => c.row))
+    for (let i = 0; i < candidates.length; i++) {
+      const { row, distance } = candidates[i]!
+      const bytes = documents[i]
+      if (!bytes) continue
+      if (asStored) hits.push(new SearchHit(bytes, distance))
       else {
-        const stored = JSON.parse(row.document) as SearchDocument
+        const stored = JSON.parse(bytes.toString('latin1')) as SearchDocument
         const location = matchLocation(stored, filters)
         if (!location) continue
-        hits.push(new SearchHit(location === stored ? row.document : searchDocumentJson(location), distance, location))
+        hits.push(new SearchHit(location === stored ? bytes : Buffer.from(searchDocumentJson(location), 'latin1'), distance, location))
       }
       if (hits.length === page.limit) {
         return { hits, cursor: Buffer.from(`${row.chord}|${row.id}`, 'utf8').toString('base64url') }
       }
     }
-    if (!full) break
+    if (inside < rows.length || !full) break
+    const last = rows[rows.length - 1]!
+    after = { chord: last.chord, id: last.id }
   }
   return { hits }
 }
