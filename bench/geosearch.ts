@@ -286,7 +286,7 @@ async function captureSearchSql(databaseUrl: string): Promise<SearchSql> {
   } finally {
     await db.destroy()
   }
-  const versionColumn = /\bdocument_version::float8 AS version\b/
+  const versionColumn = /\bdocument_version AS version\b/
   if (!versionColumn.test(walk.sql)) throw new Error(`the captured walk does not select document versions: ${walk.sql}`)
   const text = walk.sql.replace(versionColumn, 'search_document_pnc AS document')
   // The centre's slots, found by value: the point itself and the index box around it.

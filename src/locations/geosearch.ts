@@ -2,7 +2,7 @@ import { sql } from 'kysely'
 import type { Db } from '../db/database.ts'
 import { invalid } from '../errors.ts'
 import { matchLocation, type LocationFilters } from './filters.ts'
-import { distanceMeters, PLUG_AND_CHARGE_CAPABLE, type Coordinates } from './location.ts'
+import { distanceFromChord, distanceMeters, PLUG_AND_CHARGE_CAPABLE, type Coordinates } from './location.ts'
 import type { DocumentKind, SearchDocumentCache } from './document-cache.ts'
 import { searchDocumentJson, type SearchDocument } from './search-document.ts'
 
@@ -178,14 +178,16 @@ async function searchOnce(
   const origin = earthPoint(center)
   const box = earthBox(center, radius)
   const chord = sql`(earth_point <-> ${origin}::cube)`
-  // float8: a sequence number far below 2^53, read as a number alike by both drivers.
-  type Row = { id: string; version: number; latitude: number; longitude: number; chord: number }
+  // The distance comes from the chord; only a box needs the coordinates, to cut at its edges. The
+  // version is int8: pg reads it as text, PGlite as a number; Number() takes both (far below 2^53).
+  type Row = { id: string; version: string | number; chord: number } & Partial<Coordinates>
+  const columns = sql`id, document_version AS version, ${chord} AS chord${area.kind === 'bbox' ? sql`, latitude, longitude` : sql``}`
   // Ordered by distance alone, so PostgreSQL walks the GiST index nearest-first and stops at the
   // LIMIT; ties (the same point) are ordered by id here, fetching a cut tie group whole. ORDER BY
   // names the output column, so the distance is computed once per row.
   const nearest = (after: Cursor | undefined, limit: number) =>
     sql<Row>`
-      SELECT id, document_version::float8 AS version, latitude, longitude, ${chord} AS chord
+      SELECT ${columns}
         FROM locations
        WHERE searchable ${onlyPnc ? sql`AND plug_and_charge` : sql``}
          AND ${box}::cube @> earth_point
@@ -194,7 +196,7 @@ async function searchOnce(
        LIMIT ${limit}`.execute(db)
   const tieGroup = (value: number, after: Cursor | undefined) =>
     sql<Row>`
-      SELECT id, document_version::float8 AS version, latitude, longitude, ${chord} AS chord
+      SELECT ${columns}
         FROM locations
        WHERE searchable ${onlyPnc ? sql`AND plug_and_charge` : sql``}
          AND ${box}::cube @> earth_point
@@ -204,19 +206,20 @@ async function searchOnce(
 
   /** The documents of these rows, from the cache or else read by version; null for a row not filled yet (0005). */
   const documentsOf = async (rows: Row[]): Promise<Array<Buffer | null>> => {
-    const documents: Array<Buffer | null> = rows.map((row) => searchDocuments.get(kind, row.version) ?? null)
+    const documents: Array<Buffer | null> = rows.map((row) => searchDocuments.get(kind, Number(row.version)) ?? null)
     const missing = rows.filter((_, i) => documents[i] === null)
     if (missing.length === 0) return documents
-    const read = await sql<{ id: string; version: number; document: string | null }>`
-      SELECT id, document_version::float8 AS version, ${document} AS document
+    const read = await sql<{ id: string; version: string | number; document: string | null }>`
+      SELECT id, document_version AS version, ${document} AS document
         FROM locations
        WHERE id = ANY(${missing.map((row) => row.id)}::uuid[])`.execute(db)
     const byId = new Map(read.rows.map((row) => [row.id, row]))
     return rows.map((row, i) => {
       if (documents[i] !== null) return documents[i]!
       const found = byId.get(row.id)
-      if (!found || found.version !== row.version) throw new DocumentChanged()
-      return found.document === null ? null : searchDocuments.set(kind, found.version, found.document)
+      const version = Number(row.version)
+      if (!found || Number(found.version) !== version) throw new DocumentChanged()
+      return found.document === null ? null : searchDocuments.set(kind, version, found.document)
     })
   }
 
@@ -239,7 +242,7 @@ async function searchOnce(
     rows.sort((a, b) => a.chord - b.chord || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
     // Nearest first: past the radius nothing further can be inside it.
     let inside = rows.length
-    const distances = rows.map((row) => distanceMeters(center, { latitude: row.latitude, longitude: row.longitude }))
+    const distances = rows.map((row) => distanceFromChord(row.chord, EARTH_INDEX_RADIUS_M))
     if (area.kind === 'radius') {
       const beyond = distances.findIndex((distance) => distance > area.distance)
       if (beyond >= 0) inside = beyond
@@ -247,7 +250,7 @@ async function searchOnce(
     const candidates = rows
       .slice(0, inside)
       .map((row, i) => ({ row, distance: distances[i]! }))
-      .filter(({ row }) => area.kind !== 'bbox' || insideBox(area, row))
+      .filter(({ row }) => area.kind !== 'bbox' || insideBox(area, { latitude: row.latitude!, longitude: row.longitude! }))
     const documents = await documentsOf(candidates.map((c) => c.row))
     for (let i = 0; i < candidates.length; i++) {
       const { row, distance } = candidates[i]!

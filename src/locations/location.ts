@@ -230,6 +230,14 @@ export function distanceMeters(a: Coordinates, b: Coordinates): number {
   return 2 * EARTH_RADIUS_M * Math.asin(Math.min(1, Math.sqrt(h)))
 }
 
+/**
+ * The same distance from the straight line between the two points through a sphere of radius
+ * `sphereRadius` (what a spatial index measures): the same central angle, so the same metres.
+ */
+export function distanceFromChord(chord: number, sphereRadius: number): number {
+  return 2 * EARTH_RADIUS_M * Math.asin(Math.min(1, chord / (2 * sphereRadius)))
+}
+
 // ---- Plug&Charge: the one place for the rule ----
 
 const CONNECTOR_PNC_VALUES: ReadonlySet<string> = new Set(CONNECTOR_CAPABILITIES)
