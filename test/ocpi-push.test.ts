@@ -167,5 +167,22 @@ for (const backend of backends()) {
       await waitFor(() => lost.every((k) => cpo.tokens.has(k)), 20_000, 'lost tokens restored')
       await waitFor(async () => (await reconcile()).differing === 0, 20_000, 'nothing left to reconcile')
     })
+
+    test('a change the publisher has not picked up yet already counts in the backlog', async () => {
+      const backlog = async () =>
+        (await t.app.inject({ method: 'GET', url: `/admin/v1/ocpi/partners/${partnerId}`, headers: { 'x-api-key': ADMIN_KEY } })).json()
+          .delivery.backlog as number
+      await waitFor(async () => (await backlog()) === 0, 20_000, 'backlog drained')
+      // With the pipeline stopped, the change waits in the outbox, not in a delivery row.
+      await t.platform.ocpi.push.stop()
+      try {
+        const created = await drive('POST', '/v1/users/driver/charging-keys/plug-and-charge', { pcid: 'WDBRF61J21F123456' })
+        assert.equal(created.statusCode, 201)
+        assert.equal(await backlog(), 1)
+      } finally {
+        t.platform.ocpi.push.start()
+      }
+      await waitFor(async () => (await backlog()) === 0, 20_000, 'delivered')
+    })
   })
 }

@@ -287,8 +287,19 @@ export class TokenPush {
       .orderBy('updated_at', 'desc')
       .limit(1)
       .executeTakeFirst()
+    // Key changes the publisher has not turned into delivery rows yet (it runs every poll) are
+    // backlog too: without them the backlog reads 0 for a moment while a change is on its way.
+    const unpublished = await sql<{ keys: string }>`
+      SELECT count(DISTINCT e.key_id)::text AS keys
+        FROM key_events e
+       WHERE e.tx_id >= coalesce((SELECT next_tx_id FROM outbox_cursors WHERE name = ${CURSOR}), '0'::xid8)
+         AND EXISTS (SELECT 1 FROM ocpi_partners p
+                      WHERE p.id = ${partnerId} AND p.status = 'registered'
+                        AND p.endpoints @> '[{"identifier": "tokens", "role": "RECEIVER"}]')
+         AND NOT EXISTS (SELECT 1 FROM ocpi_token_deliveries d
+                          WHERE d.partner_id = ${partnerId} AND d.key_id = e.key_id AND d.pending_seq > d.delivered_seq)`.execute(this.db)
     return {
-      backlog: Number(row.backlog),
+      backlog: Number(row.backlog) + Number(unpublished.rows[0]?.keys ?? 0),
       failing: Number(row.failing),
       delivered: Number(row.delivered),
       nextAttemptAt: row.next_attempt_at ? new Date(row.next_attempt_at as unknown as string) : null,
