@@ -6,25 +6,16 @@ import { geosearch, type SearchArea, type SearchSource } from '../src/locations/
 import { PLUG_AND_CHARGE_CAPABLE, type LocationFilters, type OcpiLocation } from '../src/locations/index.ts'
 import { saveLocations } from '../src/locations/store.ts'
 import { generateLocations, SIM_CITIES } from '../src/sim/locations.ts'
-import { backends, startTestPlatform, type TestPlatform } from './support.ts'
+import { backends, startTestPlatform, watchQueries, type TestPlatform } from './support.ts'
 
-type Row = Record<string, unknown>
-
-/** Counts the statements that reach the database, and lets a test act when one has answered. */
-function watchingPlugin(onResult: (rows: Row[]) => Promise<void> | void = () => {}) {
-  const counter = { queries: 0, walks: 0 }
-  const plugin: KyselyPlugin = {
-    transformQuery: (args) => args.node,
-    transformResult: async (args) => {
-      counter.queries++
-      const rows = args.result.rows as Row[]
-      // The walk is the statement that returns distances.
-      if (rows[0] && 'chord' in rows[0]) counter.walks++
-      await onResult(rows)
-      return args.result
-    },
-  }
-  return { counter, plugin }
+/** Counts statements, and walks: the statement that returns distances. */
+function watchingPlugin(onResult: (rows: Array<Record<string, unknown>>) => Promise<void> | void = () => {}) {
+  const walks = { count: 0 }
+  const { counter, plugin } = watchQueries(async (rows) => {
+    if (rows[0] && 'chord' in rows[0]) walks.count++
+    await onResult(rows)
+  })
+  return { counter, walks, plugin }
 }
 
 const MB = 1024 * 1024
@@ -98,7 +89,7 @@ for (const backend of backends()) {
       const stored = await t.platform.db.selectFrom('locations').select(['id', 'location_id']).execute()
       const locationIdOf = new Map(stored.map((row) => [row.id, row.location_id]))
       let target: OcpiLocation | undefined
-      const { counter, plugin } = watchingPlugin(async (rows) => {
+      const { walks, plugin } = watchingPlugin(async (rows) => {
         if (target || !rows[0] || !('chord' in rows[0])) return
         target = locations.find((l) => l.id === locationIdOf.get(rows[0]!.id as string))!
         const write = rename(target, 'Rewritten during a search')
@@ -114,7 +105,7 @@ for (const backend of backends()) {
       const source = sourceWith(plugin)
       const { hits } = await geosearch(source, area, PNC, { limit: 10 })
       assert.ok(target)
-      assert.equal(counter.walks, 2, 'the search started again')
+      assert.equal(walks.count, 2, 'the search started again')
       assert.equal(hits[0]!.location.name, 'Rewritten during a search')
     })
 

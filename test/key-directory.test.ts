@@ -1,28 +1,15 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
-import { sql, type KyselyPlugin } from 'kysely'
+import { sql } from 'kysely'
 import { KeyDirectory } from '../src/authorization/key-directory.ts'
-import { ADMIN_KEY, backends, startTestPlatform, type TestPlatform } from './support.ts'
-
-/** Counts every statement that reaches the database through the wrapped instance. */
-function countingPlugin() {
-  const counter = { queries: 0 }
-  const plugin: KyselyPlugin = {
-    transformQuery: (args) => args.node,
-    transformResult: async (args) => {
-      counter.queries++
-      return args.result
-    },
-  }
-  return { counter, plugin }
-}
+import { ADMIN_KEY, backends, startTestPlatform, watchQueries, type TestPlatform } from './support.ts'
 
 for (const backend of backends()) {
   describe(`key directory (${backend})`, () => {
     let t: TestPlatform
     let apiKey: string
     let organizationId: string
-    const { counter, plugin } = countingPlugin()
+    const { counter, plugin } = watchQueries()
     // Polled by hand in these tests, so each one decides when changes arrive.
     const directoryOf = (options: { reloadAfter?: number } = {}) =>
       new KeyDirectory(t.platform.db.withPlugin(plugin), t.platform.log, { pollMs: 3_600_000, ...options })

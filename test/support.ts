@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify'
+import type { KyselyPlugin } from 'kysely'
 import pg from 'pg'
 import { loadConfig } from '../src/config.ts'
 import { startPlatform, type RunningPlatform } from '../src/main.ts'
@@ -14,6 +15,23 @@ export function backends(): BackendName[] {
 }
 
 export const ADMIN_KEY = 'test-admin-key-0123456789abcdef'
+
+/**
+ * A Kysely plugin (for `db.withPlugin`) that counts every statement reaching the database through
+ * the wrapped instance, and lets a test act on each result before the caller sees it.
+ */
+export function watchQueries(onResult: (rows: Array<Record<string, unknown>>) => Promise<void> | void = () => {}) {
+  const counter = { queries: 0 }
+  const plugin: KyselyPlugin = {
+    transformQuery: (args) => args.node,
+    transformResult: async (args) => {
+      counter.queries++
+      await onResult(args.result.rows as Array<Record<string, unknown>>)
+      return args.result
+    },
+  }
+  return { counter, plugin }
+}
 
 /** A fresh database on the test server for one platform, dropped afterwards. */
 export async function freshPostgresDatabase(): Promise<{ url: string; drop(): Promise<void> }> {

@@ -182,6 +182,8 @@ async function searchOnce(
   // version is int8: pg reads it as text, PGlite as a number; Number() takes both (far below 2^53).
   type Row = { id: string; version: string | number; chord: number } & Partial<Coordinates>
   const columns = sql`id, document_version AS version, ${chord} AS chord${area.kind === 'bbox' ? sql`, latitude, longitude` : sql``}`
+  // The Plug&Charge filter has its own partial index; the box is what the index can cut.
+  const inArea = sql`searchable ${onlyPnc ? sql`AND plug_and_charge` : sql``} AND ${box}::cube @> earth_point`
   // Ordered by distance alone, so PostgreSQL walks the GiST index nearest-first and stops at the
   // LIMIT; ties (the same point) are ordered by id here, fetching a cut tie group whole. ORDER BY
   // names the output column, so the distance is computed once per row.
@@ -189,8 +191,7 @@ async function searchOnce(
     sql<Row>`
       SELECT ${columns}
         FROM locations
-       WHERE searchable ${onlyPnc ? sql`AND plug_and_charge` : sql``}
-         AND ${box}::cube @> earth_point
+       WHERE ${inArea}
          ${after ? sql`AND (${chord} > ${after.chord}::float8 OR (${chord} = ${after.chord}::float8 AND id > ${after.id}::uuid))` : sql``}
        ORDER BY chord
        LIMIT ${limit}`.execute(db)
@@ -198,8 +199,7 @@ async function searchOnce(
     sql<Row>`
       SELECT ${columns}
         FROM locations
-       WHERE searchable ${onlyPnc ? sql`AND plug_and_charge` : sql``}
-         AND ${box}::cube @> earth_point
+       WHERE ${inArea}
          AND ${chord} = ${value}::float8
          ${after && after.chord === value ? sql`AND id > ${after.id}::uuid` : sql``}
        ORDER BY id`.execute(db)

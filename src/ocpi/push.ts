@@ -20,6 +20,8 @@ export interface PushOptions {
 }
 
 const CURSOR = 'ocpi-token-push'
+/** A partner we push tokens to (`p` is ocpi_partners): registered, with a tokens Receiver. */
+const RECEIVES_TOKENS = sql`p.status = 'registered' AND p.endpoints @> '[{"identifier": "tokens", "role": "RECEIVER"}]'`
 
 /** Backoff before retry `attempts` (1 = first retry): exponential, capped, with full jitter on the upper half. */
 export function backoffMs(attempts: number, base: number, max: number, random = Math.random): number {
@@ -105,8 +107,7 @@ export class TokenPush {
           FROM key_events e
           CROSS JOIN ocpi_partners p
          WHERE e.tx_id >= ${from}::xid8 AND e.tx_id < ${horizon}::xid8
-           AND p.status = 'registered'
-           AND p.endpoints @> '[{"identifier": "tokens", "role": "RECEIVER"}]'
+           AND ${RECEIVES_TOKENS}
          GROUP BY p.id, e.key_id
         ON CONFLICT (partner_id, key_id) DO UPDATE
           SET pending_seq = GREATEST(ocpi_token_deliveries.pending_seq, EXCLUDED.pending_seq),
@@ -294,8 +295,7 @@ export class TokenPush {
         FROM key_events e
        WHERE e.tx_id >= coalesce((SELECT next_tx_id FROM outbox_cursors WHERE name = ${CURSOR}), '0'::xid8)
          AND EXISTS (SELECT 1 FROM ocpi_partners p
-                      WHERE p.id = ${partnerId} AND p.status = 'registered'
-                        AND p.endpoints @> '[{"identifier": "tokens", "role": "RECEIVER"}]')
+                      WHERE p.id = ${partnerId} AND ${RECEIVES_TOKENS})
          AND NOT EXISTS (SELECT 1 FROM ocpi_token_deliveries d
                           WHERE d.partner_id = ${partnerId} AND d.key_id = e.key_id AND d.pending_seq > d.delivered_seq)`.execute(this.db)
     return {
