@@ -42,6 +42,9 @@ const SETTINGS = {
     schema: Type.Integer({ minimum: 0, maximum: 1_048_576, default: 256 }),
   },
   ocpiPageLimit: { env: 'OPENPNC_OCPI_PAGE_LIMIT', schema: Type.Integer({ minimum: 10, maximum: 10_000, default: 2000 }) },
+  // A client that stalls while sending its request holds a connection; these end it (408).
+  requestTimeoutMs: { env: 'OPENPNC_REQUEST_TIMEOUT_MS', schema: Type.Integer({ minimum: 10, maximum: 600_000, default: 30_000 }) },
+  headersTimeoutMs: { env: 'OPENPNC_HEADERS_TIMEOUT_MS', schema: Type.Integer({ minimum: 10, maximum: 600_000, default: 10_000 }) },
 } as const
 
 const ConfigSchema = Type.Object(
@@ -73,6 +76,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`invalid configuration: ${messages.join('; ')}`)
   }
   const config = candidate as Static<typeof ConfigSchema>
+  if (config.headersTimeoutMs > config.requestTimeoutMs) {
+    throw new ConfigError('invalid configuration: OPENPNC_HEADERS_TIMEOUT_MS must not exceed OPENPNC_REQUEST_TIMEOUT_MS')
+  }
   const emaidPrefixParts = parseEmaidPrefix(config.emaidPrefix)
   if (!emaidPrefixParts) {
     throw new ConfigError('invalid configuration: OPENPNC_EMAID_PREFIX must be country + provider ID, e.g. DE-8PS')

@@ -3,17 +3,37 @@ import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify'
 import { sql } from 'kysely'
 import { adminApi } from '../admin/admin-api.ts'
 import { driveApi } from '../drive-api/drive-api.ts'
 import { geosearchApi } from '../drive-api/geosearch.ts'
+import type { Socket } from 'node:net'
+import { invalid, OpenpncError } from '../errors.ts'
 import { OCPI_BASE_PATH, ocpiServer } from '../ocpi/server.ts'
 import { ocpiAdminApi } from '../ocpi/admin-api.ts'
+import { OCPI_STATUS } from '../ocpi/protocol.ts'
+import { ocpiTimestamp } from '../ocpi/transport.ts'
 import type { Platform } from '../platform.ts'
+import { RouteMethods } from './allowed-methods.ts'
 import { requireApiKeys } from './auth.ts'
-import { ErrorResponse, toHttpError } from './errors.ts'
+import { ErrorResponse, toHttpError, type ErrorBody } from './errors.ts'
 import { replayIdempotentPosts } from './idempotency.ts'
+import { parseJsonBody, urlHasNul } from './json-body.ts'
+import { closedObjects, schemaController } from './validation.ts'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The methods served at a path (for 405 answers in every API's own envelope). */
+    allowedMethods(path: string): string[]
+  }
+}
+
+/**
+ * The longest path parameter the router takes: the longest our schemas allow (a partner's user
+ * ID, 128 characters). Longer is a 414 in our envelope; a test holds the schemas to it.
+ */
+export const MAX_PARAM_LENGTH = 128
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 
@@ -33,17 +53,48 @@ export async function buildServer(platform: Platform): Promise<FastifyInstance> 
       const given = req.headers['x-request-id']
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
     },
-    ajv: {
-      customOptions: { verbose: true, keywords: ['x-error-code', 'x-error-message'] },
+    schemaController,
+    routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: MAX_PARAM_LENGTH },
+    // A request must arrive whole within these (a stalled body is answered 408 and closed). Node
+    // checks its connections every `connectionsCheckingInterval`, so that is a fraction of them.
+    requestTimeout: platform.config.requestTimeoutMs,
+    http: {
+      requestTimeout: platform.config.requestTimeoutMs,
+      headersTimeout: platform.config.headersTimeoutMs,
+      connectionsCheckingInterval: Math.max(5, Math.min(1000, Math.floor(platform.config.headersTimeoutMs / 4))),
     },
+    // Errors the router meets before any route (bad percent-encoding, over-long parameter).
+    frameworkErrors: (error, request, reply) => {
+      reply.header('x-request-id', request.id)
+      sendError(error, request.url, request.id, reply)
+    },
+    clientErrorHandler: answerClientError,
   }).withTypeProvider<TypeBoxTypeProvider>()
+
+  const routeMethods = new RouteMethods()
+  app.addHook('onRoute', (route) => routeMethods.add(route.method, route.url))
+  app.decorate('allowedMethods', (path: string) => routeMethods.allowed(path))
 
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id)
     done()
   })
+  // A NUL cannot be stored (PostgreSQL refuses it); refused here for every route, path and query.
+  app.addHook('onRequest', (request, _reply, done) => {
+    done(urlHasNul(request.url) ? invalid('nul_character', 'the URL must not contain a NUL character (%00)') : undefined)
+  })
   // JSON only: a text body would otherwise reach validation as a string and be misreported.
   app.removeContentTypeParser('text/plain')
+  // Depth, NUL characters and prototype keys are checked while parsing, for every API.
+  app.removeContentTypeParser('application/json')
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+    if (body === '') return done(invalid('malformed_json', 'the request body is empty but declared as JSON'), undefined)
+    try {
+      done(null, parseJsonBody(body as string))
+    } catch (error) {
+      done(error as OpenpncError, undefined)
+    }
+  })
 
   app.setErrorHandler((error, request, reply) => {
     const { status, body } = toHttpError(error, request.id)
@@ -52,11 +103,17 @@ export async function buildServer(platform: Platform): Promise<FastifyInstance> 
     return reply.code(status).send(body)
   })
 
-  app.setNotFoundHandler((request, reply) =>
-    reply.code(404).send({
-      error: { code: 'route_not_found', message: `no route ${request.method} ${request.url.split('?')[0]}; see /docs` },
-    }),
-  )
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0]!
+    const allow = routeMethods.allowed(path)
+    if (allow.length > 0) {
+      return reply
+        .code(405)
+        .header('allow', allow.join(', '))
+        .send({ error: { code: 'method_not_allowed', message: `${request.method} is not allowed on ${path}; allowed: ${allow.join(', ')}` } })
+    }
+    return reply.code(404).send({ error: { code: 'route_not_found', message: `no route ${request.method} ${path}; see /docs` } })
+  })
 
   await app.register(swagger, {
     openapi: {
@@ -91,6 +148,11 @@ export async function buildServer(platform: Platform): Promise<FastifyInstance> 
 
   // Everything below needs an API key.
   await app.register(async (authenticated) => {
+    // Unknown fields are refused: every object schema of these APIs is closed unless it says otherwise.
+    authenticated.addHook('onRoute', (route) => {
+      if (route.schema?.body) route.schema.body = closedObjects(route.schema.body)
+      if (route.schema?.querystring) route.schema.querystring = closedObjects(route.schema.querystring)
+    })
     requireApiKeys(authenticated, platform.apiKeys)
     // An absent body reads as {}: optional-only bodies may be omitted, and a missing field is
     // reported by name rather than as "body must be object".
@@ -109,4 +171,46 @@ export async function buildServer(platform: Platform): Promise<FastifyInstance> 
 
   await app.ready()
   return app as unknown as FastifyInstance
+}
+
+const isOcpi = (url: string) => url === OCPI_BASE_PATH || url.startsWith(`${OCPI_BASE_PATH}/`) || url.startsWith(`${OCPI_BASE_PATH}?`)
+
+/** Our envelope for an error met outside any route: OCPI's under /ocpi, the REST one elsewhere. */
+function errorEnvelope(error: unknown, url: string, requestId: string): { status: number; body: ErrorBody | Record<string, unknown> } {
+  const { status, body } = toHttpError(error, requestId)
+  if (!isOcpi(url)) return { status, body }
+  const statusCode = status === 400 ? OCPI_STATUS.invalidParameters : status >= 500 ? OCPI_STATUS.serverError : OCPI_STATUS.clientError
+  return { status, body: { status_code: statusCode, status_message: body.error.message, timestamp: ocpiTimestamp() } }
+}
+
+function sendError(error: unknown, url: string, requestId: string, reply: FastifyReply) {
+  const { status, body } = errorEnvelope(error, url, requestId)
+  reply.code(status).send(body)
+}
+
+const CLIENT_ERRORS: Record<string, { status: number; code: string; message: string }> = {
+  ERR_HTTP_REQUEST_TIMEOUT: { status: 408, code: 'request_timeout', message: 'the request did not arrive in time' },
+  HPE_HEADER_OVERFLOW: { status: 431, code: 'headers_too_large', message: 'the request headers are too large' },
+}
+const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 408: 'Request Timeout', 431: 'Request Header Fields Too Large' }
+
+/**
+ * A request Node could not read (malformed, too large headers, too slow) never reaches Fastify:
+ * it is answered here, in our envelope, and the connection closed.
+ */
+function answerClientError(clientError: Error, socket: Socket) {
+  const error = clientError as Error & { code?: string; rawPacket?: unknown }
+  if (error.code === 'ECONNRESET' || socket.destroyed) return
+  const known = CLIENT_ERRORS[error.code ?? ''] ?? { status: 400, code: 'malformed_request', message: 'the request is not valid HTTP' }
+  const line = Buffer.isBuffer(error.rawPacket) ? error.rawPacket.subarray(0, 200).toString('latin1') : ''
+  const url = /^[A-Z]+ (\S+)/.exec(line)?.[1] ?? ''
+  const { body } = errorEnvelope(new OpenpncError('invalid', known.code, known.message), url, '')
+  const json = JSON.stringify(body)
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${known.status} ${STATUS_TEXT[known.status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+        `Content-Length: ${Buffer.byteLength(json)}\r\nConnection: close\r\n\r\n${json}`,
+    )
+  }
+  socket.destroy()
 }

@@ -119,6 +119,14 @@ export class ChargingKeys {
     if (!pcid) {
       throw invalid('invalid_pcid', `pcid must be 17-18 letters or digits, got ${JSON.stringify(input.pcid)}`)
     }
+    // One rule for creation and PATCH: validTo must follow validFrom, which for a new key is now.
+    if (input.validTo && input.validTo.getTime() <= Date.now()) {
+      throw invalid(
+        'invalid_valid_to',
+        `validTo must be after the key's validFrom, the moment it is created (got ${input.validTo.toISOString()}); an expired contract certificate needs no key`,
+        { field: 'validTo' },
+      )
+    }
     const base = { type: 'plug_and_charge' as const, pcid, validTo: input.validTo ?? null }
     let row: ChargingKeyRow | undefined
     if (input.contractId === undefined) {

@@ -1,3 +1,4 @@
+import { isRealInstant } from '../date-time.ts'
 import { invalid } from '../errors.ts'
 import { EVSE_STATUSES, parseCoordinates, POWER_TYPES, type OcpiConnector, type OcpiEvse, type OcpiLocation } from './location.ts'
 
@@ -17,7 +18,8 @@ function string(o: Record<string, unknown>, key: string, at: string, max: number
 function dateTime(o: Record<string, unknown>, key: string, at: string, optional = false) {
   const v = o[key]
   if (v === undefined && optional) return
-  if (typeof v !== 'string' || Number.isNaN(Date.parse(v))) fail(`${at}${key}`, 'must be an RFC 3339 date-time')
+  // A real instant: a leap second or year 0000 parses loosely but no database stores it.
+  if (typeof v !== 'string' || !isRealInstant(v, { offsetRequired: false })) fail(`${at}${key}`, 'must be an RFC 3339 date-time')
 }
 
 /** A Connector as PUT (all fields) or PATCH (`partial`: only the given ones are checked). */

@@ -1,8 +1,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import secureJson from 'secure-json-parse'
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler'
 import type { AuthorizationAnswer } from '../authorization/authorizer.ts'
+import { parseJsonBody } from '../http/json-body.ts'
 import type { Platform } from '../platform.ts'
 import type { Credentials } from './credentials.ts'
 import type { OcpiPartner, RecognisedPartner } from './partners.ts'
@@ -112,9 +112,10 @@ export async function ocpiServer(app: FastifyInstance, { platform }: { platform:
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
     if (body === '' || body === undefined) return done(null, undefined)
     try {
-      done(null, secureJson.parse(body as string))
-    } catch {
-      done(invalidParameters('the request body is not valid JSON'), undefined)
+      // Malformed JSON, nesting, NUL characters and prototype keys: 2001, naming the problem.
+      done(null, parseJsonBody(body as string))
+    } catch (error) {
+      done(error as Error, undefined)
     }
   })
 
@@ -123,13 +124,17 @@ export async function ocpiServer(app: FastifyInstance, { platform }: { platform:
     if (answer.http >= 500) request.log.error({ err: error }, 'OCPI request failed')
     return reply.code(answer.http).send({ status_code: answer.status, status_message: answer.message, timestamp: ocpiTimestamp() })
   })
-  app.setNotFoundHandler((request, reply) =>
-    reply.code(404).send({
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0]!
+    const allow = app.allowedMethods(path)
+    if (allow.length > 0) reply.code(405).header('allow', allow.join(', '))
+    else reply.code(404)
+    return reply.send({
       status_code: OCPI_STATUS.clientError,
-      status_message: `no OCPI endpoint ${request.method} ${request.url.split('?')[0]}`,
+      status_message: allow.length > 0 ? `${request.method} is not allowed on ${path}; allowed: ${allow.join(', ')}` : `no OCPI endpoint ${request.method} ${path}`,
       timestamp: ocpiTimestamp(),
-    }),
-  )
+    })
+  })
 
   // Every OCPI call is authenticated with a credentials token (Token A only reaches versions
   // and credentials); request and correlation IDs travel back.

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import { isRealInstant } from '../date-time.ts'
 import { HTTP_STATUS, OpenpncError, type ErrorKind } from '../errors.ts'
 import { OCPI_STATUS } from './protocol.ts'
 
@@ -140,9 +141,10 @@ export function pageRequest(query: Record<string, unknown>, maxLimit: number): P
   const date = (name: string) => {
     const value = query[name]
     if (value === undefined || value === '') return undefined
-    const parsed = typeof value === 'string' ? new Date(/[zZ]|[+-]\d\d:?\d\d$/.test(value) ? value : `${value}Z`) : new Date(NaN)
-    if (Number.isNaN(parsed.getTime())) throw invalidParameters(`${name} must be an RFC 3339 date-time`)
-    return parsed
+    if (typeof value !== 'string' || !isRealInstant(value, { offsetRequired: false })) {
+      throw invalidParameters(`${name} must be an RFC 3339 date-time`)
+    }
+    return new Date(/[zZ]|[+-]\d\d:\d\d$/.test(value) ? value : `${value}Z`)
   }
   const limit = Math.min(int('limit', maxLimit), maxLimit)
   let after: PageRequest['after']
