@@ -68,8 +68,15 @@ export async function buildServer(platform: Platform): Promise<FastifyInstance> 
       reply.header('x-request-id', request.id)
       sendError(error, request.url, request.id, reply)
     },
-    clientErrorHandler: answerClientError,
+    clientErrorHandler: (error, socket) => answerClientError(error, socket, answeredEarly),
   }).withTypeProvider<TypeBoxTypeProvider>()
+
+  // Connections whose request was answered before its body had arrived (see answerClientError).
+  const answeredEarly = new WeakSet<Socket>()
+  app.addHook('onResponse', (request, _reply, done) => {
+    if (!request.raw.complete) answeredEarly.add(request.raw.socket)
+    done()
+  })
 
   const routeMethods = new RouteMethods()
   app.addHook('onRoute', (route) => routeMethods.add(route.method, route.url))
@@ -198,7 +205,7 @@ const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 408: 'Request 
  * A request Node could not read (malformed, too large headers, too slow) never reaches Fastify:
  * it is answered here, in our envelope, and the connection closed.
  */
-function answerClientError(clientError: Error, socket: Socket) {
+function answerClientError(clientError: Error, socket: Socket, answered: WeakSet<Socket>) {
   const error = clientError as Error & { code?: string; rawPacket?: unknown }
   if (error.code === 'ECONNRESET' || socket.destroyed) return
   const known = CLIENT_ERRORS[error.code ?? ''] ?? { status: 400, code: 'malformed_request', message: 'the request is not valid HTTP' }
@@ -206,7 +213,9 @@ function answerClientError(clientError: Error, socket: Socket) {
   const url = /^[A-Z]+ (\S+)/.exec(line)?.[1] ?? ''
   const { body } = errorEnvelope(new OpenpncError('invalid', known.code, known.message), url, '')
   const json = JSON.stringify(body)
-  if (socket.writable) {
+  // A request already answered (an early 401 while its body was still coming) gets no second answer.
+  const started = answered.has(socket) || (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent
+  if (socket.writable && !started) {
     socket.write(
       `HTTP/1.1 ${known.status} ${STATUS_TEXT[known.status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
         `Content-Length: ${Buffer.byteLength(json)}\r\nConnection: close\r\n\r\n${json}`,
