@@ -52,7 +52,7 @@ for (const backend of backends()) {
       assert.match(answer, /^HTTP\/1\.1 408 /)
     })
 
-    test('a request that is not HTTP is a 400 in our envelope; under /ocpi in OCPI\'s', async () => {
+    test("a request that is not HTTP is a 400 in our envelope; under /ocpi in OCPI's", async () => {
       const rest = await exchange(t.url, 'GET /v1/users HTTP/1.1\r\nHost: x\r\nBad Header Line\r\n\r\n')
       assert.match(rest, /^HTTP\/1\.1 400 /)
       assert.equal(bodyOf(rest).error.code, 'malformed_request')

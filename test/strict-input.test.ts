@@ -94,7 +94,11 @@ for (const backend of backends()) {
         if (!schema) continue
         for (const field of fieldsOf(schema)) {
           const value = wrongValue(field.schema)
-          const response = await t.request(keyFor(spec.url), { method: spec.method, url: fill(spec.url, 'x'), payload: bodyWith(field.path, value) })
+          const response = await t.request(keyFor(spec.url), {
+            method: spec.method,
+            url: fill(spec.url, 'x'),
+            payload: bodyWith(field.path, value),
+          })
           const what = `${spec.method} ${spec.url} ${field.path.join('.')}=${JSON.stringify(value)}`
           const error = assertRestError(response, 400)
           const name = field.path.join('.')
@@ -111,7 +115,11 @@ for (const backend of backends()) {
     test('an unknown field in every body is a 400 unknown_field naming it', async () => {
       for (const spec of REST_ROUTES) {
         if (!bodySchema(spec)) continue
-        const response = await t.request(keyFor(spec.url), { method: spec.method, url: fill(spec.url, 'x'), payload: { unexpectedField: 1 } })
+        const response = await t.request(keyFor(spec.url), {
+          method: spec.method,
+          url: fill(spec.url, 'x'),
+          payload: { unexpectedField: 1 },
+        })
         const error = assertRestError(response, 400)
         const entry = error.errors?.find((e: { field: string }) => e.field === 'unexpectedField')
         assert.ok(entry, `${spec.method} ${spec.url}: ${response.body}`)
@@ -132,7 +140,11 @@ for (const backend of backends()) {
         payload: { pcid: 'WDBRF61J21F123456', contractId: 'DE-8PS-C0AD21B13-P' },
       })
       for (const enabled of ['false', 0, null, [false]]) {
-        const response = await t.request(apiKey, { method: 'PATCH', url: `/v1/users/${userId}/charging-keys/DE8PSC0AD21B13`, payload: { enabled } })
+        const response = await t.request(apiKey, {
+          method: 'PATCH',
+          url: `/v1/users/${userId}/charging-keys/DE8PSC0AD21B13`,
+          payload: { enabled },
+        })
         assert.match(assertRestError(response, 400).message, /^enabled must be boolean/, JSON.stringify(enabled))
       }
       const key = await t.request(apiKey, { method: 'GET', url: `/v1/users/${userId}/charging-keys/DE8PSC0AD21B13` })
@@ -203,9 +215,17 @@ for (const backend of backends()) {
       const ocpi = { authorization: `Token ${Buffer.from(tokenA).toString('base64')}` }
       for (const route of expectedOcpiRoutes()) {
         if (route.url.includes(':')) {
-          assertOcpiError(await t.app.inject({ method: route.method, url: route.url.replace(/:(\w+)/g, 'a%00b'), headers: ocpi }), 400, 2001)
+          assertOcpiError(
+            await t.app.inject({ method: route.method, url: route.url.replace(/:(\w+)/g, 'a%00b'), headers: ocpi }),
+            400,
+            2001,
+          )
         }
-        assertOcpiError(await t.app.inject({ method: route.method, url: `${route.url.replace(/:(\w+)/g, 'x')}?q=%00`, headers: ocpi }), 400, 2001)
+        assertOcpiError(
+          await t.app.inject({ method: route.method, url: `${route.url.replace(/:(\w+)/g, 'x')}?q=%00`, headers: ocpi }),
+          400,
+          2001,
+        )
         if (withBody(route.method)) {
           const response = await t.app.inject({
             method: route.method,
@@ -231,7 +251,12 @@ for (const backend of backends()) {
 
     test('nesting deeper than 32 levels is a 400 naming the limit, on the REST APIs and on OCPI', async () => {
       const deep = `{"id": "deep", "email": ${'['.repeat(40)}${']'.repeat(40)}}`
-      const response = await t.request(apiKey, { method: 'POST', url: '/v1/users', headers: { 'content-type': 'application/json' }, payload: deep })
+      const response = await t.request(apiKey, {
+        method: 'POST',
+        url: '/v1/users',
+        headers: { 'content-type': 'application/json' },
+        payload: deep,
+      })
       assert.match(assertRestError(response, 400, 'nesting_too_deep').message, /32 levels/)
       const ocpi = await t.app.inject({
         method: 'PUT',
@@ -244,7 +269,11 @@ for (const backend of backends()) {
 
     test('a date-time must be a real instant: a leap second or year 0000 is a 400 naming the field', async () => {
       for (const validTo of ['2016-12-31T23:59:60Z', '0000-01-01T00:00:00Z']) {
-        const patch = await t.request(apiKey, { method: 'PATCH', url: `/v1/users/${userId}/charging-keys/DE8PSC0AD21B13`, payload: { validTo } })
+        const patch = await t.request(apiKey, {
+          method: 'PATCH',
+          url: `/v1/users/${userId}/charging-keys/DE8PSC0AD21B13`,
+          payload: { validTo },
+        })
         assert.equal(assertRestError(patch, 400).errors[0].field, 'validTo', validTo)
         const create = await t.request(apiKey, {
           method: 'POST',

@@ -10,13 +10,7 @@ export class RouteMethods {
     const list = Array.isArray(methods) ? methods : [methods]
     const source = normalizePath(url)
       .split('/')
-      .map((segment) =>
-        segment === '*'
-          ? '.*'
-          : segment.startsWith(':')
-            ? '[^/]+'
-            : segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'),
-      )
+      .map((segment) => (segment === '*' ? '.*' : segment.startsWith(':') ? '[^/]+' : segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
       .join('/')
     this.#routes.push({ pattern: new RegExp(`^${source}$`), methods: list })
   }

@@ -32,7 +32,9 @@ export const ErrorResponse = Type.Object(
     error: Type.Object({
       code: Type.String({ description: 'machine-readable, snake_case', examples: ['invalid_pcid'] }),
       message: Type.String({ description: 'what was wrong, naming the field' }),
-      errors: Type.Optional(Type.Array(FieldError, { description: 'validation: every field error of the request, the first as code/message' })),
+      errors: Type.Optional(
+        Type.Array(FieldError, { description: 'validation: every field error of the request, the first as code/message' }),
+      ),
       requestId: Type.Optional(Type.String({ description: 'on internal errors: quote it to support' })),
       expected: Type.Optional(Type.String({ description: 'check_digit_mismatch: the correct check character' })),
     }),
@@ -180,7 +182,10 @@ export function toHttpError(error: unknown, requestId: string): { status: number
   }
   const known = fastifyError?.code ? FASTIFY_ERRORS[fastifyError.code] : undefined
   if (known) {
-    return { status: known.status ?? HTTP_STATUS[known.kind], body: { error: { code: known.code, message: known.message ?? fastifyError.message } } }
+    return {
+      status: known.status ?? HTTP_STATUS[known.kind],
+      body: { error: { code: known.code, message: known.message ?? fastifyError.message } },
+    }
   }
   const status = fastifyError?.statusCode
   if (typeof status === 'number' && status >= 400 && status < 500) {

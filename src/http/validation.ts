@@ -28,18 +28,25 @@ function buildAjv(coerce: boolean): Ajv {
   return ajv
 }
 
+const ajvPool = new Map<string, { body: Ajv; text: Ajv }>()
+
 /** The schema controller of our server: one validator per request part, as described above. */
 export const schemaController = {
   compilersFactory: {
     buildValidator: ((externalSchemas: Record<string, unknown>) => {
-      const body = buildAjv(false)
-      const text = buildAjv(true)
-      for (const schema of Object.values(externalSchemas ?? {})) {
-        body.addSchema(schema as object)
-        text.addSchema(schema as object)
+      // Every plugin asks for its validators; the same shared schemas share the same two Ajvs.
+      const key = JSON.stringify(externalSchemas ?? {})
+      let pair = ajvPool.get(key)
+      if (!pair) {
+        pair = { body: buildAjv(false), text: buildAjv(true) }
+        for (const schema of Object.values(externalSchemas ?? {})) {
+          pair.body.addSchema(schema as object)
+          pair.text.addSchema(schema as object)
+        }
+        ajvPool.set(key, pair)
       }
-      return ({ schema, httpPart }: { schema: object; httpPart?: string }) =>
-        (httpPart === 'body' ? body : text).compile(schema)
+      const { body, text } = pair
+      return ({ schema, httpPart }: { schema: object; httpPart?: string }) => (httpPart === 'body' ? body : text).compile(schema)
     }) as unknown as NonNullable<NonNullable<FastifyServerOptions['schemaController']>['compilersFactory']>['buildValidator'],
   },
 }
