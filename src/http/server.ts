@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
@@ -16,6 +17,9 @@ import { ErrorResponse, toHttpError } from './errors.ts'
 import { replayIdempotentPosts } from './idempotency.ts'
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
+
+/** The version the OpenAPI document states: the package's, read once. */
+const PACKAGE_VERSION: string = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version
 
 const API_DESCRIPTION = `openpnc: the Plug&Charge platform of an e-mobility operator (eMSP / Mobility Operator).
 
@@ -61,7 +65,7 @@ export async function buildServer(platform: Platform): Promise<FastifyInstance> 
   await app.register(swagger, {
     openapi: {
       openapi: '3.0.3',
-      info: { title: 'openpnc API', version: '1.0.0', description: API_DESCRIPTION },
+      info: { title: 'openpnc API', version: PACKAGE_VERSION, description: API_DESCRIPTION },
       components: {
         securitySchemes: {
           apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key', description: "an organization's API key" },
@@ -78,6 +82,7 @@ export async function buildServer(platform: Platform): Promise<FastifyInstance> 
     '/health',
     {
       schema: {
+        operationId: 'getHealth',
         summary: 'Liveness: the server answers and its database too',
         tags: ['Platform'],
         response: { 200: Type.Object({ status: Type.Literal('ok'), database: Type.String() }), 500: ErrorResponse },
