@@ -24,7 +24,8 @@ const PACKAGE_VERSION: string = JSON.parse(readFileSync(new URL('../../package.j
 const API_DESCRIPTION = `openpnc: the Plug&Charge platform of an e-mobility operator (eMSP / Mobility Operator).
 
 Authenticate with \`X-API-Key\`. Errors are always \`{"error": {"code", "message"}}\`.
-A POST with an \`Idempotency-Key\` header replays its first response for 24 hours.`
+A POST with an \`Idempotency-Key\` header replays its first response for 24 hours.
+Each operation lists the error codes it answers with under its responses; an unknown path is a 404 \`route_not_found\`.`
 
 /** The HTTP server: the Drive API, the admin API, health and documentation. */
 export async function buildServer(platform: Platform): Promise<FastifyInstance> {
