@@ -184,8 +184,12 @@ export const geosearchApi: FastifyPluginAsyncTypebox<{ platform: Platform }> = a
       body: Type.Object({
         north: Type.Number({ minimum: -90, maximum: 90 }),
         south: Type.Number({ minimum: -90, maximum: 90 }),
-        east: Type.Number({ minimum: -180, maximum: 180 }),
-        west: Type.Number({ minimum: -180, maximum: 180 }),
+        east: Type.Number({
+          minimum: -180,
+          maximum: 180,
+          description: 'eastern edge; less than west when the box crosses the antimeridian',
+        }),
+        west: Type.Number({ minimum: -180, maximum: 180, description: 'western edge: the box spans eastwards from here to east' }),
         filters: Filters,
         ...Page,
       }),

@@ -96,7 +96,7 @@ export function errorResponses(codes: readonly ErrorCode[]): Record<string, TSch
     responses[status] = Type.Object(
       {
         error: Type.Object({
-          code: Type.String({ ...stripKind(code), enum: group, examples: [group[0]] }),
+          code: Type.String({ ...optionsOf(code), enum: group, examples: [group[0]] }),
           ...rest,
         }),
       },
@@ -107,8 +107,8 @@ export function errorResponses(codes: readonly ErrorCode[]): Record<string, TSch
   return responses
 }
 
-/** A schema's own options, to build a new schema of the same kind from. */
-function stripKind(schema: TSchema): Record<string, unknown> {
+/** A schema's options (description, examples...) without its type, to build a narrower one from. */
+function optionsOf(schema: TSchema): Record<string, unknown> {
   const { type: _type, ...options } = schema as Record<string, unknown>
   return options
 }
