@@ -233,6 +233,63 @@ for (const backend of backends()) {
       assert.match(bbox.json().error.message, /north/)
     })
 
+    test('an unknown capability or connector type is a 400 invalid_filter listing the values there are', async () => {
+      const capability = await radius('latitude=52.37&longitude=4.89', { filters: { capabilities: ['PLUG_AND_CHARGE'] } })
+      assert.equal(capability.statusCode, 400)
+      assert.equal(capability.json().error.code, 'invalid_filter')
+      assert.match(capability.json().error.message, /filters\.capabilities\[0\] must be one of PLUG_AND_CHARGE_CAPABLE, .*RESERVABLE/)
+      const connector = await radius('latitude=52.37&longitude=4.89', { filters: { connectorTypes: ['CCS'] } })
+      assert.equal(connector.statusCode, 400)
+      assert.equal(connector.json().error.code, 'invalid_filter')
+      assert.match(connector.json().error.message, /filters\.connectorTypes\[0\] must be one of CHADEMO, .*IEC_62196_T2_COMBO/)
+    })
+
+    test('a cursor passed with other filters, another centre or another distance is a 400 cursor_mismatch', async () => {
+      const query = 'latitude=52.370216&longitude=4.895168&distance=50000'
+      const first = (await radius(query, { limit: 1, filters: { powerType: 'DC' } })).json()
+      assert.ok(first.cursor)
+      const same = await radius(query, { limit: 1, filters: { powerType: 'DC' }, cursor: first.cursor })
+      assert.equal(same.statusCode, 200)
+      for (const [otherQuery, filters] of [
+        [query, { powerType: 'AC' }],
+        [query, {}],
+        ['latitude=52.370216&longitude=4.895168&distance=40000', { powerType: 'DC' }],
+        ['latitude=52.37&longitude=4.895168&distance=50000', { powerType: 'DC' }],
+      ] as const) {
+        const response = await radius(otherQuery, { limit: 1, filters, cursor: first.cursor })
+        assert.equal(response.statusCode, 400, `${otherQuery} ${JSON.stringify(filters)}`)
+        assert.equal(response.json().error.code, 'cursor_mismatch')
+      }
+      const bbox = await t.request(apiKey, {
+        method: 'POST',
+        url: '/v1/geosearch/bbox',
+        payload: { north: 52.4, south: 52.3, east: 5.0, west: 4.8, cursor: first.cursor },
+      })
+      assert.equal(bbox.json().error.code, 'cursor_mismatch')
+    })
+
+    test('a bounding box may cross the antimeridian: west greater than east', async () => {
+      await saveLocations(t.platform.db, null, [
+        location('FIJI-W', '-17.000000', '179.900000', [
+          { uid: 'E1', status: 'AVAILABLE', connectors: [connector('1')], last_updated: '2026-01-01T00:00:00Z' },
+        ]),
+        location('FIJI-E', '-17.000000', '-179.950000', [
+          { uid: 'E1', status: 'AVAILABLE', connectors: [connector('1')], last_updated: '2026-01-01T00:00:00Z' },
+        ]),
+      ])
+      const response = await t.request(apiKey, {
+        method: 'POST',
+        url: '/v1/geosearch/bbox',
+        payload: { north: -16, south: -18, east: -179, west: 179 },
+      })
+      assert.equal(response.statusCode, 200)
+      assert.deepEqual(
+        response.json().locations.map((l: { id: string }) => l.id),
+        ['NL*SIM*FIJI-E', 'NL*SIM*FIJI-W'],
+        'both sides, nearest the centre (180) first',
+      )
+    })
+
     test('geosearch needs the geosearch scope', async () => {
       const orgs = (await t.app.inject({ method: 'GET', url: '/admin/v1/organizations', headers: { 'x-api-key': ADMIN_KEY } })).json()
       const issued = await t.app.inject({

@@ -301,14 +301,20 @@ describe('geosearch filter validation', () => {
     assert.deepEqual(validateFilters({ connectorTypes: [], capabilities: [] }), {})
   })
 
-  test('Capability and ConnectorType are OCPI open enums: well-formed values we do not know yet are accepted', () => {
-    assert.deepEqual(
-      validateFilters({ capabilities: ['BIDIRECTIONAL_CAPABLE'], connectorTypes: ['MCS', 'IEC_60309_2_single_16', 'NEW_PLUG'] }),
-      {
-        capabilities: ['BIDIRECTIONAL_CAPABLE'],
-        connectorTypes: ['MCS', 'IEC_60309_2_single_16', 'NEW_PLUG'],
-      },
+  test('an unknown capability or connector type is refused, listing the values there are', () => {
+    assert.throws(
+      () => validateFilters({ capabilities: ['BIDIRECTIONAL_CAPABLE'] }),
+      (error: Error & { code?: string }) =>
+        error.code === 'invalid_filter' &&
+        /capabilities\[0\] must be one of PLUG_AND_CHARGE_CAPABLE, .*RESERVABLE.*ISO_15118_20_PLUG_AND_CHARGE/.test(error.message),
     )
+    assert.throws(
+      () => validateFilters({ connectorTypes: ['MCS', 'NEW_PLUG'] }),
+      (error: Error) => /connectorTypes\[1\] must be one of CHADEMO, .*IEC_62196_T2_COMBO.*SAE_J3400/.test(error.message),
+    )
+    assert.deepEqual(validateFilters({ connectorTypes: ['MCS', 'IEC_60309_2_single_16'] }), {
+      connectorTypes: ['MCS', 'IEC_60309_2_single_16'],
+    })
   })
 
   const errors: Array<[string, unknown, string]> = [

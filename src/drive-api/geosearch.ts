@@ -4,7 +4,7 @@ import type { FastifyReply } from 'fastify'
 import { OpenpncError, invalid } from '../errors.ts'
 import { ErrorResponse } from '../http/errors.ts'
 import { geosearch, type SearchArea, type SearchHit } from '../locations/geosearch.ts'
-import { validateFilters } from '../locations/index.ts'
+import { CONNECTOR_TYPES, EVSE_STATUSES, FILTER_CAPABILITIES, validateFilters } from '../locations/index.ts'
 import type { Platform } from '../platform.ts'
 import { DRIVE_API as R } from './routes.ts'
 
@@ -17,11 +17,19 @@ const errors = { '4xx': ErrorResponse, '5xx': ErrorResponse }
 const Filters = Type.Optional(
   Type.Object(
     {
-      capabilities: Type.Optional(Type.Array(Type.String(), { description: 'e.g. PLUG_AND_CHARGE_CAPABLE, RESERVABLE' })),
+      capabilities: Type.Optional(
+        Type.Array(Type.String(), { description: `each connector kept has all of them; one of ${FILTER_CAPABILITIES.join(', ')}` }),
+      ),
       powerType: Type.Optional(Type.String({ description: 'AC or DC' })),
       power: Type.Optional(Type.Number({ description: 'minimum maximum power of a connector, watts' })),
-      connectorTypes: Type.Optional(Type.Array(Type.String(), { description: 'OCPI ConnectorType, e.g. IEC_62196_T2_COMBO' })),
-      locationStatuses: Type.Optional(Type.Array(Type.String(), { description: 'OCPI EVSE status, e.g. AVAILABLE' })),
+      connectorTypes: Type.Optional(
+        Type.Array(Type.String(), { description: `OCPI ConnectorType, any of them; one of ${CONNECTOR_TYPES.join(', ')}` }),
+      ),
+      locationStatuses: Type.Optional(
+        Type.Array(Type.String(), {
+          description: `OCPI EVSE status, any of them; one of ${EVSE_STATUSES.filter((s) => s !== 'REMOVED').join(', ')}`,
+        }),
+      ),
       open247: Type.Optional(Type.Boolean()),
       operatorIds: Type.Optional(Type.Array(Type.String(), { description: 'CPO as country*party, e.g. NL*SIM' })),
     },
@@ -30,7 +38,12 @@ const Filters = Type.Optional(
 )
 const Page = {
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_LIMIT, default: MAX_LIMIT })),
-  cursor: Type.Optional(Type.String({ maxLength: 200, description: 'from the previous answer, for the next page' })),
+  cursor: Type.Optional(
+    Type.String({
+      maxLength: 200,
+      description: 'from the previous answer, for the next page; only with the same area and filters (the limit may change)',
+    }),
+  ),
 }
 
 const Connector = Type.Object({
@@ -171,8 +184,12 @@ export const geosearchApi: FastifyPluginAsyncTypebox<{ platform: Platform }> = a
       body: Type.Object({
         north: Type.Number({ minimum: -90, maximum: 90 }),
         south: Type.Number({ minimum: -90, maximum: 90 }),
-        east: Type.Number({ minimum: -180, maximum: 180 }),
-        west: Type.Number({ minimum: -180, maximum: 180 }),
+        east: Type.Number({
+          minimum: -180,
+          maximum: 180,
+          description: 'eastern edge; less than west when the box crosses the antimeridian',
+        }),
+        west: Type.Number({ minimum: -180, maximum: 180, description: 'western edge: the box spans eastwards from here to east' }),
         filters: Filters,
         ...Page,
       }),

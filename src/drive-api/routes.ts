@@ -1,4 +1,66 @@
+import { issuedApiKey } from '../http/api-key-routes.ts'
 import { org, routeTable } from '../http/route-table.ts'
+
+// Examples for the documentation (the OpenAPI document; a test validates them against the schemas).
+const user = { id: 'driver-42', email: 'driver42@example.com', created: '2026-01-15T09:30:00.000Z', updated: '2026-01-15T09:30:00.000Z' }
+const pncKey = {
+  keyId: 'DE-8PS-C0AD21B13-P',
+  type: 'plug_and_charge',
+  contractId: 'DE-8PS-C0AD21B13-P',
+  pcid: 'WDBRF61J21F123456',
+  enabled: true,
+  name: null,
+  validFrom: '2026-01-15T09:31:00.000Z',
+  validTo: '2028-01-15T00:00:00.000Z',
+  created: '2026-01-15T09:31:00.000Z',
+  updated: '2026-01-15T09:31:00.000Z',
+}
+const rfidKey = {
+  keyId: '04A2B3C4D5E6F7',
+  type: 'rfid',
+  contractId: 'DE-8PS-C0AD21B13-P',
+  keyIdentifier: '04A2B3C4D5E6F7',
+  visualNumber: 'DE-8PS-000042',
+  enabled: true,
+  name: 'fuel card',
+  validFrom: '2026-01-15T09:32:00.000Z',
+  validTo: null,
+  created: '2026-01-15T09:32:00.000Z',
+  updated: '2026-01-15T09:32:00.000Z',
+}
+const chargingSite = {
+  id: 'DE*ION*BER-0042',
+  name: 'Alexanderplatz car park',
+  address: 'Alexanderstraße 9',
+  city: 'Berlin',
+  postalCode: '10178',
+  country: 'DEU',
+  coordinates: { latitude: 52.52168, longitude: 13.41322 },
+  operator: { id: 'DE*ION', name: 'Ionic Charging' },
+  openingTimes: { twentyfourseven: true, regularHours: [] },
+  timeZone: 'Europe/Berlin',
+  evses: [
+    {
+      uid: 'BER-0042-1',
+      evseId: 'DE*ION*E0042*1',
+      status: 'AVAILABLE',
+      capabilities: ['PLUG_AND_CHARGE_CAPABLE', 'REMOTE_START_STOP_CAPABLE'],
+      connectors: [
+        {
+          id: '1',
+          standard: 'IEC_62196_T2_COMBO',
+          format: 'CABLE',
+          powerType: 'DC',
+          ocpiPowerType: 'DC',
+          maxPower: 150000,
+          capabilities: ['PLUG_AND_CHARGE_CAPABLE', 'ISO_15118_2_PLUG_AND_CHARGE'],
+        },
+      ],
+    },
+  ],
+  lastUpdated: '2026-01-15T06:12:00.000Z',
+  distance: 1203.4,
+}
 
 /** The Drive API: every operation, its path and the API-key scope it needs. */
 export const DRIVE_API = routeTable({
@@ -8,15 +70,26 @@ export const DRIVE_API = routeTable({
     auth: org('users'),
     tag: 'Users',
     summary: 'Create a user (and its virtual charging key)',
+    errors: ['user_exists', 'email_taken'],
+    example: { request: { id: 'driver-42', email: 'driver42@example.com' }, response: user },
   },
-  getUser: { method: 'GET', url: '/v1/users/:userId', auth: org('users'), tag: 'Users', summary: 'Get a user' },
-  updateUser: { method: 'PATCH', url: '/v1/users/:userId', auth: org('users'), tag: 'Users', summary: "Change a user's email" },
+  getUser: { method: 'GET', url: '/v1/users/:userId', auth: org('users'), tag: 'Users', summary: 'Get a user', errors: ['user_not_found'] },
+  updateUser: {
+    method: 'PATCH',
+    url: '/v1/users/:userId',
+    auth: org('users'),
+    tag: 'Users',
+    summary: "Change a user's email",
+    errors: ['user_not_found', 'email_taken'],
+    example: { request: { email: 'driver42@example.org' }, response: { ...user, email: 'driver42@example.org' } },
+  },
   deleteUser: {
     method: 'DELETE',
     url: '/v1/users/:userId',
     auth: org('users'),
     tag: 'Users',
     summary: 'Delete a user after disabling its keys',
+    errors: ['user_not_found'],
   },
   listChargingKeys: {
     method: 'GET',
@@ -24,6 +97,7 @@ export const DRIVE_API = routeTable({
     auth: org('charging-keys'),
     tag: 'Charging keys',
     summary: "List a user's charging keys (Plug&Charge, RFID, virtual)",
+    errors: ['user_not_found'],
   },
   createRfidKey: {
     method: 'POST',
@@ -31,6 +105,19 @@ export const DRIVE_API = routeTable({
     auth: org('charging-keys'),
     tag: 'Charging keys',
     summary: 'Create an RFID charging key',
+    errors: [
+      'user_not_found',
+      'invalid_key_identifier',
+      'invalid_contract_id',
+      'contract_id_prefix_not_allowed',
+      'check_digit_mismatch',
+      'contract_id_exists',
+      'key_identifier_exists',
+    ],
+    example: {
+      request: { keyIdentifier: '04A2B3C4D5E6F7', contractId: 'DE-8PS-C0AD21B13-P', visualNumber: 'DE-8PS-000042', name: 'fuel card' },
+      response: rfidKey,
+    },
   },
   createPlugAndChargeKey: {
     method: 'POST',
@@ -38,6 +125,19 @@ export const DRIVE_API = routeTable({
     auth: org('charging-keys'),
     tag: 'Charging keys',
     summary: 'Create a Plug&Charge key (register a vehicle PCID and contract)',
+    errors: [
+      'user_not_found',
+      'invalid_pcid',
+      'invalid_contract_id',
+      'contract_id_prefix_not_allowed',
+      'check_digit_mismatch',
+      'plug_and_charge_not_enabled',
+      'contract_id_exists',
+    ],
+    example: {
+      request: { pcid: 'WDBRF61J21F123456', contractId: 'DE-8PS-C0AD21B13-P', validTo: '2028-01-15T00:00:00Z' },
+      response: { contractId: 'DE-8PS-C0AD21B13-P', pcid: 'WDBRF61J21F123456', keyId: 'DE-8PS-C0AD21B13-P' },
+    },
   },
   getChargingKey: {
     method: 'GET',
@@ -45,6 +145,7 @@ export const DRIVE_API = routeTable({
     auth: org('charging-keys'),
     tag: 'Charging keys',
     summary: 'Get a charging key by key ID or contract ID',
+    errors: ['user_not_found', 'charging_key_not_found'],
   },
   updateChargingKey: {
     method: 'PATCH',
@@ -52,6 +153,8 @@ export const DRIVE_API = routeTable({
     auth: org('charging-keys'),
     tag: 'Charging keys',
     summary: 'Enable, disable, rename or change the validity of a charging key',
+    errors: ['user_not_found', 'charging_key_not_found', 'invalid_valid_to'],
+    example: { request: { enabled: false }, response: { ...pncKey, enabled: false, updated: '2026-01-16T08:00:00.000Z' } },
   },
   deleteChargingKey: {
     method: 'DELETE',
@@ -59,6 +162,7 @@ export const DRIVE_API = routeTable({
     auth: org('charging-keys'),
     tag: 'Charging keys',
     summary: 'Delete a charging key',
+    errors: ['user_not_found', 'charging_key_not_found'],
   },
   geosearchRadius: {
     method: 'POST',
@@ -66,6 +170,11 @@ export const DRIVE_API = routeTable({
     auth: org('geosearch'),
     tag: 'Geosearch',
     summary: 'Chargers around a point, nearest first, trimmed to the EVSEs and connectors that match the filters',
+    errors: ['invalid_filter', 'invalid_cursor', 'cursor_mismatch'],
+    example: {
+      request: { filters: { capabilities: ['PLUG_AND_CHARGE_CAPABLE'], powerType: 'DC' }, limit: 10 },
+      response: { locations: [chargingSite], cursor: 'MTIzNC41fDNmNjFiMmQwLTk4ZTQtNGM2Ny1hMjFkLTc3ZTBjNGIyYTliOXxGa1VqLV9XOWJYMWVjUXpM' },
+    },
   },
   geosearchBbox: {
     method: 'POST',
@@ -73,14 +182,27 @@ export const DRIVE_API = routeTable({
     auth: org('geosearch'),
     tag: 'Geosearch',
     summary: 'Chargers in a map view (bounding box), nearest to its centre first',
+    errors: ['invalid_filter', 'invalid_cursor', 'cursor_mismatch'],
+    example: {
+      request: { north: 52.6, south: 52.4, east: 13.6, west: 13.2, filters: { locationStatuses: ['AVAILABLE'] }, limit: 50 },
+      response: { locations: [chargingSite] },
+    },
   },
   listApiKeys: { method: 'GET', url: '/v1/api-keys', auth: org('admin'), tag: 'API keys', summary: "List the organization's API keys" },
-  createApiKey: { method: 'POST', url: '/v1/api-keys', auth: org('admin'), tag: 'API keys', summary: 'Create an API key (shown once)' },
+  createApiKey: {
+    method: 'POST',
+    url: '/v1/api-keys',
+    auth: org('admin'),
+    tag: 'API keys',
+    summary: 'Create an API key (shown once)',
+    example: { request: { scopes: ['users', 'charging-keys'] }, response: issuedApiKey },
+  },
   revokeApiKey: {
     method: 'DELETE',
     url: '/v1/api-keys/:keyId',
     auth: org('admin'),
     tag: 'API keys',
     summary: 'Revoke an API key',
+    errors: ['api_key_not_found'],
   },
 })

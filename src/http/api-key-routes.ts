@@ -28,6 +28,14 @@ export const ApiKeyInfoResponse = Type.Object({
 
 export const ApiKeyListResponse = Type.Object({ apiKeys: Type.Array(ApiKeyInfoResponse) })
 
+/** An issued key, for the documentation of both APIs that issue them. */
+export const issuedApiKey = {
+  id: '3f2a9c1b7d4e5f60',
+  apiKey: 'opk_3f2a9c1b7d4e5f60_q8Zr0wKcT1uV2xY3zA4bC5dE6fG7hI8j',
+  scopes: ['users', 'charging-keys'],
+  created: '2026-01-15T09:00:00.000Z',
+}
+
 export const presentIssuedKey = (key: IssuedApiKey): Static<typeof ApiKeyIssuedResponse> => ({
   id: key.id,
   apiKey: key.apiKey,

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
@@ -37,10 +38,14 @@ export const MAX_PARAM_LENGTH = 128
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 
+/** The version the OpenAPI document states: the package's, read once. */
+const PACKAGE_VERSION: string = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version
+
 const API_DESCRIPTION = `openpnc: the Plug&Charge platform of an e-mobility operator (eMSP / Mobility Operator).
 
 Authenticate with \`X-API-Key\`. Errors are always \`{"error": {"code", "message"}}\`.
-A POST with an \`Idempotency-Key\` header replays its first response for 24 hours.`
+A POST with an \`Idempotency-Key\` header replays its first response for 24 hours.
+Each operation lists the error codes it answers with under its responses; an unknown path is a 404 \`route_not_found\`.`
 
 /** The HTTP server: the Drive API, the admin API, health and documentation. */
 export async function buildServer(platform: Platform): Promise<FastifyInstance> {
@@ -125,7 +130,7 @@ export async function buildServer(platform: Platform): Promise<FastifyInstance> 
   await app.register(swagger, {
     openapi: {
       openapi: '3.0.3',
-      info: { title: 'openpnc API', version: '1.0.0', description: API_DESCRIPTION },
+      info: { title: 'openpnc API', version: PACKAGE_VERSION, description: API_DESCRIPTION },
       components: {
         securitySchemes: {
           apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key', description: "an organization's API key" },
@@ -142,6 +147,7 @@ export async function buildServer(platform: Platform): Promise<FastifyInstance> 
     '/health',
     {
       schema: {
+        operationId: 'getHealth',
         summary: 'Liveness: the server answers and its database too',
         tags: ['Platform'],
         response: { 200: Type.Object({ status: Type.Literal('ok'), database: Type.String() }), 500: ErrorResponse },

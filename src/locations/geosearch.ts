@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { sql } from 'kysely'
 import type { Db } from '../db/database.ts'
 import { invalid } from '../errors.ts'
@@ -37,13 +38,21 @@ function circleOf(area: SearchArea): { center: Coordinates; radius: number } {
   let longitude = area.west + span / 2
   if (longitude > 180) longitude -= 360
   const center = { latitude: (area.north + area.south) / 2, longitude }
+  // The farthest point of a box is on its edges. Along a parallel, distance grows with the
+  // longitude difference, so there it is a corner; along a meridian edge it may lie between the
+  // corners (a box wider than half the world is farthest at its sides near the equator), where the
+  // distance along the edge is stationary: tan(latitude) = sin(centre latitude) / (cos(centre latitude) cos(half span)).
+  const radians = Math.PI / 180
+  const b = Math.cos(center.latitude * radians) * Math.cos((span / 2) * radians)
+  const stationary = b === 0 ? area.north : Math.atan(Math.sin(center.latitude * radians) / b) / radians
+  const sideLatitude = Math.min(area.north, Math.max(area.south, stationary))
   const corners = [
     { latitude: area.north, longitude: area.west },
     { latitude: area.north, longitude: area.east },
     { latitude: area.south, longitude: area.west },
     { latitude: area.south, longitude: area.east },
-    { latitude: area.north, longitude: center.longitude },
-    { latitude: area.south, longitude: center.longitude },
+    { latitude: sideLatitude, longitude: area.west },
+    { latitude: sideLatitude, longitude: area.east },
   ]
   // A little margin: the index sphere and the haversine sphere differ by about 0.1%.
   return { center, radius: Math.max(...corners.map((c) => distanceMeters(center, c))) * 1.01 + 1 }
@@ -59,11 +68,49 @@ function insideBox(area: Extract<SearchArea, { kind: 'bbox' }>, c: Coordinates):
 /** Where the previous page ended: the index distance (exact, as PostgreSQL computed it) and the id. */
 type Cursor = { chord: number; id: string }
 
-function decodeCursor(cursor: string | undefined): Cursor | undefined {
+/**
+ * What a cursor continues: the area and the filters (lists in any order), not the page size. A
+ * cursor carries it, so one passed with another search is refused instead of answering a page of
+ * a search nobody asked for.
+ */
+export function searchDigest(area: SearchArea, filters: LocationFilters): string {
+  const where =
+    area.kind === 'radius'
+      ? ['radius', area.center.latitude, area.center.longitude, area.distance]
+      : ['bbox', area.north, area.south, area.east, area.west]
+  const given = Object.entries(filters)
+    .filter(([, value]) => value !== undefined)
+    .map(([name, value]) => [name, Array.isArray(value) ? [...value].sort() : value])
+    .sort(([a], [b]) => (a! < b! ? -1 : 1))
+  return createHash('sha256')
+    .update(JSON.stringify([where, given]))
+    .digest('base64url')
+    .slice(0, 16)
+}
+
+function encodeCursor(cursor: Cursor, digest: string): string {
+  return Buffer.from(`${cursor.chord}|${cursor.id}|${digest}`, 'utf8').toString('base64url')
+}
+
+function decodeCursor(cursor: string | undefined, digest: string): Cursor | undefined {
   if (cursor === undefined) return undefined
-  const [chord, id] = Buffer.from(cursor, 'base64url').toString('utf8').split('|')
-  if (!chord || !/^[0-9.eE+-]+$/.test(chord) || !Number.isFinite(Number(chord)) || !id || !/^[0-9a-f-]{36}$/.test(id)) {
+  const [chord, id, issuedFor, ...rest] = Buffer.from(cursor, 'base64url').toString('utf8').split('|')
+  if (
+    !chord ||
+    !/^[0-9.eE+-]+$/.test(chord) ||
+    !Number.isFinite(Number(chord)) ||
+    !id ||
+    !/^[0-9a-f-]{36}$/.test(id) ||
+    !issuedFor ||
+    rest.length > 0
+  ) {
     throw invalid('invalid_cursor', 'cursor is not one we issued; pass back the cursor of the previous answer as given')
+  }
+  if (issuedFor !== digest) {
+    throw invalid(
+      'cursor_mismatch',
+      'cursor belongs to another search: send the same area and filters as the request that returned it, or no cursor to start again',
+    )
   }
   return { chord: Number(chord), id }
 }
@@ -223,7 +270,8 @@ async function searchOnce(
     })
   }
 
-  let after = decodeCursor(page.cursor)
+  const digest = searchDigest(area, filters)
+  let after = decodeCursor(page.cursor, digest)
   const hits: SearchHit[] = []
   // Read as stored, only the area's exact edge drops a row, so the page needs no spare rows; a
   // filter may drop some, so more are fetched at once (any shortfall takes another round).
@@ -264,7 +312,7 @@ async function searchOnce(
         hits.push(new SearchHit(location === stored ? bytes : Buffer.from(searchDocumentJson(location), 'latin1'), distance, location))
       }
       if (hits.length === page.limit) {
-        return { hits, cursor: Buffer.from(`${row.chord}|${row.id}`, 'utf8').toString('base64url') }
+        return { hits, cursor: encodeCursor({ chord: row.chord, id: row.id }, digest) }
       }
     }
     if (inside < rows.length || !full) break

@@ -6,6 +6,24 @@ import { platform as platformAuth, routeTable } from '../http/route-table.ts'
 import type { Platform } from '../platform.ts'
 import type { OcpiPartner } from './partners.ts'
 
+// Examples for the documentation (a test validates them against the schemas).
+const partnerExample = {
+  id: '7c1e9b2a-3d4f-4a5b-8c6d-0e1f2a3b4c5d',
+  name: 'Demo CPO',
+  status: 'registered',
+  version: '2.3.0',
+  versionsUrl: 'https://cpo.example.com/ocpi/versions',
+  roles: [{ role: 'CPO', country_code: 'NL', party_id: 'SIM' }],
+  endpoints: [{ identifier: 'tokens', role: 'RECEIVER', url: 'https://cpo.example.com/ocpi/2.3.0/tokens' }],
+  authorizationStyle: 'base64',
+  emaidTokenType: null,
+  delivery: { backlog: 0, failing: 0, delivered: 1250, nextAttemptAt: null, lastError: null },
+  registered: '2026-01-15T09:10:00.000Z',
+  created: '2026-01-15T09:00:00.000Z',
+  updated: '2026-01-15T09:10:00.000Z',
+}
+const newPartner = { ...partnerExample, status: 'created', version: null, versionsUrl: null, roles: [], endpoints: [], registered: null }
+
 /** Admin operations on OCPI partners (platform admin key). */
 export const OCPI_ADMIN_API = routeTable({
   createOcpiPartner: {
@@ -14,6 +32,15 @@ export const OCPI_ADMIN_API = routeTable({
     auth: platformAuth,
     tag: 'Admin: OCPI',
     summary: 'Create an OCPI partner and the Token A it registers with',
+    example: {
+      request: { name: 'Demo CPO' },
+      response: {
+        id: newPartner.id,
+        tokenA: 'b3c1f0e2-6a7d-4e8f-9a0b-1c2d3e4f5a6b',
+        versionsUrl: 'https://emsp.example.com/ocpi/emsp/versions',
+        partner: { ...newPartner, delivery: { ...newPartner.delivery, delivered: 0 } },
+      },
+    },
   },
   listOcpiPartners: {
     method: 'GET',
@@ -28,6 +55,7 @@ export const OCPI_ADMIN_API = routeTable({
     auth: platformAuth,
     tag: 'Admin: OCPI',
     summary: 'Get an OCPI partner',
+    errors: ['ocpi_partner_not_found'],
   },
   updateOcpiPartner: {
     method: 'PATCH',
@@ -35,6 +63,8 @@ export const OCPI_ADMIN_API = routeTable({
     auth: platformAuth,
     tag: 'Admin: OCPI',
     summary: "Change a partner's name, authorization header style or token type",
+    errors: ['ocpi_partner_not_found'],
+    example: { request: { authorizationStyle: 'raw' }, response: { ...partnerExample, authorizationStyle: 'raw' } },
   },
   reconcileOcpiPartner: {
     method: 'POST',
@@ -42,6 +72,8 @@ export const OCPI_ADMIN_API = routeTable({
     auth: platformAuth,
     tag: 'Admin: OCPI',
     summary: "Compare the CPO's copies of our tokens with ours and re-push the differences",
+    errors: ['ocpi_partner_not_found', 'ocpi_partner_not_registered', 'ocpi_reconcile_failed'],
+    example: { response: { checked: 1250, differing: 3 } },
   },
   pullOcpiPartnerLocations: {
     method: 'POST',
@@ -49,6 +81,8 @@ export const OCPI_ADMIN_API = routeTable({
     auth: platformAuth,
     tag: 'Admin: OCPI',
     summary: "Pull a CPO's locations now: a delta since the last pull, or a full pull that replaces its set",
+    errors: ['ocpi_partner_not_found', 'ocpi_pull_failed'],
+    example: { request: { full: true }, response: { received: 5120, stored: 5118, invalid: 2, removed: 14, full: true } },
   },
   registerWithOcpiPartner: {
     method: 'POST',
@@ -56,6 +90,11 @@ export const OCPI_ADMIN_API = routeTable({
     auth: platformAuth,
     tag: 'Admin: OCPI',
     summary: 'Register with a CPO using its versions URL and Token A',
+    errors: ['ocpi_partner_not_found', 'ocpi_partner_registered', 'ocpi_registration_failed'],
+    example: {
+      request: { versionsUrl: 'https://cpo.example.com/ocpi/versions', tokenA: 'cpo-token-a-7f3e9d21' },
+      response: partnerExample,
+    },
   },
 })
 
