@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify'
 import type { Config } from './config.ts'
 import { openDatabase, type DatabaseHandle } from './db/database.ts'
 import { migrate } from './db/migrate.ts'
+import { buildMetricsServer } from './http/metrics.ts'
 import { buildServer } from './http/server.ts'
 import { fillSearchDocuments } from './locations/store.ts'
 import { createLogger } from './logger.ts'
@@ -16,6 +17,13 @@ export interface RunningPlatform {
   database: DatabaseHandle
   /** http://host:port */
   url: string
+  /** http://host:port of the metrics server, when OPENPNC_METRICS_PORT is set */
+  metricsUrl?: string
+  /**
+   * Graceful shutdown: readiness turns 503, the server stops accepting and answers the requests
+   * in flight, the pollers stop after their round, decisions are written, the database closes.
+   * Rejects when that takes longer than OPENPNC_SHUTDOWN_TIMEOUT_MS. Calling it again waits for the first call.
+   */
   stop(): Promise<void>
 }
 
@@ -61,12 +69,31 @@ export async function startPlatform(config: Config, options: StartOptions = {}):
     announce(`\nSandbox organization created (Plug&Charge, prefix DE-8PS).\nDemo API key: ${sandbox.apiKey}\n(also in ${path})\n\n`)
   }
 
+  platform.metrics.watch(
+    {
+      keyDirectory: platform.keyDirectory,
+      searchDocuments: platform.searchDocuments,
+      databasePool: database.poolStats,
+      deliveries: async () =>
+        Promise.all(
+          (await platform.ocpi.partners.list()).map(async (p) => ({ partnerId: p.id, ...(await platform.ocpi.push.status(p.id)) })),
+        ),
+    },
+    log,
+  )
   await platform.keyDirectory.start()
   const server = await buildServer(platform)
   let url = ''
   if (options.listen !== false) {
     url = await server.listen({ port: config.port, host: config.host })
     if (!config.publicUrl) platform.setPublicUrl(url)
+  }
+  let metricsServer: FastifyInstance | undefined
+  let metricsUrl: string | undefined
+  if (config.metricsPort !== undefined && options.listen !== false) {
+    metricsServer = await buildMetricsServer(platform)
+    metricsUrl = await metricsServer.listen({ port: config.metricsPort, host: config.host })
+    log.info({ url: metricsUrl }, 'metrics served without a key on their own port')
   }
 
   platform.ocpi.push.start()
@@ -78,19 +105,50 @@ export async function startPlatform(config: Config, options: StartOptions = {}):
   }, 3_600_000)
   sweep.unref()
 
+  async function shutdown() {
+    platform.lifecycle.shuttingDown = true
+    const began = performance.now()
+    log.info({ timeoutMs: config.shutdownTimeoutMs }, 'shutting down')
+    let current = ''
+    const step = async (name: string, work: () => Promise<unknown> | unknown) => {
+      current = name
+      const at = performance.now()
+      await work()
+      log.info({ step: name, ms: Math.round(performance.now() - at) }, `shutdown: ${name}`)
+    }
+    const steps = async () => {
+      clearInterval(sweep)
+      await step('stopped accepting connections and answered the requests in flight', () => server.close())
+      if (metricsServer) await step('closed the metrics server', () => metricsServer.close())
+      await step('stopped the token push after its round in flight', () => platform.ocpi.push.stop())
+      await step('stopped the location pull', () => platform.ocpi.locationPull.stop())
+      await step('stopped the key directory', () => platform.keyDirectory.stop())
+      await step('wrote the buffered authorization decisions', () => platform.decisions.flush())
+      await step('closed the database', () => database.close())
+    }
+    let timer: NodeJS.Timeout | undefined
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        log.error({ step: current, ms: Math.round(performance.now() - began) }, 'shutdown deadline passed; giving up on the step under way')
+        reject(new Error(`shutdown did not finish within ${config.shutdownTimeoutMs} ms (OPENPNC_SHUTDOWN_TIMEOUT_MS), stuck at: ${current}`))
+      }, config.shutdownTimeoutMs)
+      timer.unref()
+    })
+    try {
+      await Promise.race([steps(), deadline])
+    } finally {
+      clearTimeout(timer)
+    }
+    log.info({ ms: Math.round(performance.now() - began) }, 'shut down')
+  }
+  let stopping: Promise<void> | undefined
+
   return {
     platform,
     server,
     database,
     url,
-    async stop() {
-      clearInterval(sweep)
-      platform.keyDirectory.stop()
-      await platform.ocpi.push.stop()
-      await platform.ocpi.locationPull.stop()
-      await server.close()
-      await platform.decisions.flush()
-      await database.close()
-    },
+    metricsUrl,
+    stop: () => (stopping ??= shutdown()),
   }
 }

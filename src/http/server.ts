@@ -4,7 +4,6 @@ import swaggerUi from '@fastify/swagger-ui'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
-import { sql } from 'kysely'
 import { adminApi } from '../admin/admin-api.ts'
 import { driveApi } from '../drive-api/drive-api.ts'
 import { geosearchApi } from '../drive-api/geosearch.ts'
@@ -13,7 +12,9 @@ import { ocpiAdminApi } from '../ocpi/admin-api.ts'
 import type { Platform } from '../platform.ts'
 import { requireApiKeys } from './auth.ts'
 import { ErrorResponse, toHttpError } from './errors.ts'
+import { healthApi } from './health.ts'
 import { replayIdempotentPosts } from './idempotency.ts'
+import { metricsApi } from './metrics.ts'
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 
@@ -36,7 +37,12 @@ export async function buildServer(platform: Platform): Promise<FastifyInstance> 
     ajv: {
       customOptions: { verbose: true, keywords: ['x-error-code', 'x-error-message'] },
     },
+    // While shutting down, a request on an open keep-alive connection is still answered (with
+    // Connection: close) rather than refused with a bare 503: readiness says why we are leaving.
+    return503OnClosing: false,
   }).withTypeProvider<TypeBoxTypeProvider>()
+
+  await app.register(metricsApi, { platform })
 
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id)
@@ -74,17 +80,20 @@ export async function buildServer(platform: Platform): Promise<FastifyInstance> 
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
 
+  await app.register(healthApi, { platform })
+
+  // Liveness only: a database outage makes the instance unready (/health/ready), not dead, so
+  // an orchestrator does not restart every instance while the database is away.
   app.get(
     '/health',
     {
       schema: {
-        summary: 'Liveness: the server answers and its database too',
+        summary: 'Liveness: the process answers (the database is checked by /health/ready)',
         tags: ['Platform'],
         response: { 200: Type.Object({ status: Type.Literal('ok'), database: Type.String() }), 500: ErrorResponse },
       },
     },
     async () => {
-      await sql`SELECT 1`.execute(platform.db)
       return { status: 'ok' as const, database: platform.config.databaseUrl ? 'postgres' : 'pglite' }
     },
   )
