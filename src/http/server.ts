@@ -42,8 +42,6 @@ export async function buildServer(platform: Platform): Promise<FastifyInstance> 
     return503OnClosing: false,
   }).withTypeProvider<TypeBoxTypeProvider>()
 
-  await app.register(metricsApi, { platform })
-
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id)
     done()
@@ -63,6 +61,8 @@ export async function buildServer(platform: Platform): Promise<FastifyInstance> 
       error: { code: 'route_not_found', message: `no route ${request.method} ${request.url.split('?')[0]}; see /docs` },
     }),
   )
+
+  await app.register(metricsApi, { platform })
 
   await app.register(swagger, {
     openapi: {
