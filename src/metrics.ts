@@ -218,8 +218,7 @@ export class PlatformMetrics {
     })
     // Both delivery gauges come from one read per scrape.
     let deliveries: ReturnType<MetricSources['deliveries']> | undefined
-    const readDeliveries = () =>
-      (deliveries ??= sources.deliveries().finally(() => setImmediate(() => (deliveries = undefined))))
+    const readDeliveries = () => (deliveries ??= sources.deliveries().finally(() => setImmediate(() => (deliveries = undefined))))
     const deliveryGauge = (name: string, help: string, field: 'backlog' | 'failing') =>
       new Gauge({
         name,

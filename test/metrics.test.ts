@@ -245,7 +245,10 @@ for (const backend of backends()) {
       assert.ok(
         valueOf(families, 'openpnc_http_requests_total', 'openpnc_http_requests_total', { route: '(unmatched)', status: '4xx' }) >= 1,
       )
-      const exposition = families.get('openpnc_http_requests_total')!.samples.map((s) => JSON.stringify(s.labels)).join()
+      const exposition = families
+        .get('openpnc_http_requests_total')!
+        .samples.map((s) => JSON.stringify(s.labels))
+        .join()
       assert.doesNotMatch(exposition, /driver-1|nobody-7f3a|wp-admin/, 'no raw URL reaches a label')
       const durations = valueOf(families, 'openpnc_http_request_duration_seconds', 'openpnc_http_request_duration_seconds_count', labels)
       assert.equal(durations, before + 1)

@@ -46,7 +46,8 @@ const metricsPlugin: FastifyPluginAsync<{ platform: Platform }> = async (app, { 
     schema: metricsRouteSchema(true),
     onRequest: async (request) => {
       const key = presentedKey(request)
-      if (!key) throw new OpenpncError('unauthenticated', 'missing_api_key', 'send the platform admin key in X-API-Key or as a Bearer token')
+      if (!key)
+        throw new OpenpncError('unauthenticated', 'missing_api_key', 'send the platform admin key in X-API-Key or as a Bearer token')
       const caller = await platform.apiKeys.authenticate(key)
       if (!caller) throw new OpenpncError('unauthenticated', 'invalid_api_key', 'the API key is unknown or revoked')
       if (caller.kind !== 'platform') throw new OpenpncError('forbidden', 'platform_key_required', 'metrics need the platform admin key')
@@ -63,7 +64,14 @@ export async function buildMetricsServer(platform: Platform): Promise<FastifyIns
   const app = Fastify({ loggerInstance: platform.log.child({ server: 'metrics' }) as FastifyBaseLogger, disableRequestLogging: true })
   app.get('/metrics', (_request, reply) => answerMetrics(platform, reply))
   app.setNotFoundHandler((request, reply) =>
-    reply.code(404).send({ error: { code: 'route_not_found', message: `this port serves GET /metrics only, not ${request.method} ${request.url.split('?')[0]}` } }),
+    reply
+      .code(404)
+      .send({
+        error: {
+          code: 'route_not_found',
+          message: `this port serves GET /metrics only, not ${request.method} ${request.url.split('?')[0]}`,
+        },
+      }),
   )
   await app.ready()
   return app

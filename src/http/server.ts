@@ -63,6 +63,7 @@ export async function buildServer(platform: Platform): Promise<FastifyInstance> 
   )
 
   await app.register(metricsApi, { platform })
+  await app.register(healthApi, { platform })
 
   await app.register(swagger, {
     openapi: {
@@ -79,8 +80,6 @@ export async function buildServer(platform: Platform): Promise<FastifyInstance> 
   await app.register(swaggerUi, { routePrefix: '/docs' })
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
-
-  await app.register(healthApi, { platform })
 
   // Liveness only: a database outage makes the instance unready (/health/ready), not dead, so
   // an orchestrator does not restart every instance while the database is away.
