@@ -1,27 +1,12 @@
 import assert from 'node:assert/strict'
-import { connect, type Socket } from 'node:net'
 import { after, before, describe, test } from 'node:test'
 import Fastify from 'fastify'
 import { sql } from 'kysely'
+import { request } from 'undici'
 import { KeyDirectory } from '../src/authorization/key-directory.ts'
 import { healthApi } from '../src/http/health.ts'
+import { bodyOf, openConnection as open, refusesConnections, statusOf } from './process.ts'
 import { ADMIN_KEY, backends, startTestPlatform, waitFor, type TestPlatform } from './support.ts'
-
-/** A raw connection, to hold a request half-sent across the start of a shutdown. */
-async function open(url: string): Promise<{ socket: Socket; received: Promise<string> }> {
-  const { hostname, port } = new URL(url)
-  const socket = await new Promise<Socket>((resolve, reject) => {
-    const s = connect(Number(port), hostname, () => resolve(s))
-    s.once('error', reject)
-  })
-  let data = ''
-  socket.on('data', (chunk) => (data += chunk))
-  const received = new Promise<string>((resolve) => socket.on('close', () => resolve(data)))
-  return { socket, received }
-}
-
-const statusOf = (raw: string) => Number(/^HTTP\/1\.1 (\d{3})/.exec(raw)?.[1])
-const bodyOf = (raw: string) => JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4))
 
 for (const backend of backends()) {
   describe(`health and readiness (${backend})`, () => {
@@ -103,16 +88,10 @@ for (const backend of backends()) {
       // ...and a probe that has begun to arrive on a connection of its own.
       const probe = await open(t.url)
       probe.socket.write('GET /health/ready HTTP/1.1\r\nHost: test\r\n')
+      // Answered after those bytes were sent (loopback): the server has read them, the probe's connection is busy.
+      await (await request(`${t.url}/health`)).body.dump()
       const stopping = t.stop()
-      await waitFor(
-        () =>
-          open(t.url).then(
-            (c) => (c.socket.destroy(), false),
-            () => true,
-          ),
-        10_000,
-        'new connections are refused',
-      )
+      await waitFor(() => refusesConnections(t.url), 10_000, 'new connections are refused')
       probe.socket.write('\r\n')
       // While closing, every answer says Connection: close and the server ends the connection.
       const ready = await probe.received
