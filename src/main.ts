@@ -10,6 +10,7 @@ import { fillSearchDocuments } from './locations/store.ts'
 import { createLogger } from './logger.ts'
 import { createPlatform, type Platform } from './platform.ts'
 import { createSandbox } from './sandbox/sandbox.ts'
+import { shutDownInSteps } from './shutdown.ts'
 
 export interface RunningPlatform {
   platform: Platform
@@ -107,39 +108,19 @@ export async function startPlatform(config: Config, options: StartOptions = {}):
 
   async function shutdown() {
     platform.lifecycle.shuttingDown = true
-    const began = performance.now()
-    log.info({ timeoutMs: config.shutdownTimeoutMs }, 'shutting down')
-    let current = ''
-    const step = async (name: string, work: () => Promise<unknown> | unknown) => {
-      current = name
-      const at = performance.now()
-      await work()
-      log.info({ step: name, ms: Math.round(performance.now() - at) }, `shutdown: ${name}`)
-    }
-    const steps = async () => {
-      clearInterval(sweep)
-      await step('stopped accepting connections and answered the requests in flight', () => server.close())
-      if (metricsServer) await step('closed the metrics server', () => metricsServer.close())
-      await step('stopped the token push after its round in flight', () => platform.ocpi.push.stop())
-      await step('stopped the location pull', () => platform.ocpi.locationPull.stop())
-      await step('stopped the key directory', () => platform.keyDirectory.stop())
-      await step('wrote the buffered authorization decisions', () => platform.decisions.flush())
-      await step('closed the database', () => database.close())
-    }
-    let timer: NodeJS.Timeout | undefined
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        log.error({ step: current, ms: Math.round(performance.now() - began) }, 'shutdown deadline passed; giving up on the step under way')
-        reject(new Error(`shutdown did not finish within ${config.shutdownTimeoutMs} ms (OPENPNC_SHUTDOWN_TIMEOUT_MS), stuck at: ${current}`))
-      }, config.shutdownTimeoutMs)
-      timer.unref()
-    })
-    try {
-      await Promise.race([steps(), deadline])
-    } finally {
-      clearTimeout(timer)
-    }
-    log.info({ ms: Math.round(performance.now() - began) }, 'shut down')
+    clearInterval(sweep)
+    await shutDownInSteps(
+      [
+        { name: 'stopped accepting connections and answered the requests in flight', run: () => server.close() },
+        ...(metricsServer ? [{ name: 'closed the metrics server', run: () => metricsServer.close() }] : []),
+        { name: 'stopped the token push after its round in flight', run: () => platform.ocpi.push.stop() },
+        { name: 'stopped the location pull', run: () => platform.ocpi.locationPull.stop() },
+        { name: 'stopped the key directory', run: () => platform.keyDirectory.stop() },
+        { name: 'wrote the buffered authorization decisions', run: () => platform.decisions.flush() },
+        { name: 'closed the database', run: () => database.close() },
+      ],
+      { timeoutMs: config.shutdownTimeoutMs, log },
+    )
   }
   let stopping: Promise<void> | undefined
 
