@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { sql } from 'kysely'
 import { request } from 'undici'
+import { loadConfig } from '../src/config.ts'
 import { saveLocations } from '../src/locations/store.ts'
 import type { OcpiLocation } from '../src/locations/index.ts'
 import { CpoSimulator } from '../src/sim/cpo.ts'
@@ -118,6 +119,22 @@ function valueOf(families: Map<string, Family>, family: string, name: string, la
   const match = samples.find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))
   return match?.value ?? 0
 }
+
+describe('metrics and shutdown settings', () => {
+  test('OPENPNC_METRICS_PORT and OPENPNC_SHUTDOWN_TIMEOUT_MS are validated, naming the variable', () => {
+    assert.equal(loadConfig({}).metricsPort, undefined)
+    assert.equal(loadConfig({}).shutdownTimeoutMs, 25_000)
+    assert.equal(loadConfig({ OPENPNC_METRICS_PORT: '9464' }).metricsPort, 9464)
+    for (const port of ['metrics', '70000', '-1']) {
+      assert.throws(() => loadConfig({ OPENPNC_METRICS_PORT: port }), /OPENPNC_METRICS_PORT/)
+    }
+    assert.throws(() => loadConfig({ PORT: '9000', OPENPNC_METRICS_PORT: '9000' }), /OPENPNC_METRICS_PORT must differ from PORT/)
+    assert.equal(loadConfig({ PORT: '0', OPENPNC_METRICS_PORT: '0' }).metricsPort, 0, 'two ports picked by the system')
+    for (const timeout of ['soon', '0', '99']) {
+      assert.throws(() => loadConfig({ OPENPNC_SHUTDOWN_TIMEOUT_MS: timeout }), /OPENPNC_SHUTDOWN_TIMEOUT_MS/)
+    }
+  })
+})
 
 describe('the Prometheus text reader of these tests', () => {
   test('refuses what the format does not allow', () => {
