@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs'
+import { constants } from 'node:os'
 import { join } from 'node:path'
 import { Command, Option } from 'commander'
 import { request } from 'undici'
@@ -10,14 +11,28 @@ import { startPlatform } from './main.ts'
 
 const program = new Command('openpnc').description('openpnc: Plug&Charge platform for e-mobility operators')
 
-/** Ctrl-C or a stop signal: let `stop` finish its work, then exit. */
+/**
+ * Ctrl-C or a stop signal: let `stop` finish its work, then exit (0, or 1 when it failed or ran
+ * out of time). A second signal exits at once, as a process killed by it would.
+ */
 function stopOnSignal(stop: () => Promise<void>) {
-  const exit = async () => {
-    await stop()
-    process.exit(0)
+  let stopping = false
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      process.stderr.write(`openpnc: second ${signal} while stopping, exiting at once\n`)
+      process.exit(128 + (constants.signals[signal] ?? 0))
+    }
+    stopping = true
+    stop().then(
+      () => process.exit(0),
+      (error: Error) => {
+        process.stderr.write(`openpnc: ${error.message}\n`)
+        process.exit(1)
+      },
+    )
   }
-  process.once('SIGINT', exit)
-  process.once('SIGTERM', exit)
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
 }
 
 function config() {

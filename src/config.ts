@@ -45,6 +45,11 @@ const SETTINGS = {
   // A client that stalls while sending its request holds a connection; these end it (408).
   requestTimeoutMs: { env: 'OPENPNC_REQUEST_TIMEOUT_MS', schema: Type.Integer({ minimum: 10, maximum: 600_000, default: 30_000 }) },
   headersTimeoutMs: { env: 'OPENPNC_HEADERS_TIMEOUT_MS', schema: Type.Integer({ minimum: 10, maximum: 600_000, default: 10_000 }) },
+  metricsPort: { env: 'OPENPNC_METRICS_PORT', schema: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })) },
+  shutdownTimeoutMs: {
+    env: 'OPENPNC_SHUTDOWN_TIMEOUT_MS',
+    schema: Type.Integer({ minimum: 100, maximum: 3_600_000, default: 25_000 }),
+  },
 } as const
 
 const ConfigSchema = Type.Object(
@@ -82,6 +87,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const emaidPrefixParts = parseEmaidPrefix(config.emaidPrefix)
   if (!emaidPrefixParts) {
     throw new ConfigError('invalid configuration: OPENPNC_EMAID_PREFIX must be country + provider ID, e.g. DE-8PS')
+  }
+  if (config.metricsPort !== undefined && config.metricsPort !== 0 && config.metricsPort === config.port) {
+    throw new ConfigError('invalid configuration: OPENPNC_METRICS_PORT must differ from PORT (metrics on PORT need no port of their own)')
   }
   return { ...config, emaidPrefixParts }
 }

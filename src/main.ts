@@ -4,11 +4,13 @@ import type { FastifyInstance } from 'fastify'
 import type { Config } from './config.ts'
 import { openDatabase, type DatabaseHandle } from './db/database.ts'
 import { migrate } from './db/migrate.ts'
+import { buildMetricsServer } from './http/metrics.ts'
 import { buildServer } from './http/server.ts'
 import { fillSearchDocuments } from './locations/store.ts'
 import { createLogger } from './logger.ts'
 import { createPlatform, type Platform } from './platform.ts'
 import { createSandbox } from './sandbox/sandbox.ts'
+import { shutDownInSteps } from './shutdown.ts'
 
 export interface RunningPlatform {
   platform: Platform
@@ -16,6 +18,13 @@ export interface RunningPlatform {
   database: DatabaseHandle
   /** http://host:port */
   url: string
+  /** http://host:port of the metrics server, when OPENPNC_METRICS_PORT is set */
+  metricsUrl?: string
+  /**
+   * Graceful shutdown: readiness turns 503, the server stops accepting and answers the requests
+   * in flight, the pollers stop after their round, decisions are written, the database closes.
+   * Rejects when that takes longer than OPENPNC_SHUTDOWN_TIMEOUT_MS. Calling it again waits for the first call.
+   */
   stop(): Promise<void>
 }
 
@@ -61,12 +70,31 @@ export async function startPlatform(config: Config, options: StartOptions = {}):
     announce(`\nSandbox organization created (Plug&Charge, prefix DE-8PS).\nDemo API key: ${sandbox.apiKey}\n(also in ${path})\n\n`)
   }
 
+  platform.metrics.watch(
+    {
+      keyDirectory: platform.keyDirectory,
+      searchDocuments: platform.searchDocuments,
+      databasePool: database.poolStats,
+      deliveries: async () =>
+        Promise.all(
+          (await platform.ocpi.partners.list()).map(async (p) => ({ partnerId: p.id, ...(await platform.ocpi.push.status(p.id)) })),
+        ),
+    },
+    log,
+  )
   await platform.keyDirectory.start()
   const server = await buildServer(platform)
   let url = ''
   if (options.listen !== false) {
     url = await server.listen({ port: config.port, host: config.host })
     if (!config.publicUrl) platform.setPublicUrl(url)
+  }
+  let metricsServer: FastifyInstance | undefined
+  let metricsUrl: string | undefined
+  if (config.metricsPort !== undefined && options.listen !== false) {
+    metricsServer = await buildMetricsServer(platform)
+    metricsUrl = await metricsServer.listen({ port: config.metricsPort, host: config.host })
+    log.info({ url: metricsUrl }, 'metrics served without a key on their own port')
   }
 
   platform.ocpi.push.start()
@@ -78,19 +106,30 @@ export async function startPlatform(config: Config, options: StartOptions = {}):
   }, 3_600_000)
   sweep.unref()
 
+  async function shutdown() {
+    platform.lifecycle.shuttingDown = true
+    clearInterval(sweep)
+    await shutDownInSteps(
+      [
+        { name: 'stopped accepting connections and answered the requests in flight', run: () => server.close() },
+        ...(metricsServer ? [{ name: 'closed the metrics server', run: () => metricsServer.close() }] : []),
+        { name: 'stopped the token push after its round in flight', run: () => platform.ocpi.push.stop() },
+        { name: 'stopped the location pull', run: () => platform.ocpi.locationPull.stop() },
+        { name: 'stopped the key directory', run: () => platform.keyDirectory.stop() },
+        { name: 'wrote the buffered authorization decisions', run: () => platform.decisions.flush() },
+        { name: 'closed the database', run: () => database.close() },
+      ],
+      { timeoutMs: config.shutdownTimeoutMs, log },
+    )
+  }
+  let stopping: Promise<void> | undefined
+
   return {
     platform,
     server,
     database,
     url,
-    async stop() {
-      clearInterval(sweep)
-      platform.keyDirectory.stop()
-      await platform.ocpi.push.stop()
-      await platform.ocpi.locationPull.stop()
-      await server.close()
-      await platform.decisions.flush()
-      await database.close()
-    },
+    metricsUrl,
+    stop: () => (stopping ??= shutdown()),
   }
 }

@@ -12,6 +12,7 @@ import { OcpiPartners } from './ocpi/partners.ts'
 import { TokenPush } from './ocpi/push.ts'
 import { LocationPull } from './ocpi/location-pull.ts'
 import { SearchDocumentCache } from './locations/document-cache.ts'
+import { PlatformMetrics } from './metrics.ts'
 import { ApiKeys } from './organizations/api-keys.ts'
 import { Organizations } from './organizations/organizations.ts'
 import { SecretBox } from './secrets/secret-box.ts'
@@ -38,6 +39,10 @@ export interface Platform {
     push: TokenPush
     locationPull: LocationPull
   }
+  /** Prometheus metrics of this platform (its own registry) */
+  metrics: PlatformMetrics
+  /** Set when shutdown begins: readiness answers 503 from then on. */
+  lifecycle: { shuttingDown: boolean }
   /** Where partners reach us (OPENPNC_PUBLIC_URL, else the address we listen on). */
   publicUrl(): string
   setPublicUrl(url: string): void
@@ -48,6 +53,7 @@ export function createPlatform(db: Db, config: Config, log: Logger): Platform {
   const keysChanged = (identifiers: Array<string | null>) => keyDirectory.invalidate(identifiers)
   const chargingKeys = new ChargingKeys({ db, log, platformEmaidPrefix: config.emaidPrefixParts, keysChanged })
   const decisions = new DecisionLog(db, log)
+  const metrics = new PlatformMetrics()
   const partners = new OcpiPartners(db, SecretBox.load(config.secretKey, join(config.dataDir, 'secret-key')))
   let publicUrl = config.publicUrl ?? `http://${config.host}:${config.port}`
   const identity = {
@@ -71,14 +77,17 @@ export function createPlatform(db: Db, config: Config, log: Logger): Platform {
     ocpi: {
       partners,
       registration: new OcpiRegistration(partners, identity, log),
-      authorizer: new Authorizer(keyDirectory, decisions),
+      authorizer: new Authorizer(keyDirectory, decisions, metrics),
       push: new TokenPush(db, partners, { countryCode: config.ocpiCountryCode, partyId: config.ocpiPartyId }, log, {
         pollMs: config.ocpiPushPollMs,
         baseBackoffMs: config.ocpiRetryBaseMs,
         maxBackoffMs: config.ocpiRetryMaxMs,
+        onFailure: (partnerId) => metrics.deliveryFailed(partnerId),
       }),
       locationPull: new LocationPull(db, partners, log, { intervalMs: config.ocpiLocationsPullMs }),
     },
+    metrics,
+    lifecycle: { shuttingDown: false },
     publicUrl: () => publicUrl,
     setPublicUrl(url) {
       publicUrl = url.replace(/\/$/, '')

@@ -78,7 +78,7 @@ for (const backend of backends()) {
       assert.match(String(generated.headers['x-request-id']), /^[0-9a-f-]{36}$/)
     })
 
-    test('health touches the database', async () => {
+    test('health (liveness) answers ok and names the database backend', async () => {
       const response = await t.app.inject({ method: 'GET', url: '/health' })
       assert.equal(response.statusCode, 200)
       assert.deepEqual(response.json(), { status: 'ok', database: backend })

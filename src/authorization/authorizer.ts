@@ -32,6 +32,8 @@ export class Authorizer {
   constructor(
     private readonly directory: KeyDirectory,
     private readonly decisions: DecisionLog,
+    /** Counts each decision (metrics.ts); must not allocate, it runs on every authorization. */
+    private readonly observe?: { decided(protocol: string, answer: string, seconds: number): void },
   ) {}
 
   /**
@@ -60,6 +62,9 @@ export class Authorizer {
     const now = Date.now()
     const decision = decide(keys, new Date(now))
     const authorizationReference = randomUUID()
+    const allowed = decision?.allowed ?? 'UNKNOWN'
+    const latencyMs = performance.now() - started
+    this.observe?.decided(request.protocol, allowed, latencyMs / 1000)
     this.decisions.record({
       authorizationReference,
       protocol: request.protocol,
@@ -69,9 +74,9 @@ export class Authorizer {
       emaidIdentity: identity ?? null,
       keyId: decision?.key.key.id ?? null,
       organizationId: decision?.key.key.organizationId ?? null,
-      allowed: decision?.allowed ?? 'UNKNOWN',
+      allowed,
       location: request.location,
-      latencyUs: Math.round((performance.now() - started) * 1000),
+      latencyUs: Math.round(latencyMs * 1000),
       decidedAt: now,
     })
     return decision ? { allowed: decision.allowed, key: decision.key, authorizationReference } : null

@@ -177,6 +177,11 @@ export class KeyDirectory {
     private readonly options: { pollMs?: number; loadAll?: boolean; reloadAfter?: number } = {},
   ) {}
 
+  /** True once every key has been loaded (readiness). */
+  get loaded(): boolean {
+    return this.complete
+  }
+
   /** How many keys are in memory, and whether that is all of them. */
   get state() {
     let keys = 0

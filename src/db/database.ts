@@ -17,6 +17,8 @@ export interface DatabaseHandle {
   kind: 'pglite' | 'postgres'
   /** True when the embedded database did not exist before this open. */
   createdNow: boolean
+  /** Connections for metrics: all, idle, and callers waiting for one. */
+  poolStats(): { total: number; idle: number; waiting: number }
   close(): Promise<void>
 }
 
@@ -39,7 +41,8 @@ export async function openDatabase(options: DatabaseOptions): Promise<DatabaseHa
     const db = new Kysely<Database>({
       dialect: new PostgresDialect({ pool: preparedStatementPool(pool) as unknown as pg.Pool }),
     })
-    return { db, kind: 'postgres', createdNow: false, close: () => db.destroy() }
+    const poolStats = () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount })
+    return { db, kind: 'postgres', createdNow: false, poolStats, close: () => db.destroy() }
   }
   const dataDir = options.dataDir ?? 'memory://'
   let location = dataDir
@@ -50,6 +53,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<DatabaseHa
     mkdirSync(location, { recursive: true })
   }
   const pglite = await PGlite.create(location, { extensions: { btree_gist, cube, earthdistance } })
-  const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite) })
-  return { db, kind: 'pglite', createdNow, close: () => db.destroy() }
+  const dialect = new PGliteDialect(pglite)
+  const db = new Kysely<Database>({ dialect })
+  return { db, kind: 'pglite', createdNow, poolStats: () => dialect.poolStats(), close: () => db.destroy() }
 }

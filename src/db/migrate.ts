@@ -39,3 +39,8 @@ export async function migrate(db: Db, upTo?: string): Promise<string[]> {
   }
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName)
 }
+
+/** The names of the migrations this version of the code expects to be applied, in order. */
+export async function migrationNames(): Promise<string[]> {
+  return Object.keys(await new SqlFileMigrationProvider().getMigrations())
+}

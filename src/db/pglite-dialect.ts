@@ -17,12 +17,17 @@ import {
  * simple-protocol `exec`, like `pg` does, so a migration file runs as one script on both databases.
  */
 export class PGliteDialect implements Dialect {
+  private driver: PGliteDriver | undefined
   constructor(private readonly pglite: PGlite) {}
   createAdapter() {
     return new PostgresAdapter()
   }
   createDriver(): Driver {
-    return new PGliteDriver(this.pglite)
+    return (this.driver = new PGliteDriver(this.pglite))
+  }
+  /** The one session as a pool of one: idle unless a query or transaction holds it. */
+  poolStats() {
+    return { total: 1, idle: this.driver?.busy ? 0 : 1, waiting: this.driver?.waiting.length ?? 0 }
   }
   createQueryCompiler() {
     return new PostgresQueryCompiler()
@@ -53,8 +58,8 @@ class PGliteConnection implements DatabaseConnection {
 
 class PGliteDriver implements Driver {
   private readonly connection: PGliteConnection
-  private busy = false
-  private readonly waiting: Array<() => void> = []
+  busy = false
+  readonly waiting: Array<() => void> = []
 
   constructor(private readonly pglite: PGlite) {
     this.connection = new PGliteConnection(pglite)

@@ -5,7 +5,6 @@ import swaggerUi from '@fastify/swagger-ui'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify'
-import { sql } from 'kysely'
 import { adminApi } from '../admin/admin-api.ts'
 import { driveApi } from '../drive-api/drive-api.ts'
 import { geosearchApi } from '../drive-api/geosearch.ts'
@@ -35,6 +34,8 @@ declare module 'fastify' {
  * ID, 128 characters). Longer is a 414 in our envelope; a test holds the schemas to it.
  */
 export const MAX_PARAM_LENGTH = 128
+import { healthApi } from './health.ts'
+import { metricsApi } from './metrics.ts'
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 
@@ -74,6 +75,9 @@ export async function buildServer(platform: Platform): Promise<FastifyInstance> 
       sendError(error, request.url, request.id, reply)
     },
     clientErrorHandler: (error, socket) => answerClientError(error, socket, answeredEarly),
+    // While shutting down, a request on an open keep-alive connection is still answered (with
+    // Connection: close) rather than refused with a bare 503: readiness says why we are leaving.
+    return503OnClosing: false,
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   // Connections whose request was answered before its body had arrived (see answerClientError).
@@ -127,6 +131,9 @@ export async function buildServer(platform: Platform): Promise<FastifyInstance> 
     return reply.code(404).send({ error: { code: 'route_not_found', message: `no route ${request.method} ${path}; see /docs` } })
   })
 
+  await app.register(metricsApi, { platform })
+  await app.register(healthApi, { platform })
+
   await app.register(swagger, {
     openapi: {
       openapi: '3.0.3',
@@ -143,18 +150,19 @@ export async function buildServer(platform: Platform): Promise<FastifyInstance> 
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
 
+  // Liveness only: a database outage makes the instance unready (/health/ready), not dead, so
+  // an orchestrator does not restart every instance while the database is away.
   app.get(
     '/health',
     {
       schema: {
         operationId: 'getHealth',
-        summary: 'Liveness: the server answers and its database too',
+        summary: 'Liveness: the process answers (the database is checked by /health/ready)',
         tags: ['Platform'],
         response: { 200: Type.Object({ status: Type.Literal('ok'), database: Type.String() }), 500: ErrorResponse },
       },
     },
     async () => {
-      await sql`SELECT 1`.execute(platform.db)
       return { status: 'ok' as const, database: platform.config.databaseUrl ? 'postgres' : 'pglite' }
     },
   )

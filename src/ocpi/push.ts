@@ -17,6 +17,8 @@ export interface PushOptions {
   /** a claimed delivery is ours this long; must exceed the HTTP timeout */
   leaseMs?: number
   timeoutMs?: number
+  /** Told of each failed delivery attempt (metrics). */
+  onFailure?: (partnerId: string) => void
 }
 
 const CURSOR = 'ocpi-token-push'
@@ -222,6 +224,7 @@ export class TokenPush {
       await this.markDelivered(row)
       return true
     } catch (error) {
+      this.options.onFailure?.(row.partner_id)
       const attempts = row.attempts + 1
       const delay = backoffMs(attempts, this.options.baseBackoffMs ?? 1000, this.options.maxBackoffMs ?? 300_000)
       await this.db
