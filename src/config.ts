@@ -42,6 +42,13 @@ const SETTINGS = {
     schema: Type.Integer({ minimum: 0, maximum: 1_048_576, default: 256 }),
   },
   ocpiPageLimit: { env: 'OPENPNC_OCPI_PAGE_LIMIT', schema: Type.Integer({ minimum: 10, maximum: 10_000, default: 2000 }) },
+  // Calls to URLs partners give us (src/http/outgoing.ts).
+  allowPrivatePartnerUrls: { env: 'OPENPNC_ALLOW_PRIVATE_PARTNER_URLS', schema: Type.Boolean({ default: false }) },
+  partnerAnswerMaxBytes: {
+    env: 'OPENPNC_PARTNER_ANSWER_MAX_BYTES',
+    schema: Type.Integer({ minimum: 1024, maximum: 1_073_741_824, default: 8_388_608 }),
+  },
+  partnerTimeoutMs: { env: 'OPENPNC_PARTNER_TIMEOUT_MS', schema: Type.Integer({ minimum: 100, maximum: 600_000, default: 10_000 }) },
 } as const
 
 const ConfigSchema = Type.Object(
