@@ -130,13 +130,7 @@ export interface OutgoingPolicy {
 
 /** What went wrong, as a class callers can act on without reading a message. */
 export type OutgoingFailure =
-  | 'invalid_url'
-  | 'scheme_not_allowed'
-  | 'address_not_allowed'
-  | 'unreachable'
-  | 'timeout'
-  | 'too_large'
-  | 'redirect'
+  'invalid_url' | 'scheme_not_allowed' | 'address_not_allowed' | 'unreachable' | 'timeout' | 'too_large' | 'redirect'
 
 export class OutgoingHttpError extends Error {
   constructor(
@@ -179,7 +173,10 @@ function publicOnlyLookup(hostname: string, options: LookupOptions, callback: Lo
     const allowed = addresses.filter((a) => nonPublicAddressClass(a.address) === null)
     if (allowed.length === 0) {
       const first = addresses[0]
-      return callback(first ? notAllowed(first.address, nonPublicAddressClass(first.address)!) : new Error(`${hostname} has no address`), '')
+      return callback(
+        first ? notAllowed(first.address, nonPublicAddressClass(first.address)!) : new Error(`${hostname} has no address`),
+        '',
+      )
     }
     if (options.all) return callback(null, allowed)
     return callback(null, allowed[0]!.address, allowed[0]!.family)
