@@ -236,6 +236,7 @@ export class OcpiPartners {
    * or pulled from it; its registration, pending deliveries and locations stay for the resume.
    */
   async setSuspended(id: string, suspended: boolean): Promise<OcpiPartner> {
+    if (!UUID.test(id)) throw notFound('ocpi_partner_not_found', `OCPI partner ${id} not found`)
     const row = await this.changing(() =>
       this.db
         .updateTable('ocpi_partners')
@@ -257,10 +258,9 @@ export class OcpiPartners {
    * sent us go with it (foreign keys, ON DELETE CASCADE); recorded authorization decisions stay.
    */
   async remove(id: string): Promise<void> {
-    const deleted = await this.changing(() =>
-      UUID.test(id) ? this.db.deleteFrom('ocpi_partners').where('id', '=', id).executeTakeFirst() : Promise.resolve(undefined),
-    )
-    if (!deleted || deleted.numDeletedRows === 0n) throw notFound('ocpi_partner_not_found', `OCPI partner ${id} not found`)
+    if (!UUID.test(id)) throw notFound('ocpi_partner_not_found', `OCPI partner ${id} not found`)
+    const deleted = await this.changing(() => this.db.deleteFrom('ocpi_partners').where('id', '=', id).executeTakeFirst())
+    if (deleted.numDeletedRows === 0n) throw notFound('ocpi_partner_not_found', `OCPI partner ${id} not found`)
   }
 
   async outgoingToken(id: string): Promise<string> {
