@@ -390,7 +390,7 @@ interface PullResult {
  * Tokens are counted and their uids kept in a Set, not the tokens themselves.
  */
 async function pullAll(server: Server, cpo: CpoSimulator, seeded: Seeded, database: string): Promise<PullResult> {
-  const auth = { token: cpo.emspToken!, style: 'base64' as const, from: cpo.party }
+  const auth = { http: cpo.http, token: cpo.emspToken!, style: 'base64' as const, from: cpo.party }
   const versions = await ocpiCall<Array<{ version: string; url: string }>>('GET', `${server.url}/ocpi/emsp/versions`, auth)
   const versionUrl = versions.data.find((v) => v.version === cpo.registeredVersion)?.url
   if (!versionUrl) throw new Error(`the eMSP does not list version ${cpo.registeredVersion}`)

@@ -204,11 +204,35 @@ withServer(partner.command('list').description('list partners with their status 
   print(o, payload, () =>
     payload.partners
       .map(
-        (p: { id: string; name: string; status: string; version: string | null; delivery: { backlog: number; failing: number } }) =>
-          `${p.id}  ${p.name}  ${p.status}  ${p.version ?? '-'}  backlog ${p.delivery.backlog} (failing ${p.delivery.failing})`,
+        (p: {
+          id: string
+          name: string
+          status: string
+          suspended: string | null
+          version: string | null
+          delivery: { backlog: number; failing: number }
+        }) =>
+          `${p.id}  ${p.name}  ${p.status}${p.suspended ? ' (suspended)' : ''}  ${p.version ?? '-'}  backlog ${p.delivery.backlog} (failing ${p.delivery.failing})`,
       )
       .join('\n'),
   )
+})
+
+for (const [action, description] of [
+  ['suspend', 'suspend a partner: its tokens are refused, nothing is pushed to or pulled from it (deliveries wait)'],
+  ['resume', 'resume a suspended partner: the deliveries that waited go out'],
+] as const) {
+  withServer(partner.command(`${action} <id>`).description(description)).action(async (id: string, o) => {
+    const payload = await callAdmin(o, 'POST', `/admin/v1/ocpi/partners/${encodeURIComponent(id)}/${action}`)
+    print(o, payload, () => `partner ${payload.id} ${payload.suspended ? `suspended since ${payload.suspended}` : 'active'}`)
+  })
+}
+
+withServer(
+  partner.command('delete <id>').description('delete a partner for good, with its credentials, pending deliveries and locations'),
+).action(async (id: string, o) => {
+  await callAdmin(o, 'DELETE', `/admin/v1/ocpi/partners/${encodeURIComponent(id)}`)
+  print(o, { deleted: id }, () => `partner ${id} deleted`)
 })
 
 withServer(
@@ -324,8 +348,10 @@ sim
     const { CpoSimulator } = await import('./sim/cpo.ts')
     const cpo = new CpoSimulator({ versions: [version] })
     await cpo.start()
+    let registered = false
     try {
       await cpo.registerWith(o.versionsUrl, o.tokenA)
+      registered = true
       const locations = generateLocations({
         count,
         seed: Number(o.seed),
@@ -336,6 +362,9 @@ sim
       const sent = await cpo.putLocations(locations)
       process.stdout.write(`${sent} locations sent to openpnc as ${cpo.party.country_code}*${cpo.party.party_id} over OCPI ${version}\n`)
     } finally {
+      // This CPO ends with the command: unregister, so openpnc keeps its locations but no
+      // partner stays behind that every key change would then fail to reach.
+      if (registered) await cpo.unregister()
       await cpo.stop()
     }
   })

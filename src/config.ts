@@ -50,6 +50,13 @@ const SETTINGS = {
     env: 'OPENPNC_SHUTDOWN_TIMEOUT_MS',
     schema: Type.Integer({ minimum: 100, maximum: 3_600_000, default: 25_000 }),
   },
+  // Calls to URLs partners give us (src/http/outgoing.ts).
+  allowPrivatePartnerUrls: { env: 'OPENPNC_ALLOW_PRIVATE_PARTNER_URLS', schema: Type.Boolean({ default: false }) },
+  partnerAnswerMaxBytes: {
+    env: 'OPENPNC_PARTNER_ANSWER_MAX_BYTES',
+    schema: Type.Integer({ minimum: 1024, maximum: 1_073_741_824, default: 8_388_608 }),
+  },
+  partnerTimeoutMs: { env: 'OPENPNC_PARTNER_TIMEOUT_MS', schema: Type.Integer({ minimum: 100, maximum: 600_000, default: 10_000 }) },
 } as const
 
 const ConfigSchema = Type.Object(

@@ -1,6 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import type { FastifyInstance } from 'fastify'
+import type { DestinationStream } from 'pino'
 import type { Config } from './config.ts'
 import { openDatabase, type DatabaseHandle } from './db/database.ts'
 import { migrate } from './db/migrate.ts'
@@ -39,11 +40,13 @@ export interface StartOptions {
   listen?: boolean
   /** Where messages for the person starting the platform go (the sandbox API key). */
   announce?: (text: string) => void
+  /** Where the JSON log lines go (default stdout). */
+  logDestination?: DestinationStream
 }
 
 export async function startPlatform(config: Config, options: StartOptions = {}): Promise<RunningPlatform> {
   const announce = options.announce ?? ((text: string) => process.stdout.write(text))
-  const log = createLogger(config.logLevel)
+  const log = createLogger(config.logLevel, options.logDestination)
   const database = await openDatabase({
     databaseUrl: config.databaseUrl,
     dataDir: config.dataDir,
@@ -55,6 +58,9 @@ export async function startPlatform(config: Config, options: StartOptions = {}):
   const filled = await fillSearchDocuments(database.db)
   if (filled > 0) log.info({ locations: filled }, 'search documents derived for locations stored before migration 0005')
   const platform = createPlatform(database.db, config, log)
+  if (config.allowPrivatePartnerUrls) {
+    log.warn('partner URLs may point at loopback and private addresses (OPENPNC_ALLOW_PRIVATE_PARTNER_URLS): for sandboxes and tests only')
+  }
 
   if (!config.adminApiKey && !(await platform.apiKeys.platformKeyExists())) {
     const admin = await platform.apiKeys.issue(null, ['admin'])
@@ -115,6 +121,7 @@ export async function startPlatform(config: Config, options: StartOptions = {}):
         ...(metricsServer ? [{ name: 'closed the metrics server', run: () => metricsServer.close() }] : []),
         { name: 'stopped the token push after its round in flight', run: () => platform.ocpi.push.stop() },
         { name: 'stopped the location pull', run: () => platform.ocpi.locationPull.stop() },
+        { name: 'closed the connections to partners', run: () => platform.outgoing.close() },
         { name: 'stopped the key directory', run: () => platform.keyDirectory.stop() },
         { name: 'wrote the buffered authorization decisions', run: () => platform.decisions.flush() },
         { name: 'closed the database', run: () => database.close() },

@@ -4,6 +4,7 @@ import { DecisionLog } from './authorization/decision-log.ts'
 import { KeyDirectory } from './authorization/key-directory.ts'
 import type { Config } from './config.ts'
 import type { Db } from './db/database.ts'
+import { OutgoingHttp } from './http/outgoing.ts'
 import { IdempotencyStore } from './idempotency/idempotency.ts'
 import { ChargingKeys } from './keys/charging-keys.ts'
 import type { Logger } from './logger.ts'
@@ -32,6 +33,8 @@ export interface Platform {
   decisions: DecisionLog
   /** Geosearch's copies of search documents, by version */
   searchDocuments: SearchDocumentCache
+  /** every call to a URL a partner gave us goes through this policy (closed when the platform stops) */
+  outgoing: OutgoingHttp
   ocpi: {
     partners: OcpiPartners
     registration: OcpiRegistration
@@ -55,6 +58,11 @@ export function createPlatform(db: Db, config: Config, log: Logger): Platform {
   const decisions = new DecisionLog(db, log)
   const metrics = new PlatformMetrics()
   const partners = new OcpiPartners(db, SecretBox.load(config.secretKey, join(config.dataDir, 'secret-key')))
+  const outgoing = new OutgoingHttp({
+    allowPrivateAddresses: config.allowPrivatePartnerUrls,
+    maxAnswerBytes: config.partnerAnswerMaxBytes,
+    timeoutMs: config.partnerTimeoutMs,
+  })
   let publicUrl = config.publicUrl ?? `http://${config.host}:${config.port}`
   const identity = {
     countryCode: config.ocpiCountryCode,
@@ -74,17 +82,19 @@ export function createPlatform(db: Db, config: Config, log: Logger): Platform {
     keyDirectory,
     decisions,
     searchDocuments: new SearchDocumentCache(config.geosearchCacheMb * 1024 * 1024),
+    outgoing,
     ocpi: {
       partners,
-      registration: new OcpiRegistration(partners, identity, log),
+      registration: new OcpiRegistration(partners, identity, log, outgoing),
       authorizer: new Authorizer(keyDirectory, decisions, metrics),
       push: new TokenPush(db, partners, { countryCode: config.ocpiCountryCode, partyId: config.ocpiPartyId }, log, {
+        http: outgoing,
         pollMs: config.ocpiPushPollMs,
         baseBackoffMs: config.ocpiRetryBaseMs,
         maxBackoffMs: config.ocpiRetryMaxMs,
         onFailure: (partnerId) => metrics.deliveryFailed(partnerId),
       }),
-      locationPull: new LocationPull(db, partners, log, { intervalMs: config.ocpiLocationsPullMs }),
+      locationPull: new LocationPull(db, partners, log, { intervalMs: config.ocpiLocationsPullMs, http: outgoing }),
     },
     metrics,
     lifecycle: { shuttingDown: false },

@@ -28,6 +28,8 @@ describe('openpnc CLI against a running server', () => {
         OPENPNC_DATA_DIR: dataDir,
         OPENPNC_ADMIN_API_KEY: ADMIN_KEY,
         OPENPNC_SANDBOX: 'false',
+        // the simulated CPOs listen on loopback
+        OPENPNC_ALLOW_PRIVATE_PARTNER_URLS: 'true',
         DATABASE_URL: '',
       },
       stdio: ['ignore', 'pipe', 'inherit'],
@@ -115,6 +117,20 @@ describe('openpnc CLI against a running server', () => {
         (await run(process.execPath, [...CLI, 'ocpi', 'partner', 'list', '--json'], { cwd: ROOT, env: env() })).stdout,
       )
       assert.equal(listed.partners.find((p: { id: string }) => p.id === partner.id).status, 'registered')
+
+      const suspended = await run(process.execPath, [...CLI, 'ocpi', 'partner', 'suspend', partner.id], { cwd: ROOT, env: env() })
+      assert.match(suspended.stdout, new RegExp(`partner ${partner.id} suspended since `))
+      const whileSuspended = (await run(process.execPath, [...CLI, 'ocpi', 'partner', 'list'], { cwd: ROOT, env: env() })).stdout
+      assert.match(whileSuspended, new RegExp(`${partner.id}  Sim  registered \\(suspended\\)`))
+      const resumed = await run(process.execPath, [...CLI, 'ocpi', 'partner', 'resume', partner.id], { cwd: ROOT, env: env() })
+      assert.match(resumed.stdout, new RegExp(`partner ${partner.id} active`))
+      const deleted = await run(process.execPath, [...CLI, 'ocpi', 'partner', 'delete', partner.id], { cwd: ROOT, env: env() })
+      assert.match(deleted.stdout, new RegExp(`partner ${partner.id} deleted`))
+      const gone = (await run(process.execPath, [...CLI, 'ocpi', 'partner', 'list', '--json'], { cwd: ROOT, env: env() })).stdout
+      assert.equal(
+        JSON.parse(gone).partners.some((p: { id: string }) => p.id === partner.id),
+        false,
+      )
     } finally {
       simulator.kill('SIGTERM')
     }
@@ -140,6 +156,18 @@ describe('openpnc CLI against a running server', () => {
     })
     const { locations } = (await response.json()) as { locations: unknown[] }
     assert.ok(locations.length >= 20 && locations.length <= 25, `${locations.length} searchable of 25 (a few are unpublished or removed)`)
+
+    // The simulated CPO is gone with the command: it left no partner that key changes would try to reach.
+    const listed = JSON.parse(
+      (await run(process.execPath, [...CLI, 'ocpi', 'partner', 'list', '--json'], { cwd: ROOT, env: env() })).stdout,
+    )
+    assert.equal(listed.partners.find((p: { id: string }) => p.id === partner.id).status, 'unregistered')
+    const headers = { 'x-api-key': org.apiKey, 'content-type': 'application/json' }
+    await fetch(`${url}/v1/users`, { method: 'POST', headers, body: JSON.stringify({ id: 'after-the-load' }) })
+    const after = JSON.parse(
+      (await run(process.execPath, [...CLI, 'ocpi', 'partner', 'list', '--json'], { cwd: ROOT, env: env() })).stdout,
+    ).partners.find((p: { id: string }) => p.id === partner.id)
+    assert.equal(after.delivery.backlog, 0, 'no key change is waiting for the departed CPO')
   })
 
   test('a refused admin call exits non-zero with the error code', async () => {

@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify'
 import type { KyselyPlugin } from 'kysely'
 import pg from 'pg'
+import type { DestinationStream } from 'pino'
 import { loadConfig } from '../src/config.ts'
 import { startPlatform, type RunningPlatform } from '../src/main.ts'
 
@@ -71,7 +72,7 @@ export interface TestPlatform extends RunningPlatform {
 export async function startTestPlatform(
   backend: BackendName,
   env: Record<string, string> = {},
-  options: { listen?: boolean; postgresUrl?: string; dataDir?: string } = {},
+  options: { listen?: boolean; postgresUrl?: string; dataDir?: string; logDestination?: DestinationStream } = {},
 ): Promise<TestPlatform> {
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'openpnc-test-')))
   // A second instance may share the first one's database (options.postgresUrl).
@@ -87,10 +88,12 @@ export async function startTestPlatform(
     LOG_LEVEL: 'silent',
     OPENPNC_ADMIN_API_KEY: ADMIN_KEY,
     PORT: '0',
+    // Test CPOs listen on loopback; a test of the outgoing policy itself sets 'false'.
+    OPENPNC_ALLOW_PRIVATE_PARTNER_URLS: 'true',
     ...(postgres && { DATABASE_URL: postgres.url }),
     ...env,
   })
-  const running = await startPlatform(config, { listen: options.listen ?? false })
+  const running = await startPlatform(config, { listen: options.listen ?? false, logDestination: options.logDestination })
   const app = running.server
   return {
     ...running,

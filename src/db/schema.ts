@@ -123,6 +123,7 @@ export interface OcpiPartnersTable {
   emaid_token_type: 'OTHER' | 'EMAID' | null
   registered_at: NullableTimestamp
   locations_pulled_at: NullableTimestamp
+  suspended_at: NullableTimestamp
   created_at: Timestamp
   updated_at: Timestamp
 }

@@ -66,6 +66,27 @@ export const OCPI_ADMIN_API = routeTable({
     errors: ['ocpi_partner_not_found'],
     example: { request: { authorizationStyle: 'raw' }, response: { ...partnerExample, authorizationStyle: 'raw' } },
   },
+  deleteOcpiPartner: {
+    method: 'DELETE',
+    url: '/admin/v1/ocpi/partners/:partnerId',
+    auth: platformAuth,
+    tag: 'Admin: OCPI',
+    summary: 'Delete a partner for good: its credentials, pending token deliveries and locations go with it',
+  },
+  suspendOcpiPartner: {
+    method: 'POST',
+    url: '/admin/v1/ocpi/partners/:partnerId/suspend',
+    auth: platformAuth,
+    tag: 'Admin: OCPI',
+    summary: 'Suspend a partner: its tokens are refused, nothing is pushed to or pulled from it until it is resumed',
+  },
+  resumeOcpiPartner: {
+    method: 'POST',
+    url: '/admin/v1/ocpi/partners/:partnerId/resume',
+    auth: platformAuth,
+    tag: 'Admin: OCPI',
+    summary: 'Resume a suspended partner: its tokens work again and the deliveries that waited go out',
+  },
   reconcileOcpiPartner: {
     method: 'POST',
     url: '/admin/v1/ocpi/partners/:partnerId/reconcile',
@@ -113,6 +134,9 @@ const PartnerResponse = Type.Object(
     id: Type.String(),
     name: Type.String(),
     status: Type.String({ description: 'created | registered | unregistered' }),
+    suspended: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], {
+      description: 'when a platform admin suspended the partner; null: not suspended',
+    }),
     version: Type.Union([Type.String(), Type.Null()]),
     versionsUrl: Type.Union([Type.String(), Type.Null()]),
     roles: Type.Array(
@@ -144,6 +168,7 @@ function presentPartner(p: OcpiPartner, delivery: Delivery): Static<typeof Partn
     id: p.id,
     name: p.name,
     status: p.status,
+    suspended: p.suspendedAt?.toISOString() ?? null,
     version: p.version,
     versionsUrl: p.versionsUrl,
     roles: p.roles,
@@ -155,6 +180,11 @@ function presentPartner(p: OcpiPartner, delivery: Delivery): Static<typeof Partn
     created: p.createdAt.toISOString(),
     updated: p.updatedAt.toISOString(),
   }
+}
+
+/** Nothing is sent to or pulled from a suspended partner, on a schedule or on request. */
+function refuseSuspended(partner: OcpiPartner) {
+  if (partner.suspendedAt) throw new OpenpncError('conflict', 'ocpi_partner_suspended', 'the partner is suspended; resume it first')
 }
 
 export const ocpiAdminApi: FastifyPluginAsyncTypebox<{ platform: Platform }> = async (app, { platform }) => {
@@ -218,6 +248,31 @@ export const ocpiAdminApi: FastifyPluginAsyncTypebox<{ platform: Platform }> = a
   })
 
   app.route({
+    ...R.suspendOcpiPartner.route,
+    schema: { ...R.suspendOcpiPartner.doc, params: PartnerParams, response: { 200: PartnerResponse, ...errors } },
+    handler: async (request) => present(await partners.setSuspended(request.params.partnerId, true)),
+  })
+
+  app.route({
+    ...R.resumeOcpiPartner.route,
+    schema: { ...R.resumeOcpiPartner.doc, params: PartnerParams, response: { 200: PartnerResponse, ...errors } },
+    handler: async (request) => present(await partners.setSuspended(request.params.partnerId, false)),
+  })
+
+  app.route({
+    ...R.deleteOcpiPartner.route,
+    schema: {
+      ...R.deleteOcpiPartner.doc,
+      params: PartnerParams,
+      response: { 204: Type.Null({ description: 'deleted' }), ...errors },
+    },
+    handler: async (request, reply) => {
+      await partners.remove(request.params.partnerId)
+      return reply.code(204).send(null)
+    },
+  })
+
+  app.route({
     ...R.registerWithOcpiPartner.route,
     schema: {
       ...R.registerWithOcpiPartner.doc,
@@ -253,6 +308,7 @@ export const ocpiAdminApi: FastifyPluginAsyncTypebox<{ platform: Platform }> = a
     },
     handler: async (request) => {
       const partner = await partners.get(request.params.partnerId)
+      refuseSuspended(partner)
       try {
         return await platform.ocpi.locationPull.pull(partner.id, { full: request.body.full })
       } catch (error) {
@@ -276,6 +332,7 @@ export const ocpiAdminApi: FastifyPluginAsyncTypebox<{ platform: Platform }> = a
       if (partner.status !== 'registered') {
         throw new OpenpncError('conflict', 'ocpi_partner_not_registered', 'the partner is not registered')
       }
+      refuseSuspended(partner)
       try {
         return await push.reconcile(partner.id)
       } catch (error) {

@@ -1,27 +1,54 @@
 import { randomUUID } from 'node:crypto'
-import { request } from 'undici'
+import { OutgoingHttpError, type OutgoingFailure, type OutgoingHttp } from '../http/outgoing.ts'
 import { OCPI_STATUS } from './protocol.ts'
 import { authorizationHeader, type Party } from './transport.ts'
 
-/** A partner's OCPI API could not be used: transport failure, HTTP error or OCPI error status. */
+/**
+ * What went wrong with a call: the transport's failure (see OutgoingFailure), an HTTP error
+ * status, an OCPI status other than success, or an answer that is not an OCPI envelope.
+ */
+export type OcpiCallFailure = OutgoingFailure | 'http_status' | 'ocpi_status' | 'not_ocpi'
+
+/**
+ * A partner's OCPI API could not be used. The message names the failure and never carries the
+ * partner's body; its status_message, when it sent one, is kept apart (`statusMessage`) for
+ * tools that trust the other side, and stays out of what we log or answer.
+ */
 export class OcpiClientError extends Error {
+  readonly failure: OcpiCallFailure
+  /** the failure without the call it happened to (`message` names method and URL too) */
+  readonly reason: string
+  readonly statusMessage?: string
+
   constructor(
     message: string,
     readonly httpStatus?: number,
     readonly ocpiStatus?: number,
+    details: { failure?: OcpiCallFailure; reason?: string; statusMessage?: string } = {},
   ) {
     super(message)
     this.name = 'OcpiClientError'
+    this.failure = details.failure ?? 'unreachable'
+    this.reason = details.reason ?? message
+    this.statusMessage = details.statusMessage
+  }
+
+  /** Refused by our outgoing policy before anything was sent. */
+  get refusedByPolicy() {
+    return this.failure === 'invalid_url' || this.failure === 'scheme_not_allowed' || this.failure === 'address_not_allowed'
   }
 }
 
 export interface OcpiCallOptions {
+  /** the outgoing policy every call to a partner goes through */
+  http: OutgoingHttp
   token: string
   style: 'base64' | 'raw'
   /** routing headers for functional modules */
   from?: Party
   to?: Party
   body?: unknown
+  /** this call's deadline instead of the policy's */
   timeoutMs?: number
 }
 
@@ -53,20 +80,20 @@ export async function ocpiCall<T>(
     headers['ocpi-to-country-code'] = options.to.country_code
     headers['ocpi-to-party-id'] = options.to.party_id
   }
-  const timeout = options.timeoutMs ?? 10_000
   let response
   try {
-    response = await request(url, {
+    response = await options.http.request(url, {
       method,
       headers,
       body: options.body === undefined ? undefined : JSON.stringify(options.body),
-      headersTimeout: timeout,
-      bodyTimeout: timeout,
+      timeoutMs: options.timeoutMs,
     })
   } catch (error) {
-    throw new OcpiClientError(`${method} ${url} failed: ${(error as Error).message}`)
+    const failure = error instanceof OutgoingHttpError ? error.failure : 'unreachable'
+    const reason = (error as Error).message
+    throw new OcpiClientError(`${method} ${url}: ${reason}`, undefined, undefined, { failure, reason })
   }
-  const text = await response.body.text()
+  const text = response.body.toString('utf8')
   let envelope: { data?: T; status_code?: unknown; status_message?: unknown } | undefined
   try {
     envelope = text ? JSON.parse(text) : undefined
@@ -75,12 +102,14 @@ export async function ocpiCall<T>(
   }
   if (response.statusCode >= 300 || !envelope || envelope.status_code !== OCPI_STATUS.success) {
     const status = typeof envelope?.status_code === 'number' ? envelope.status_code : undefined
-    const message = typeof envelope?.status_message === 'string' ? `: ${envelope.status_message}` : ''
-    throw new OcpiClientError(
-      `${method} ${url} answered HTTP ${response.statusCode}${status ? `, OCPI ${status}` : ''}${message}`,
-      response.statusCode,
-      status,
-    )
+    const statusMessage = typeof envelope?.status_message === 'string' ? envelope.status_message.slice(0, 300) : undefined
+    const [failure, what]: [OcpiCallFailure, string] =
+      response.statusCode >= 300
+        ? ['http_status', `HTTP ${response.statusCode} from partner${status ? ` (OCPI status ${status})` : ''}`]
+        : status !== undefined
+          ? ['ocpi_status', `OCPI status ${status} from partner`]
+          : ['not_ocpi', `HTTP ${response.statusCode} from partner without an OCPI envelope`]
+    throw new OcpiClientError(`${method} ${url}: ${what}`, response.statusCode, status, { failure, reason: what, statusMessage })
   }
   return { data: envelope.data as T, httpStatus: response.statusCode, headers: response.headers }
 }

@@ -1,5 +1,6 @@
 import type { OcpiCredentialsRole, OcpiEndpoint } from '../db/schema.ts'
 import { OpenpncError } from '../errors.ts'
+import type { OutgoingHttp } from '../http/outgoing.ts'
 import type { Logger } from '../logger.ts'
 import { ocpiCall, OcpiClientError } from './client.ts'
 import { newCredentialsToken, type OcpiPartner, type OcpiPartners } from './partners.ts'
@@ -21,6 +22,21 @@ export interface OcpiIdentity {
   versionsUrl(): string
 }
 
+/**
+ * What a CPO is told when the URL it gave us cannot be used: the class of the failure only. Its
+ * answer is never quoted, and a refused connection, a closed port, an HTTP error or a foreign
+ * service all read the same, so the exchange cannot be used to look around in a network.
+ */
+function reasonForCaller(error: unknown): string {
+  if (error instanceof OcpiClientError && error.refusedByPolicy) {
+    return error.failure === 'address_not_allowed' ? 'its address is not allowed' : 'only http and https URLs are allowed'
+  }
+  return 'no usable OCPI answer'
+}
+
+/** What the platform admin is told: the failure, named (still without the partner's body). */
+const reasonForAdmin = (error: unknown) => (error instanceof OcpiClientError ? error.reason : (error as Error).message)
+
 interface Discovered {
   version: OcpiVersion
   endpoints: OcpiEndpoint[]
@@ -36,6 +52,7 @@ export class OcpiRegistration {
     private readonly partners: OcpiPartners,
     private readonly identity: OcpiIdentity,
     private readonly log: Logger,
+    private readonly http: OutgoingHttp,
   ) {}
 
   /** Our credentials object, carrying the token the partner is to use with us. */
@@ -58,16 +75,19 @@ export class OcpiRegistration {
    * Reads a party's versions and the details of one version: `required` when the partner
    * already chose it (it called that version of ours), else the highest both sides speak.
    */
-  async discover(versionsUrl: string, token: string, style: 'base64' | 'raw', required?: OcpiVersion): Promise<Discovered> {
+  async discover(
+    versionsUrl: string,
+    token: string,
+    style: 'base64' | 'raw',
+    required?: OcpiVersion,
+    reason: (error: unknown) => string = reasonForAdmin,
+  ): Promise<Discovered> {
+    const http = this.http
     let versions: Array<{ version: string; url: string }>
     try {
-      versions = (await ocpiCall<Array<{ version: string; url: string }>>('GET', versionsUrl, { token, style })).data
+      versions = (await ocpiCall<Array<{ version: string; url: string }>>('GET', versionsUrl, { http, token, style })).data
     } catch (error) {
-      throw new OcpiError(
-        'invalid',
-        OCPI_STATUS.unableToUseClientApi,
-        `could not read versions at ${versionsUrl}: ${(error as Error).message}`,
-      )
+      throw new OcpiError('invalid', OCPI_STATUS.unableToUseClientApi, `could not read versions at ${versionsUrl}: ${reason(error)}`)
     }
     if (!Array.isArray(versions)) {
       throw new OcpiError('invalid', OCPI_STATUS.unableToUseClientApi, `versions at ${versionsUrl} is not a list`)
@@ -87,13 +107,9 @@ export class OcpiRegistration {
     }
     let details: { version?: string; endpoints?: OcpiEndpoint[] }
     try {
-      details = (await ocpiCall<{ version: string; endpoints: OcpiEndpoint[] }>('GET', chosen.url, { token, style })).data
+      details = (await ocpiCall<{ version: string; endpoints: OcpiEndpoint[] }>('GET', chosen.url, { http, token, style })).data
     } catch (error) {
-      throw new OcpiError(
-        'invalid',
-        OCPI_STATUS.unableToUseClientApi,
-        `could not read version details at ${chosen.url}: ${(error as Error).message}`,
-      )
+      throw new OcpiError('invalid', OCPI_STATUS.unableToUseClientApi, `could not read version details at ${chosen.url}: ${reason(error)}`)
     }
     const endpoints = (details?.endpoints ?? []).filter(
       (e) => typeof e?.identifier === 'string' && (e.role === 'SENDER' || e.role === 'RECEIVER') && typeof e.url === 'string',
@@ -125,7 +141,10 @@ export class OcpiRegistration {
   }
 
   private async exchange(partner: OcpiPartner, version: OcpiVersion, theirs: Credentials): Promise<Credentials> {
-    const discovered = await this.discover(theirs.url, theirs.token, partner.authorizationStyle, version)
+    const discovered = await this.discover(theirs.url, theirs.token, partner.authorizationStyle, version, (error) => {
+      this.log.warn({ partnerId: partner.id, reason: reasonForAdmin(error) }, 'could not use the OCPI URLs a partner gave us')
+      return reasonForCaller(error)
+    })
     const ourToken = newCredentialsToken()
     await this.partners.register(partner.id, {
       version: discovered.version,
@@ -154,6 +173,7 @@ export class OcpiRegistration {
     if (partner.status === 'registered') {
       throw new OpenpncError('conflict', 'ocpi_partner_registered', 'this partner is registered already; unregister it first')
     }
+    if (partner.suspendedAt) throw new OpenpncError('conflict', 'ocpi_partner_suspended', 'this partner is suspended; resume it first')
     const fail = (error: unknown): never => {
       const message = error instanceof Error ? error.message : String(error)
       throw new OpenpncError('bad_gateway', 'ocpi_registration_failed', `registration with ${versionsUrl} failed: ${message}`)
@@ -168,6 +188,7 @@ export class OcpiRegistration {
     try {
       theirs = (
         await ocpiCall<Credentials>('POST', credentialsEndpoint!.url, {
+          http: this.http,
           token: tokenA,
           style: partner.authorizationStyle,
           body: this.ourCredentials(ourToken),

@@ -3,6 +3,7 @@ import type { Db } from '../db/database.ts'
 import type { OcpiLocation } from '../locations/index.ts'
 import { removeLocationsNotIn, saveLocations } from '../locations/store.ts'
 import { validateLocation } from '../locations/validate.ts'
+import type { OutgoingHttp } from '../http/outgoing.ts'
 import type { Logger } from '../logger.ts'
 import { ocpiPages } from './client.ts'
 import type { OcpiPartners } from './partners.ts'
@@ -30,13 +31,14 @@ export class LocationPull {
     private readonly db: Db,
     private readonly partners: OcpiPartners,
     private readonly log: Logger,
-    private readonly options: { intervalMs: number },
+    private readonly options: { intervalMs: number; http: OutgoingHttp },
   ) {}
 
   async pull(partnerId: string, options: { full?: boolean } = {}): Promise<PullResult> {
     const partner = await this.partners.get(partnerId)
     const endpoint = partner.endpoints.find((e) => e.identifier === 'locations' && e.role === 'SENDER')
     if (partner.status !== 'registered' || !endpoint) throw new Error('the partner is not registered or has no locations Sender')
+    if (partner.suspendedAt) throw new Error('the partner is suspended')
     const token = await this.partners.outgoingToken(partnerId)
     const pulledAt = (
       await this.db.selectFrom('ocpi_partners').select('locations_pulled_at').where('id', '=', partnerId).executeTakeFirstOrThrow()
@@ -48,7 +50,7 @@ export class LocationPull {
     const own = new Set(partner.roles.map((r) => `${r.country_code}*${r.party_id}`))
     const kept: Array<{ countryCode: string; partyId: string; locationId: string }> = []
     const result: PullResult = { received: 0, stored: 0, invalid: 0, removed: 0, full }
-    for await (const page of ocpiPages<unknown>(url.toString(), { token, style: partner.authorizationStyle })) {
+    for await (const page of ocpiPages<unknown>(url.toString(), { http: this.options.http, token, style: partner.authorizationStyle })) {
       const valid: OcpiLocation[] = []
       for (const item of page) {
         result.received++
@@ -92,7 +94,9 @@ export class LocationPull {
   private async pullAll() {
     const partners = await sql<{ id: string }>`
       SELECT id FROM ocpi_partners
-       WHERE status = 'registered' AND endpoints @> '[{"identifier": "locations", "role": "SENDER"}]'`.execute(this.db)
+       WHERE status = 'registered' AND suspended_at IS NULL AND endpoints @> '[{"identifier": "locations", "role": "SENDER"}]'`.execute(
+      this.db,
+    )
     for (const { id } of partners.rows) {
       await this.pull(id).catch((err) => this.log.warn({ partnerId: id, err }, 'location pull failed'))
     }

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto'
-import type { Selectable } from 'kysely'
+import { sql, type Selectable } from 'kysely'
 import type { Db } from '../db/database.ts'
 import type { OcpiCredentialsRole, OcpiEndpoint, OcpiPartnersTable } from '../db/schema.ts'
 import { notFound } from '../errors.ts'
@@ -17,6 +17,8 @@ export interface OcpiPartner {
   authorizationStyle: 'base64' | 'raw'
   emaidTokenType: 'OTHER' | 'EMAID' | null
   registeredAt: Date | null
+  /** set while a platform admin has suspended the partner */
+  suspendedAt: Date | null
   createdAt: Date
   updatedAt: Date
   hasOutgoingToken: boolean
@@ -41,6 +43,7 @@ function toPartner(row: Selectable<OcpiPartnersTable>): OcpiPartner {
     authorizationStyle: row.authorization_style,
     emaidTokenType: row.emaid_token_type,
     registeredAt: row.registered_at,
+    suspendedAt: row.suspended_at,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
     hasOutgoingToken: row.outgoing_token_encrypted !== null,
@@ -226,6 +229,38 @@ export class OcpiPartners {
         .where('id', '=', id)
         .execute(),
     )
+  }
+
+  /**
+   * Suspends or resumes a partner: while suspended its tokens are refused and nothing is sent to
+   * or pulled from it; its registration, pending deliveries and locations stay for the resume.
+   */
+  async setSuspended(id: string, suspended: boolean): Promise<OcpiPartner> {
+    if (!UUID.test(id)) throw notFound('ocpi_partner_not_found', `OCPI partner ${id} not found`)
+    const row = await this.changing(() =>
+      this.db
+        .updateTable('ocpi_partners')
+        .set((eb) => ({
+          // suspending twice keeps the first time
+          suspended_at: suspended ? eb.fn.coalesce('suspended_at', sql<Date>`now()`) : null,
+          updated_at: new Date(),
+        }))
+        .where('id', '=', id)
+        .returningAll()
+        .executeTakeFirst(),
+    )
+    if (!row) throw notFound('ocpi_partner_not_found', `OCPI partner ${id} not found`)
+    return toPartner(row)
+  }
+
+  /**
+   * Deletes a partner for good: its credentials, its pending token deliveries and the locations it
+   * sent us go with it (foreign keys, ON DELETE CASCADE); recorded authorization decisions stay.
+   */
+  async remove(id: string): Promise<void> {
+    if (!UUID.test(id)) throw notFound('ocpi_partner_not_found', `OCPI partner ${id} not found`)
+    const deleted = await this.changing(() => this.db.deleteFrom('ocpi_partners').where('id', '=', id).executeTakeFirst())
+    if (deleted.numDeletedRows === 0n) throw notFound('ocpi_partner_not_found', `OCPI partner ${id} not found`)
   }
 
   async outgoingToken(id: string): Promise<string> {

@@ -1,6 +1,7 @@
 import { sql } from 'kysely'
 import type { Db } from '../db/database.ts'
 import { roamingKeys, toRoamingKey } from '../keys/roaming-key.ts'
+import type { OutgoingHttp } from '../http/outgoing.ts'
 import type { Logger } from '../logger.ts'
 import { isValid } from '../authorization/decision.ts'
 import { ocpiCall } from './client.ts'
@@ -9,6 +10,8 @@ import { toOcpiToken } from './tokens.ts'
 import { ocpiTimestamp } from './transport.ts'
 
 export interface PushOptions {
+  /** the outgoing policy for calls to partners */
+  http: OutgoingHttp
   pollMs?: number
   batchSize?: number
   /** first retry after about this long, doubling per failure up to maxBackoffMs (with jitter) */
@@ -44,13 +47,15 @@ export class TokenPush {
   private timer: NodeJS.Timeout | undefined
   private running: Promise<void> | undefined
   private stopped = false
+  /** partners whose deliveries are failing: the first failure's time and the failed attempts since */
+  private readonly failureStreaks = new Map<string, { since: Date; failedAttempts: number }>()
 
   constructor(
     private readonly db: Db,
     private readonly partners: OcpiPartners,
     private readonly party: { countryCode: string; partyId: string },
     private readonly log: Logger,
-    private readonly options: PushOptions = {},
+    private readonly options: PushOptions,
   ) {}
 
   start() {
@@ -125,13 +130,15 @@ export class TokenPush {
   }
 
   private async deliverDue(): Promise<{ claimed: number; delivered: number; failed: number }> {
-    const leaseMs = this.options.leaseMs ?? 60_000
+    const leaseMs = this.options.leaseMs ?? Math.max(60_000, 2 * this.options.http.policy.timeoutMs)
     const claimed = await sql<{ partner_id: string; key_id: string; pending_seq: string; delivered_seq: string; attempts: number }>`
       UPDATE ocpi_token_deliveries d
          SET leased_until = now() + make_interval(secs => ${leaseMs / 1000})
         FROM (SELECT partner_id, key_id FROM ocpi_token_deliveries
                WHERE pending_seq > delivered_seq AND next_attempt_at <= now()
                  AND (leased_until IS NULL OR leased_until < now())
+                 -- a suspended partner's deliveries wait for it to be resumed
+                 AND partner_id NOT IN (SELECT id FROM ocpi_partners WHERE suspended_at IS NOT NULL)
                ORDER BY next_attempt_at
                LIMIT ${this.options.batchSize ?? 200}
                FOR UPDATE SKIP LOCKED) due
@@ -149,7 +156,7 @@ export class TokenPush {
         return [key.key.id, key] as const
       }),
     )
-    const partners = new Map<string, { partner: OcpiPartner; token: string; tokensUrl: string } | null>()
+    const partners = new Map<string, Awaited<ReturnType<TokenPush['target']>>>()
     let delivered = 0
     let failed = 0
     const byPartner = new Map<string, typeof claimed.rows>()
@@ -161,25 +168,81 @@ export class TokenPush {
           target = await this.target(partnerId)
           partners.set(partnerId, target)
         }
+        if (target === 'suspended') {
+          // Suspended since the rows were claimed: hand them back untouched.
+          await this.release(partnerId, rows)
+          return
+        }
+        const outcome = { delivered: 0, failed: 0, firstError: undefined as string | undefined }
         // Few at a time per partner: fast, without flooding one CPO.
         for (let i = 0; i < rows.length; i += 8) {
           await Promise.all(
             rows.slice(i, i + 8).map(async (row) => {
-              const ok = await this.deliver(row, target, keys.get(row.key_id))
-              if (ok) delivered++
-              else failed++
+              const error = await this.deliver(row, target, keys.get(row.key_id))
+              if (error === undefined) {
+                delivered++
+                outcome.delivered++
+              } else {
+                failed++
+                outcome.failed++
+                outcome.firstError ??= error
+              }
             }),
           )
         }
+        if (target) this.noteOutcome(target.partner, outcome)
       }),
     )
     return { claimed: claimed.rows.length, delivered, failed }
   }
 
-  private async target(partnerId: string) {
+  /**
+   * Logs a partner's failing deliveries once per streak: its first failing round at warn (with the
+   * reason), the round that delivers again at info with the number of failed attempts between.
+   * A round with any delivery ends a streak; one with failures only starts or extends it.
+   */
+  private noteOutcome(partner: OcpiPartner, outcome: { delivered: number; failed: number; firstError?: string }) {
+    const streak = this.failureStreaks.get(partner.id)
+    if (outcome.delivered > 0) {
+      if (streak) {
+        this.failureStreaks.delete(partner.id)
+        const failedAttempts = streak.failedAttempts + outcome.failed
+        this.log.info(
+          { partnerId: partner.id, partner: partner.name, failedAttempts, failingSince: streak.since.toISOString() },
+          'OCPI token deliveries to the partner work again',
+        )
+      }
+    } else if (outcome.failed > 0) {
+      if (streak) streak.failedAttempts += outcome.failed
+      else {
+        this.failureStreaks.set(partner.id, { since: new Date(), failedAttempts: outcome.failed })
+        this.log.warn(
+          { partnerId: partner.id, partner: partner.name, reason: outcome.firstError },
+          'OCPI token deliveries to the partner fail',
+        )
+      }
+    }
+  }
+
+  /** Hands claimed rows back without counting an attempt. */
+  private async release(partnerId: string, rows: Array<{ key_id: string }>) {
+    await this.db
+      .updateTable('ocpi_token_deliveries')
+      .set({ leased_until: null })
+      .where('partner_id', '=', partnerId)
+      .where(
+        'key_id',
+        'in',
+        rows.map((r) => r.key_id),
+      )
+      .execute()
+  }
+
+  private async target(partnerId: string): Promise<{ partner: OcpiPartner; token: string; tokensUrl: string } | null | 'suspended'> {
     try {
       const partner = await this.partners.get(partnerId)
       const tokensUrl = partner.endpoints.find((e) => e.identifier === 'tokens' && e.role === 'RECEIVER')?.url
+      if (partner.suspendedAt) return 'suspended'
       if (partner.status !== 'registered' || !tokensUrl || !partner.version) return null
       return { partner, token: await this.partners.outgoingToken(partnerId), tokensUrl }
     } catch {
@@ -191,12 +254,12 @@ export class TokenPush {
     row: { partner_id: string; key_id: string; pending_seq: string; delivered_seq: string; attempts: number },
     target: { partner: OcpiPartner; token: string; tokensUrl: string } | null,
     key: ReturnType<typeof toRoamingKey> | undefined,
-  ): Promise<boolean> {
+  ): Promise<string | undefined> {
     try {
       if (!target) {
         // The partner is gone or no longer receives tokens: nothing left to deliver.
         await this.markDelivered(row)
-        return true
+        return undefined
       }
       if (!key) throw new Error(`key ${row.key_id} not found`)
       const { partner } = target
@@ -209,11 +272,12 @@ export class TokenPush {
       const url = `${target.tokensUrl.replace(/\/$/, '')}/${token.country_code}/${token.party_id}/${encodeURIComponent(token.uid)}?type=${token.type}`
       const to = partner.roles[0] && { country_code: partner.roles[0].country_code, party_id: partner.roles[0].party_id }
       const call = {
+        http: this.options.http,
         token: target.token,
         style: partner.authorizationStyle,
         from: { country_code: this.party.countryCode, party_id: this.party.partyId },
         to,
-        timeoutMs: this.options.timeoutMs ?? 10_000,
+        timeoutMs: this.options.timeoutMs,
       }
       const neverSent = row.delivered_seq === '0'
       if (!isValid(key, new Date()) && !neverSent && (key.deletedAt || !key.enabled || key.userDeletedAt)) {
@@ -222,7 +286,7 @@ export class TokenPush {
         await ocpiCall('PUT', url, { ...call, body: token })
       }
       await this.markDelivered(row)
-      return true
+      return undefined
     } catch (error) {
       this.options.onFailure?.(row.partner_id)
       const attempts = row.attempts + 1
@@ -239,7 +303,7 @@ export class TokenPush {
         .where('partner_id', '=', row.partner_id)
         .where('key_id', '=', row.key_id)
         .execute()
-      return false
+      return (error as Error).message
     }
   }
 
@@ -316,6 +380,7 @@ export class TokenPush {
    */
   async reconcile(partnerId: string): Promise<{ checked: number; differing: number }> {
     const target = await this.target(partnerId)
+    if (target === 'suspended') throw new Error('the partner is suspended')
     if (!target) throw new Error('partner is not registered or has no tokens Receiver')
     const { partner } = target
     let checked = 0
@@ -340,8 +405,13 @@ export class TokenPush {
             checked++
             let theirs: Record<string, unknown> | undefined
             try {
-              theirs = (await ocpiCall<Record<string, unknown>>('GET', url, { token: target.token, style: partner.authorizationStyle }))
-                .data
+              theirs = (
+                await ocpiCall<Record<string, unknown>>('GET', url, {
+                  http: this.options.http,
+                  token: target.token,
+                  style: partner.authorizationStyle,
+                })
+              ).data
             } catch {
               theirs = undefined
             }

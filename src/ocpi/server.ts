@@ -273,6 +273,10 @@ export async function ocpiServer(app: FastifyInstance, { platform }: { platform:
 
 function recognised(request: FastifyRequest, found: RecognisedPartner | null | undefined, done: (error?: Error) => void) {
   if (!found) return done(new OcpiError('unauthenticated', OCPI_STATUS.clientError, 'unknown credentials token'))
+  // Suspended: as if its token were not registered (OCPI: 401 for a token of no known party).
+  if (found.partner.suspendedAt) {
+    return done(new OcpiError('unauthenticated', OCPI_STATUS.clientError, 'credentials token not accepted: the party is suspended'))
+  }
   request.ocpiPartner = found
   done()
 }

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
-import { ocpiCall, ocpiPages, OcpiClientError } from '../ocpi/client.ts'
+import { OutgoingHttp } from '../http/outgoing.ts'
+import { ocpiCall, ocpiPages, OcpiClientError, type OcpiCallOptions, type OcpiResponse } from '../ocpi/client.ts'
 import type { Credentials } from '../ocpi/credentials.ts'
 import type { OcpiToken } from '../ocpi/tokens.ts'
 import type { OcpiLocation } from '../locations/index.ts'
@@ -40,6 +41,11 @@ export class CpoSimulator {
   readonly party: Party
   readonly tokens = new Map<string, OcpiToken>()
   readonly pushes: ReceivedPush[] = []
+  /**
+   * The simulator's own client: it calls the eMSP its operator names, usually on this machine, so
+   * private addresses are allowed, and a whole token list may come in one answer.
+   */
+  readonly http = new OutgoingHttp({ allowPrivateAddresses: true, maxAnswerBytes: 512 * 1024 * 1024, timeoutMs: 60_000 })
   /** what this CPO's Locations Sender lists */
   locations: OcpiLocation[] = []
   /** false: every request is answered 503, as by a CPO that is down */
@@ -55,6 +61,25 @@ export class CpoSimulator {
 
   constructor(private readonly options: CpoSimulatorOptions = {}) {
     this.party = { country_code: options.countryCode ?? 'NL', party_id: options.partyId ?? 'CPO' }
+  }
+
+  /**
+   * An OCPI call through the simulator's client. The other side's status_message is added to an
+   * error's message: a tool trusts the server it talks to, and its user wants to know why.
+   */
+  private async call<T>(
+    method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE',
+    url: string,
+    options: Omit<OcpiCallOptions, 'http'>,
+  ): Promise<OcpiResponse<T>> {
+    try {
+      return await ocpiCall<T>(method, url, { ...options, http: this.http })
+    } catch (error) {
+      if (error instanceof OcpiClientError && error.statusMessage) {
+        throw new OcpiClientError(`${error.message}: ${error.statusMessage}`, error.httpStatus, error.ocpiStatus, error)
+      }
+      throw error
+    }
   }
 
   get versionsUrl() {
@@ -129,13 +154,13 @@ export class CpoSimulator {
         const theirs = request.body as Credentials
         const used = tokenCandidates(request.headers.authorization).find((t) => this.acceptedTokens.has(t))!
         try {
-          const versions = await ocpiCall<Array<{ version: string; url: string }>>('GET', theirs.url, {
+          const versions = await this.call<Array<{ version: string; url: string }>>('GET', theirs.url, {
             token: theirs.token,
             style: 'base64',
           })
           const chosen = versions.data.find((v) => v.version === version)
           if (!chosen) return reply.code(400).send(this.envelope(undefined, 3002, 'unsupported version'))
-          const details = await ocpiCall<{ endpoints: Array<{ identifier: string; role: string; url: string }> }>('GET', chosen.url, {
+          const details = await this.call<{ endpoints: Array<{ identifier: string; role: string; url: string }> }>('GET', chosen.url, {
             token: theirs.token,
             style: 'base64',
           })
@@ -215,11 +240,11 @@ export class CpoSimulator {
 
   /** We register with the eMSP using the Token A its admin gave us. */
   async registerWith(emspVersionsUrl: string, tokenA: string, style: 'base64' | 'raw' = 'base64'): Promise<OcpiVersion> {
-    const versions = await ocpiCall<Array<{ version: string; url: string }>>('GET', emspVersionsUrl, { token: tokenA, style })
+    const versions = await this.call<Array<{ version: string; url: string }>>('GET', emspVersionsUrl, { token: tokenA, style })
     const common = versions.data.filter((v) => this.versions.includes(v.version as OcpiVersion))
     const chosen = common.sort((a, b) => b.version.localeCompare(a.version))[0]
     if (!chosen) throw new Error('no common OCPI version')
-    const details = await ocpiCall<{ endpoints: Array<{ identifier: string; role: string; url: string }> }>('GET', chosen.url, {
+    const details = await this.call<{ endpoints: Array<{ identifier: string; role: string; url: string }> }>('GET', chosen.url, {
       token: tokenA,
       style,
     })
@@ -227,7 +252,7 @@ export class CpoSimulator {
     if (!credentialsUrl) throw new Error('the eMSP lists no credentials endpoint')
     const ours = newToken()
     this.acceptedTokens.add(ours)
-    const theirs = await ocpiCall<Credentials>('POST', credentialsUrl, { token: tokenA, style, body: this.credentials(ours) })
+    const theirs = await this.call<Credentials>('POST', credentialsUrl, { token: tokenA, style, body: this.credentials(ours) })
     this.emsp = {
       token: theirs.data.token,
       versionsUrl: theirs.data.url,
@@ -243,8 +268,15 @@ export class CpoSimulator {
     const ours = newToken()
     this.acceptedTokens.add(ours)
     const url = emsp.endpoints.find((e) => e.identifier === 'credentials')!.url
-    const theirs = await ocpiCall<Credentials>('PUT', url, { token: emsp.token, style: 'base64', body: this.credentials(ours) })
+    const theirs = await this.call<Credentials>('PUT', url, { token: emsp.token, style: 'base64', body: this.credentials(ours) })
     emsp.token = theirs.data.token
+  }
+
+  /** DELETE credentials: we leave the eMSP; it stops calling us, our token stops working there. */
+  async unregister(): Promise<void> {
+    const emsp = this.requireEmsp()
+    await this.call('DELETE', this.endpoint('credentials'), { token: emsp.token, style: 'base64' })
+    this.emsp = undefined
   }
 
   private requireEmsp() {
@@ -270,7 +302,7 @@ export class CpoSimulator {
     for (let i = 0; i < locations.length; i += concurrency) {
       await Promise.all(
         locations.slice(i, i + concurrency).map(async (location) => {
-          await ocpiCall('PUT', `${base}/${location.country_code}/${location.party_id}/${encodeURIComponent(location.id)}`, {
+          await this.call('PUT', `${base}/${location.country_code}/${location.party_id}/${encodeURIComponent(location.id)}`, {
             token: emsp.token,
             style: 'base64',
             body: location,
@@ -288,7 +320,7 @@ export class CpoSimulator {
     const emsp = this.requireEmsp()
     const url = `${this.endpoint('tokens')}/${encodeURIComponent(uid)}/authorize${options.type ? `?type=${options.type}` : ''}`
     try {
-      const response = await ocpiCall<{ allowed: string; token: OcpiToken; authorization_reference: string; location?: unknown }>(
+      const response = await this.call<{ allowed: string; token: OcpiToken; authorization_reference: string; location?: unknown }>(
         'POST',
         url,
         {
@@ -314,6 +346,7 @@ export class CpoSimulator {
     if (options.dateFrom) params.set('date_from', options.dateFrom.toISOString())
     const all: OcpiToken[] = []
     for await (const page of ocpiPages<OcpiToken>(`${this.endpoint('tokens')}${params.size ? `?${params}` : ''}`, {
+      http: this.http,
       token: emsp.token,
       style: 'base64',
       ...this.routing(),
