@@ -1,5 +1,11 @@
 import { Type } from '@sinclair/typebox'
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync, type FastifyRequest } from 'fastify'
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyPluginAsync,
+  type FastifyRequest,
+  type onResponseHookHandler,
+} from 'fastify'
 import { OpenpncError } from '../errors.ts'
 import type { Platform } from '../platform.ts'
 import { ErrorResponse } from './errors.ts'
@@ -33,12 +39,23 @@ async function answerMetrics(platform: Platform, reply: import('fastify').Fastif
 
 /**
  * HTTP metrics for every route of the server (by route pattern, never the URL) and `GET /metrics`
- * behind the platform admin key. Registered without encapsulation, so its hook sees every route.
+ * behind the platform admin key. Registered without encapsulation and before the routes, so its
+ * hooks see every route registered after it.
  */
 const metricsPlugin: FastifyPluginAsync<{ platform: Platform }> = async (app, { platform }) => {
   const { metrics } = platform
+  // Each route observes through a hook that knows its pattern already: nothing is looked up or
+  // allocated per request beyond finding the child of its method and status class.
+  app.addHook('onRoute', (route) => {
+    const pattern = route.url
+    const observe: onResponseHookHandler = (request, reply, done) => {
+      metrics.httpChild(pattern, request.method, reply.statusCode).observe(reply.elapsedTime / 1000)
+      done()
+    }
+    route.onResponse = [...(route.onResponse ? [route.onResponse].flat() : []), observe]
+  })
   app.addHook('onResponse', (request, reply, done) => {
-    metrics.httpChild(request.routeOptions.url ?? UNMATCHED_ROUTE, request.method, reply.statusCode).observe(reply.elapsedTime / 1000)
+    if (request.is404) metrics.httpChild(UNMATCHED_ROUTE, request.method, reply.statusCode).observe(reply.elapsedTime / 1000)
     done()
   })
 
@@ -64,14 +81,12 @@ export async function buildMetricsServer(platform: Platform): Promise<FastifyIns
   const app = Fastify({ loggerInstance: platform.log.child({ server: 'metrics' }) as FastifyBaseLogger, disableRequestLogging: true })
   app.get('/metrics', (_request, reply) => answerMetrics(platform, reply))
   app.setNotFoundHandler((request, reply) =>
-    reply
-      .code(404)
-      .send({
-        error: {
-          code: 'route_not_found',
-          message: `this port serves GET /metrics only, not ${request.method} ${request.url.split('?')[0]}`,
-        },
-      }),
+    reply.code(404).send({
+      error: {
+        code: 'route_not_found',
+        message: `this port serves GET /metrics only, not ${request.method} ${request.url.split('?')[0]}`,
+      },
+    }),
   )
   await app.ready()
   return app
