@@ -53,7 +53,9 @@ for (const backend of backends()) {
 
     test('50 users of one organization registering one contract at once get one 201 and 49 contract_id_exists', async () => {
       for (let round = 0; round < ROUNDS; round++) {
-        const responses = await Promise.all(Array.from({ length: CALLERS }, (_, i) => createPlugAndCharge(first.apiKey, i, contractId(round))))
+        const responses = await Promise.all(
+          Array.from({ length: CALLERS }, (_, i) => createPlugAndCharge(first.apiKey, i, contractId(round))),
+        )
         assertOneWinner(responses, 'contract_id_exists')
       }
     })
@@ -76,7 +78,9 @@ for (const backend of backends()) {
     test('50 creates of one user ID at once give one 201 and 49 user_exists', async () => {
       for (let round = 0; round < ROUNDS; round++) {
         const responses = await Promise.all(
-          Array.from({ length: CALLERS }, () => t.request(first.apiKey, { method: 'POST', url: '/v1/users', payload: { id: `racer-${round}` } })),
+          Array.from({ length: CALLERS }, () =>
+            t.request(first.apiKey, { method: 'POST', url: '/v1/users', payload: { id: `racer-${round}` } }),
+          ),
         )
         assertOneWinner(responses, 'user_exists')
       }

@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox'
 import type { FastifyError } from 'fastify'
-import { HTTP_STATUS, OpenpncError, type ErrorKind } from '../errors.ts'
+import { HTTP_STATUS, isDatabaseUnavailable, OpenpncError, type ErrorKind } from '../errors.ts'
 
 /** Every error of the REST APIs: `{"error": {"code", "message"}}`. */
 export const ErrorResponse = Type.Object(
@@ -78,6 +78,9 @@ export function toHttpError(error: unknown, requestId: string): { status: number
   const known = fastifyError?.code ? FASTIFY_ERRORS[fastifyError.code] : undefined
   if (known) {
     return { status: HTTP_STATUS[known.kind], body: { error: { code: known.code, message: known.message ?? fastifyError.message } } }
+  }
+  if (isDatabaseUnavailable(error)) {
+    return { status: 503, body: { error: { code: 'database_unavailable', message: 'the database is unavailable; retry shortly' } } }
   }
   const status = fastifyError?.statusCode
   if (typeof status === 'number' && status >= 400 && status < 500) {
