@@ -48,7 +48,8 @@ export function createPlatform(db: Db, config: Config, log: Logger): Platform {
   const keysChanged = (identifiers: Array<string | null>) => keyDirectory.invalidate(identifiers)
   const chargingKeys = new ChargingKeys({ db, log, platformEmaidPrefix: config.emaidPrefixParts, keysChanged })
   const decisions = new DecisionLog(db, log)
-  const partners = new OcpiPartners(db, SecretBox.load(config.secretKey, join(config.dataDir, 'secret-key')))
+  const secrets = SecretBox.load(config.secretKey, join(config.dataDir, 'secret-key'))
+  const partners = new OcpiPartners(db, secrets)
   let publicUrl = config.publicUrl ?? `http://${config.host}:${config.port}`
   const identity = {
     countryCode: config.ocpiCountryCode,
@@ -64,7 +65,7 @@ export function createPlatform(db: Db, config: Config, log: Logger): Platform {
     apiKeys: new ApiKeys(db, config.adminApiKey),
     users: new Users(db, chargingKeys, keysChanged),
     chargingKeys,
-    idempotency: new IdempotencyStore(db),
+    idempotency: new IdempotencyStore(db, secrets),
     keyDirectory,
     decisions,
     searchDocuments: new SearchDocumentCache(config.geosearchCacheMb * 1024 * 1024),

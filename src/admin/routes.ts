@@ -8,6 +8,7 @@ export const ADMIN_API = routeTable({
     auth: platform,
     tag: 'Admin',
     summary: 'Create an organization and its first API key',
+    secretBearing: true,
   },
   listOrganizations: { method: 'GET', url: '/admin/v1/organizations', auth: platform, tag: 'Admin', summary: 'List organizations' },
   getOrganization: {
@@ -37,6 +38,7 @@ export const ADMIN_API = routeTable({
     auth: platform,
     tag: 'Admin',
     summary: 'Create an API key for an organization (shown once)',
+    secretBearing: true,
   },
   revokeOrganizationApiKey: {
     method: 'DELETE',

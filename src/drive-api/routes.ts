@@ -75,7 +75,14 @@ export const DRIVE_API = routeTable({
     summary: 'Chargers in a map view (bounding box), nearest to its centre first',
   },
   listApiKeys: { method: 'GET', url: '/v1/api-keys', auth: org('admin'), tag: 'API keys', summary: "List the organization's API keys" },
-  createApiKey: { method: 'POST', url: '/v1/api-keys', auth: org('admin'), tag: 'API keys', summary: 'Create an API key (shown once)' },
+  createApiKey: {
+    method: 'POST',
+    url: '/v1/api-keys',
+    auth: org('admin'),
+    tag: 'API keys',
+    summary: 'Create an API key (shown once)',
+    secretBearing: true,
+  },
   revokeApiKey: {
     method: 'DELETE',
     url: '/v1/api-keys/:keyId',

@@ -8,6 +8,8 @@ export interface RouteSpec {
   auth: RouteAuth
   summary: string
   tag: string
+  /** The answer carries a secret shown once (an API key, a token): never stored in clear. */
+  secretBearing?: true
 }
 
 /**
@@ -20,7 +22,7 @@ export function routeTable<T extends Record<string, RouteSpec>>(table: T) {
     {
       ...spec,
       /** Spread into `app.route({...})`. */
-      route: { method: spec.method, url: spec.url, config: { auth: spec.auth } },
+      route: { method: spec.method, url: spec.url, config: { auth: spec.auth, secretBearing: spec.secretBearing === true } },
       /** Spread into the route's `schema`. */
       doc: {
         operationId,
@@ -32,7 +34,7 @@ export function routeTable<T extends Record<string, RouteSpec>>(table: T) {
   ])
   return Object.fromEntries(entries) as {
     [K in keyof T]: T[K] & {
-      route: { method: HTTPMethods; url: string; config: { auth: RouteAuth } }
+      route: { method: HTTPMethods; url: string; config: { auth: RouteAuth; secretBearing: boolean } }
       doc: { operationId: string; summary: string; tags: string[]; security: Array<Record<string, string[]>> }
     }
   }

@@ -14,6 +14,7 @@ export const OCPI_ADMIN_API = routeTable({
     auth: platformAuth,
     tag: 'Admin: OCPI',
     summary: 'Create an OCPI partner and the Token A it registers with',
+    secretBearing: true,
   },
   listOcpiPartners: {
     method: 'GET',
