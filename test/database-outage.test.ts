@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
+import { sql } from 'kysely'
 import pg from 'pg'
+import { ABANDONED_CLAIM_MINUTES } from '../src/idempotency/idempotency.ts'
 import { backends, startTestPlatform, waitFor, type TestPlatform } from './support.ts'
 
 /**
@@ -48,8 +50,14 @@ for (const backend of backends().filter((b) => b === 'postgres')) {
         // Hold the users table so that these creates are inside the database when it goes away.
         await admin.query('BEGIN')
         await admin.query('LOCK TABLE users IN ACCESS EXCLUSIVE MODE')
+        // The first one with an Idempotency-Key: its claim is made before the database goes away.
         const inFlight = Array.from({ length: 10 }, (_, i) =>
-          t.request(apiKey, { method: 'POST', url: '/v1/users', payload: { id: `in-flight-${i}` } }),
+          t.request(apiKey, {
+            method: 'POST',
+            url: '/v1/users',
+            payload: { id: `in-flight-${i}` },
+            ...(i === 0 && { headers: { 'idempotency-key': 'in-flight-0' } }),
+          }),
         )
         await waitFor(
           async () => {
@@ -128,8 +136,22 @@ for (const backend of backends().filter((b) => b === 'postgres')) {
       })
       assert.equal(key.statusCode, 201, key.body)
       // The creates that got a 503 left nothing behind, and may be sent again.
-      const retried = await t.request(apiKey, { method: 'POST', url: '/v1/users', payload: { id: 'in-flight-0' } })
+      const retried = await t.request(apiKey, { method: 'POST', url: '/v1/users', payload: { id: 'in-flight-1' } })
       assert.equal(retried.statusCode, 201, retried.body)
+      // The Idempotency-Key claim could not be released while the database was away: a repeat
+      // hears "in progress" until the claim counts as abandoned, then runs.
+      const repeat = () =>
+        t.request(apiKey, {
+          method: 'POST',
+          url: '/v1/users',
+          headers: { 'idempotency-key': 'in-flight-0' },
+          payload: { id: 'in-flight-0' },
+        })
+      assert.equal((await repeat()).json().error.code, 'idempotency_request_in_progress')
+      await sql`UPDATE idempotency_records SET created_at = now() - make_interval(mins => ${ABANDONED_CLAIM_MINUTES + 1})
+                 WHERE key = 'in-flight-0'`.execute(t.platform.db)
+      const afterAbandoned = await repeat()
+      assert.equal(afterAbandoned.statusCode, 201, afterAbandoned.body)
       assert.deepEqual(uncaught, [])
     })
 

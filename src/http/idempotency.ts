@@ -70,10 +70,16 @@ export function replayIdempotentPosts(app: FastifyInstance, store: IdempotencySt
     const claim = request.idempotency
     if (!claim) return payload
     request.idempotency = undefined
-    if (reply.statusCode >= 500) await store.release(claim.scope, claim.key)
-    else {
-      const body = typeof payload === 'string' ? payload : ''
-      await store.complete(claim.scope, claim.key, reply.statusCode, body, request.routeOptions.config.secretBearing === true)
+    try {
+      if (reply.statusCode >= 500) await store.release(claim.scope, claim.key)
+      else {
+        const body = typeof payload === 'string' ? payload : ''
+        await store.complete(claim.scope, claim.key, reply.statusCode, body, request.routeOptions.config.secretBearing === true)
+      }
+    } catch (err) {
+      // The answer stands (what happened, happened); the unfinished claim is taken over once
+      // abandoned (ABANDONED_CLAIM_MINUTES), until then a repeat hears "in progress".
+      request.log.warn({ err, idempotencyKey: claim.key }, 'could not record the Idempotency-Key outcome')
     }
     return payload
   })

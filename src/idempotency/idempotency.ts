@@ -4,6 +4,11 @@ import type { SecretBox } from '../secrets/secret-box.ts'
 
 /** How long a first response is replayed for the same Idempotency-Key. */
 export const IDEMPOTENCY_WINDOW_HOURS = 24
+/**
+ * A claim still unanswered after this long was abandoned: its server lost the database (or its
+ * life) before it could store the answer or release the key. Far above any request's run time.
+ */
+export const ABANDONED_CLAIM_MINUTES = 5
 
 export type IdempotencyClaim =
   | { outcome: 'claimed' }
@@ -27,13 +32,15 @@ export class IdempotencyStore {
   ) {}
 
   async claim(scope: string, key: string, fingerprint: string): Promise<IdempotencyClaim> {
-    // Claim a new key, or take over one whose window has passed.
+    // Claim a new key, or take over one whose window has passed or whose claim was abandoned.
     const claimed = await sql<{ scope: string }>`
       INSERT INTO idempotency_records (scope, key, request_fingerprint) VALUES (${scope}, ${key}, ${fingerprint})
       ON CONFLICT (scope, key) DO UPDATE
         SET request_fingerprint = EXCLUDED.request_fingerprint, status_code = NULL, response_body = NULL, response_sealed = false,
             created_at = now()
         WHERE idempotency_records.created_at < now() - make_interval(hours => ${IDEMPOTENCY_WINDOW_HOURS})
+           OR (idempotency_records.status_code IS NULL
+               AND idempotency_records.created_at < now() - make_interval(mins => ${ABANDONED_CLAIM_MINUTES}))
       RETURNING scope`.execute(this.db)
     if (claimed.rows.length > 0) return { outcome: 'claimed' }
     const record = await this.db
