@@ -3,6 +3,7 @@ import { after, before, describe, test } from 'node:test'
 import { sql } from 'kysely'
 import pg from 'pg'
 import { ABANDONED_CLAIM_MINUTES } from '../src/idempotency/idempotency.ts'
+import { CpoSimulator } from '../src/sim/cpo.ts'
 import { backends, startTestPlatform, waitFor, type TestPlatform } from './support.ts'
 
 /**
@@ -22,7 +23,8 @@ for (const backend of backends().filter((b) => b === 'postgres')) {
 
     before(async () => {
       process.on('uncaughtExceptionMonitor', monitor)
-      t = await startTestPlatform(backend)
+      // Listening: a simulated CPO registers with us and receives our token pushes.
+      t = await startTestPlatform(backend, {}, { listen: true })
       apiKey = (await t.createOrganization()).apiKey
       database = new URL(t.postgresUrl!).pathname.slice(1)
       const created = await t.request(apiKey, { method: 'POST', url: '/v1/users', payload: { id: 'driver-1' } })
@@ -190,6 +192,47 @@ for (const backend of backends().filter((b) => b === 'postgres')) {
         payload: { pcid: 'WDBRF61J21F123457', contractId: 'DE-8PS-C0AD21B13' },
       })
       assert.equal(created.statusCode, 201, created.body)
+      assert.deepEqual(uncaught, [])
+    })
+
+    test('background work carries on after the database comes back: a key created then reaches a CPO', async (context) => {
+      const cpo = new CpoSimulator({ partyId: 'OUT' })
+      await cpo.start()
+      context.after(() => cpo.stop())
+      const pushed = (contractId: string) => [...cpo.tokens.values()].some((token) => token.contract_id === contractId)
+      const server = await adminConnection(process.env.TEST_DATABASE_URL)
+      const admin = await adminConnection()
+      const createKey = (contractId: string) =>
+        t.request(apiKey, {
+          method: 'POST',
+          url: '/v1/users/driver-1/charging-keys/plug-and-charge',
+          payload: { pcid: 'WDBRF61J21F123458', contractId },
+        })
+      try {
+        const partner = await t.createOcpiPartner('Outage CPO')
+        await cpo.registerWith(partner.versionsUrl, partner.tokenA)
+        assert.equal((await createKey('DE-8PS-C0UTAGE01')).statusCode, 201)
+        await waitFor(() => pushed('DE-8PS-C0UTAGE01'), 30_000, 'the first key pushed')
+
+        await server.query(`ALTER DATABASE ${database} ALLOW_CONNECTIONS false`)
+        await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [
+          database,
+        ])
+        const away = await createKey('DE-8PS-C0UTAGE02')
+        assert.equal(away.statusCode, 503, away.body)
+        // A station asking meanwhile: answered from memory, or told to retry; never a crash.
+        const authorize = await cpo.authorize('DE8PSC0UTAGE01')
+        assert.ok([200, 503].includes(authorize.httpStatus ?? 0), JSON.stringify(authorize))
+        // Give the outbox poll, the push and the decision log time to meet the outage.
+        await new Promise((resolve) => setTimeout(resolve, 1500))
+      } finally {
+        await server.query(`ALTER DATABASE ${database} ALLOW_CONNECTIONS true`)
+        await server.end()
+        await admin.end()
+      }
+      await waitFor(async () => (await createKey('DE-8PS-C0UTAGE03')).statusCode === 201, 30_000, 'a key created after the outage')
+      await waitFor(() => pushed('DE-8PS-C0UTAGE03'), 30_000, 'the key created after the outage pushed')
+      assert.equal((await cpo.authorize('DE8PSC0UTAGE03')).data?.allowed, 'ALLOWED')
       assert.deepEqual(uncaught, [])
     })
   })

@@ -35,9 +35,9 @@ export async function openDatabase(options: DatabaseOptions): Promise<DatabaseHa
     const pool = new pg.Pool({
       connectionString: options.databaseUrl,
       max: options.poolSize ?? 16,
-      // A database that is away (a failover) fails a request promptly with a 503 rather than
-      // holding it on a connect or a dead socket.
-      connectionTimeoutMillis: 10_000,
+      // A connection whose server vanished without closing it (a failover) is found dead by TCP
+      // keepalive rather than held for ever. (No connectionTimeoutMillis: pg-pool applies it to
+      // waiting for a free connection too, which under load is no sign of an outage.)
       keepAlive: true,
     })
     // Without a listener, an idle connection dropped by the server would crash the process;
