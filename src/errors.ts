@@ -68,3 +68,39 @@ export function pgConstraint(error: unknown): string | undefined {
   const match = typeof e?.message === 'string' ? /constraint "([^"]+)"/.exec(e.message) : null
   return match?.[1]
 }
+
+/** Raised when no database connection could be had (the server is down, restarting, refusing). */
+export class DatabaseUnavailableError extends Error {
+  constructor(cause: unknown) {
+    super(`database unavailable: ${(cause as Error)?.message ?? String(cause)}`, { cause })
+    this.name = 'DatabaseUnavailableError'
+  }
+}
+
+// SQLSTATEs of a lost or refused connection: class 08, and the server shutting down, crashing,
+// starting up or terminating the backend (a restart, a failover, pg_terminate_backend).
+const CONNECTION_SQLSTATES = /^(08...|57P0[1-4])$/
+// Node's network errors and pg's messages for a connection that died under a query.
+const CONNECTION_ERRNOS = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+])
+const CONNECTION_MESSAGES = /^(Connection terminated|Client has encountered a connection error|Client was closed and is not queryable)/
+
+/**
+ * True when the error says the database cannot be reached right now, not that the request was
+ * wrong: the answer is a 503 (the caller retries), not a 500, and the platform carries on.
+ */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  if (error instanceof DatabaseUnavailableError) return true
+  const code = pgErrorCode(error)
+  if (code && (CONNECTION_SQLSTATES.test(code) || CONNECTION_ERRNOS.has(code))) return true
+  const message = (error as { message?: unknown })?.message
+  return typeof message === 'string' && CONNECTION_MESSAGES.test(message)
+}

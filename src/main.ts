@@ -51,7 +51,7 @@ export async function startPlatform(config: Config, options: StartOptions = {}):
     databaseUrl: config.databaseUrl,
     dataDir: config.dataDir,
     poolSize: config.databasePoolSize,
-    onConnectionError: (err) => log.warn({ err }, 'idle database connection lost'),
+    onConnectionError: (err) => log.warn({ err }, 'database connection lost'),
   })
   const applied = await migrate(database.db)
   if (applied.length > 0) log.info({ migrations: applied }, 'database migrated')

@@ -57,7 +57,8 @@ export function createPlatform(db: Db, config: Config, log: Logger): Platform {
   const chargingKeys = new ChargingKeys({ db, log, platformEmaidPrefix: config.emaidPrefixParts, keysChanged })
   const decisions = new DecisionLog(db, log)
   const metrics = new PlatformMetrics()
-  const partners = new OcpiPartners(db, SecretBox.load(config.secretKey, join(config.dataDir, 'secret-key')))
+  const secrets = SecretBox.load(config.secretKey, join(config.dataDir, 'secret-key'))
+  const partners = new OcpiPartners(db, secrets)
   const outgoing = new OutgoingHttp({
     allowPrivateAddresses: config.allowPrivatePartnerUrls,
     maxAnswerBytes: config.partnerAnswerMaxBytes,
@@ -78,7 +79,7 @@ export function createPlatform(db: Db, config: Config, log: Logger): Platform {
     apiKeys: new ApiKeys(db, config.adminApiKey),
     users: new Users(db, chargingKeys, keysChanged),
     chargingKeys,
-    idempotency: new IdempotencyStore(db),
+    idempotency: new IdempotencyStore(db, secrets),
     keyDirectory,
     decisions,
     searchDocuments: new SearchDocumentCache(config.geosearchCacheMb * 1024 * 1024),

@@ -34,6 +34,7 @@ export const ADMIN_API = routeTable({
       },
       response: { organization, apiKey: issuedApiKey.apiKey, apiKeyId: issuedApiKey.id },
     },
+    secretBearing: true,
   },
   listOrganizations: { method: 'GET', url: '/admin/v1/organizations', auth: platform, tag: 'Admin', summary: 'List organizations' },
   getOrganization: {
@@ -72,6 +73,7 @@ export const ADMIN_API = routeTable({
     summary: 'Create an API key for an organization (shown once)',
     errors: ['organization_not_found'],
     example: { request: { scopes: issuedApiKey.scopes }, response: issuedApiKey },
+    secretBearing: true,
   },
   revokeOrganizationApiKey: {
     method: 'DELETE',

@@ -28,18 +28,25 @@ export interface DatabaseOptions {
   /** Directory of the embedded database; `memory://` for a throw-away one. */
   dataDir?: string
   poolSize?: number
-  /** Errors of idle PostgreSQL connections (a server restart, a terminated backend). */
+  /** Errors of PostgreSQL connections, idle or in use (a server restart, a terminated backend). */
   onConnectionError?: (error: Error) => void
 }
 
 export async function openDatabase(options: DatabaseOptions): Promise<DatabaseHandle> {
   if (options.databaseUrl) {
-    const pool = new pg.Pool({ connectionString: options.databaseUrl, max: options.poolSize ?? 16 })
+    const pool = new pg.Pool({
+      connectionString: options.databaseUrl,
+      max: options.poolSize ?? 16,
+      // A connection whose server vanished without closing it (a failover) is found dead by TCP
+      // keepalive rather than held for ever. (No connectionTimeoutMillis: pg-pool applies it to
+      // waiting for a free connection too, which under load is no sign of an outage.)
+      keepAlive: true,
+    })
     // Without a listener, an idle connection dropped by the server would crash the process;
     // the pool replaces it on the next checkout.
     pool.on('error', (error) => options.onConnectionError?.(error))
     const db = new Kysely<Database>({
-      dialect: new PostgresDialect({ pool: preparedStatementPool(pool) as unknown as pg.Pool }),
+      dialect: new PostgresDialect({ pool: preparedStatementPool(pool, options.onConnectionError) as unknown as pg.Pool }),
     })
     const poolStats = () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount })
     return { db, kind: 'postgres', createdNow: false, poolStats, close: () => db.destroy() }

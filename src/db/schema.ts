@@ -92,6 +92,8 @@ export interface IdempotencyRecordsTable {
   request_fingerprint: string
   status_code: number | null
   response_body: string | null
+  /** the body is sealed with the platform's SecretBox (it carries a secret) */
+  response_sealed: ColumnType<boolean, boolean | undefined, boolean>
   created_at: Timestamp
 }
 

@@ -196,6 +196,7 @@ export const DRIVE_API = routeTable({
     tag: 'API keys',
     summary: 'Create an API key (shown once)',
     example: { request: { scopes: ['users', 'charging-keys'] }, response: issuedApiKey },
+    secretBearing: true,
   },
   revokeApiKey: {
     method: 'DELETE',

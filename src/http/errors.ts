@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox'
 import type { FastifyError } from 'fastify'
-import { HTTP_STATUS, OpenpncError, type ErrorKind } from '../errors.ts'
+import { HTTP_STATUS, isDatabaseUnavailable, OpenpncError, type ErrorKind } from '../errors.ts'
 import { closestName } from './edit-distance.ts'
 import { fieldPath } from './json-body.ts'
 
@@ -186,6 +186,9 @@ export function toHttpError(error: unknown, requestId: string): { status: number
       status: known.status ?? HTTP_STATUS[known.kind],
       body: { error: { code: known.code, message: known.message ?? fastifyError.message } },
     }
+  }
+  if (isDatabaseUnavailable(error)) {
+    return { status: 503, body: { error: { code: 'database_unavailable', message: 'the database is unavailable; retry shortly' } } }
   }
   const status = fastifyError?.statusCode
   if (typeof status === 'number' && status >= 400 && status < 500) {

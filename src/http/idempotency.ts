@@ -7,6 +7,10 @@ declare module 'fastify' {
   interface FastifyRequest {
     idempotency?: { scope: string; key: string }
   }
+  interface FastifyContextConfig {
+    /** set from the route table: the answer carries a secret shown once */
+    secretBearing?: boolean
+  }
 }
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/
@@ -14,7 +18,8 @@ const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/
 /**
  * `Idempotency-Key` on a POST: the first response (status and body) is stored and replayed for
  * 24 hours to the same caller sending the same key with the same request. Runs after
- * authentication and validation, so only accepted requests claim a key.
+ * authentication and validation, so only accepted requests claim a key. Answers of routes that
+ * carry a secret (`secretBearing` in the route table) are stored encrypted.
  */
 export function replayIdempotentPosts(app: FastifyInstance, store: IdempotencyStore) {
   app.addHook('preHandler', async (request, reply) => {
@@ -39,6 +44,14 @@ export function replayIdempotentPosts(app: FastifyInstance, store: IdempotencySt
           'idempotency_key_reused',
           'this Idempotency-Key was used for a different request in the last 24 hours',
         )
+      case 'unavailable':
+        throw new OpenpncError(
+          'conflict',
+          'idempotent_replay_unavailable',
+          'this Idempotency-Key was used for this request and its answer carried a secret (an API key or token), which cannot ' +
+            'be shown again (it was stored under another secret key, or before such answers were kept); the request was ' +
+            'carried out: look up what it created instead of sending it again',
+        )
       case 'in_progress':
         throw new OpenpncError(
           'conflict',
@@ -57,8 +70,17 @@ export function replayIdempotentPosts(app: FastifyInstance, store: IdempotencySt
     const claim = request.idempotency
     if (!claim) return payload
     request.idempotency = undefined
-    if (reply.statusCode >= 500) await store.release(claim.scope, claim.key)
-    else await store.complete(claim.scope, claim.key, reply.statusCode, typeof payload === 'string' ? payload : '')
+    try {
+      if (reply.statusCode >= 500) await store.release(claim.scope, claim.key)
+      else {
+        const body = typeof payload === 'string' ? payload : ''
+        await store.complete(claim.scope, claim.key, reply.statusCode, body, request.routeOptions.config.secretBearing === true)
+      }
+    } catch (err) {
+      // The answer stands (what happened, happened); the unfinished claim is taken over once
+      // abandoned (ABANDONED_CLAIM_MINUTES), until then a repeat hears "in progress".
+      request.log.warn({ err, idempotencyKey: claim.key }, 'could not record the Idempotency-Key outcome')
+    }
     return payload
   })
 }

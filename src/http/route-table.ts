@@ -14,6 +14,8 @@ export interface RouteSpec {
   errors?: readonly ErrorCode[]
   /** A request body (when the operation takes one) and the success answer to it, for the documentation. */
   example?: { request?: unknown; response?: unknown }
+  /** The answer carries a secret shown once (an API key, a token): never stored in clear. */
+  secretBearing?: true
 }
 
 /**
@@ -35,7 +37,11 @@ export function routeTable<T extends Record<string, RouteSpec>>(table: T) {
         route: {
           method: spec.method,
           url: spec.url,
-          config: { auth: spec.auth, swaggerTransform: documentOperation(errorCodes, spec.example) },
+          config: {
+            auth: spec.auth,
+            secretBearing: spec.secretBearing === true,
+            swaggerTransform: documentOperation(errorCodes, spec.example),
+          },
         },
         /** Spread into the route's `schema`. */
         doc: {
@@ -50,7 +56,7 @@ export function routeTable<T extends Record<string, RouteSpec>>(table: T) {
   return Object.fromEntries(entries) as {
     [K in keyof T]: T[K] & {
       errorCodes: ErrorCode[]
-      route: { method: HTTPMethods; url: string; config: { auth: RouteAuth; swaggerTransform: SwaggerTransform } }
+      route: { method: HTTPMethods; url: string; config: { auth: RouteAuth; secretBearing: boolean; swaggerTransform: SwaggerTransform } }
       doc: { operationId: string; summary: string; tags: string[]; security: Array<Record<string, string[]>> }
     }
   }

@@ -40,17 +40,27 @@ export function isEmaidConflict(error: unknown): boolean {
   return (code === PG.exclusionViolation || code === PG.uniqueViolation) && EMAID_CONSTRAINTS.has(pgConstraint(error) ?? '')
 }
 
+/** Advisory-lock class of contract identities (any int4 no other lock of ours uses). */
+const EMAID_LOCK_CLASS = 15118
+
 /**
  * Inserts a key for a live user of the organization in one statement (the trigger writes its
  * event). The user row is share-locked, so a concurrent user deletion either waits for this key
  * and then disables it, or wins and this insert finds no user. Undefined when there is no user.
+ *
+ * Inserts of one contract identity first queue on a transaction-level advisory lock: two
+ * concurrent inserts into an exclusion constraint each find the other's uncommitted row and wait
+ * for each other (a deadlock PostgreSQL breaks only after deadlock_timeout, one pair at a time).
+ * Queued, the next insert finds the committed row and fails with the constraint at once.
  */
 export async function insertKey(db: Db, organizationId: string, userExternalId: string, key: NewKey): Promise<ChargingKeyRow | undefined> {
   const result = await sql<ChargingKeyRow>`
-    WITH owner AS (
-      SELECT id FROM users
+    WITH claim AS (
+      SELECT pg_advisory_xact_lock(${EMAID_LOCK_CLASS}::int4, hashtext(${key.emaidIdentity}))
+    ), owner AS (
+      SELECT users.id FROM claim, users
       WHERE organization_id = ${organizationId} AND external_id = ${userExternalId} AND deleted_at IS NULL
-      FOR SHARE
+      FOR SHARE OF users
     )
     INSERT INTO charging_keys (organization_id, user_id, type, contract_id, emaid_identity, pcid, rfid_uid,
                                visual_number, name, enabled, valid_to, duplicates_allowed)

@@ -41,6 +41,7 @@ export const OCPI_ADMIN_API = routeTable({
         partner: { ...newPartner, delivery: { ...newPartner.delivery, delivered: 0 } },
       },
     },
+    secretBearing: true,
   },
   listOcpiPartners: {
     method: 'GET',

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { isRealInstant } from '../date-time.ts'
-import { HTTP_STATUS, OpenpncError, type ErrorKind } from '../errors.ts'
+import { HTTP_STATUS, isDatabaseUnavailable, OpenpncError, type ErrorKind } from '../errors.ts'
 import { OCPI_STATUS } from './protocol.ts'
 
 /** OCPI timestamps: UTC with `Z`; milliseconds kept so partners can order quick successive changes. */
@@ -73,6 +73,8 @@ export function ocpiErrorAnswer(error: unknown): { http: number; status: number;
   if (typeof e?.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
     return { http: e.statusCode, status: OCPI_STATUS.clientError, message: e.message ?? 'bad request' }
   }
+  // OCPI has no "unavailable" status: a generic server error (3000), and HTTP says retry later.
+  if (isDatabaseUnavailable(error)) return { http: 503, status: OCPI_STATUS.serverError, message: 'database unavailable; retry shortly' }
   return { http: 500, status: OCPI_STATUS.serverError, message: 'internal error' }
 }
 

@@ -24,18 +24,23 @@ export class SecretBox {
     return SecretBox.fromHex(readFileSync(path, 'utf8').trim())
   }
 
-  /** `v1.<iv>.<tag>.<ciphertext>`, base64url parts. */
-  seal(plaintext: string): string {
+  /**
+   * `v1.<iv>.<tag>.<ciphertext>`, base64url parts. `context` (authenticated, not stored) binds the
+   * sealed text to where it belongs: opened with another context, it fails.
+   */
+  seal(plaintext: string, context?: string): string {
     const iv = randomBytes(12)
     const cipher = createCipheriv('aes-256-gcm', this.key, iv)
+    if (context !== undefined) cipher.setAAD(Buffer.from(context, 'utf8'))
     const ciphertext = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()])
     return ['v1', iv, cipher.getAuthTag(), ciphertext].map((p) => (typeof p === 'string' ? p : p.toString('base64url'))).join('.')
   }
 
-  open(sealed: string): string {
+  open(sealed: string, context?: string): string {
     const [version, iv, tag, ciphertext] = sealed.split('.')
     if (version !== 'v1' || !iv || !tag || ciphertext === undefined) throw new Error('not a sealed secret')
     const decipher = createDecipheriv('aes-256-gcm', this.key, Buffer.from(iv, 'base64url'))
+    if (context !== undefined) decipher.setAAD(Buffer.from(context, 'utf8'))
     decipher.setAuthTag(Buffer.from(tag, 'base64url'))
     return Buffer.concat([decipher.update(Buffer.from(ciphertext, 'base64url')), decipher.final()]).toString('utf8')
   }
