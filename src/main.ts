@@ -1,6 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import type { FastifyInstance } from 'fastify'
+import type { DestinationStream } from 'pino'
 import type { Config } from './config.ts'
 import { openDatabase, type DatabaseHandle } from './db/database.ts'
 import { migrate } from './db/migrate.ts'
@@ -9,6 +10,7 @@ import { fillSearchDocuments } from './locations/store.ts'
 import { createLogger } from './logger.ts'
 import { createPlatform, type Platform } from './platform.ts'
 import { createSandbox } from './sandbox/sandbox.ts'
+import { VERSION } from './version.ts'
 
 export interface RunningPlatform {
   platform: Platform
@@ -28,13 +30,12 @@ function writeSecretFile(path: string, secret: string) {
 export interface StartOptions {
   /** false: build the server without listening (tests inject requests). */
   listen?: boolean
-  /** Where messages for the person starting the platform go (the sandbox API key). */
-  announce?: (text: string) => void
+  /** Where log lines go instead of stdout (tests read them). */
+  logDestination?: DestinationStream
 }
 
 export async function startPlatform(config: Config, options: StartOptions = {}): Promise<RunningPlatform> {
-  const announce = options.announce ?? ((text: string) => process.stdout.write(text))
-  const log = createLogger(config.logLevel)
+  const log = createLogger(config.logLevel, config.logFormat, options.logDestination)
   const database = await openDatabase({
     databaseUrl: config.databaseUrl,
     dataDir: config.dataDir,
@@ -58,7 +59,8 @@ export async function startPlatform(config: Config, options: StartOptions = {}):
     const sandbox = await createSandbox(platform)
     const path = join(config.dataDir, 'demo-api-key')
     writeSecretFile(path, sandbox.apiKey)
-    announce(`\nSandbox organization created (Plug&Charge, prefix DE-8PS).\nDemo API key: ${sandbox.apiKey}\n(also in ${path})\n\n`)
+    // The key goes to the file only: logs are collected and kept where keys must not be.
+    log.info({ demoApiKeyFile: path }, `sandbox organization created (Plug&Charge, prefix DE-8PS); its API key is in ${path}`)
   }
 
   await platform.keyDirectory.start()
@@ -68,6 +70,10 @@ export async function startPlatform(config: Config, options: StartOptions = {}):
     url = await server.listen({ port: config.port, host: config.host })
     if (!config.publicUrl) platform.setPublicUrl(url)
   }
+  log.info(
+    { url: url || null, database: database.kind, ...(database.kind === 'pglite' && { dataDir: resolve(config.dataDir) }), version: VERSION },
+    url ? `openpnc ${VERSION} listening at ${url} (${database.kind})` : `openpnc ${VERSION} started (${database.kind})`,
+  )
 
   platform.ocpi.push.start()
   platform.ocpi.locationPull.start()
@@ -84,6 +90,7 @@ export async function startPlatform(config: Config, options: StartOptions = {}):
     database,
     url,
     async stop() {
+      log.info('openpnc stopping')
       clearInterval(sweep)
       platform.keyDirectory.stop()
       await platform.ocpi.push.stop()
@@ -91,6 +98,7 @@ export async function startPlatform(config: Config, options: StartOptions = {}):
       await server.close()
       await platform.decisions.flush()
       await database.close()
+      log.info('openpnc stopped')
     },
   }
 }
