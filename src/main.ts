@@ -71,7 +71,12 @@ export async function startPlatform(config: Config, options: StartOptions = {}):
     if (!config.publicUrl) platform.setPublicUrl(url)
   }
   log.info(
-    { url: url || null, database: database.kind, ...(database.kind === 'pglite' && { dataDir: resolve(config.dataDir) }), version: VERSION },
+    {
+      url: url || null,
+      database: database.kind,
+      ...(database.kind === 'pglite' && { dataDir: resolve(config.dataDir) }),
+      version: VERSION,
+    },
     url ? `openpnc ${VERSION} listening at ${url} (${database.kind})` : `openpnc ${VERSION} started (${database.kind})`,
   )
 

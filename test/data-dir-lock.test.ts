@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
-import { LOCK_FILE } from '../src/db/data-dir-lock.ts'
+import { DataDirInUseError, LOCK_FILE, lockDataDir } from '../src/db/data-dir-lock.ts'
 
 const run = promisify(execFile)
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
@@ -132,6 +132,39 @@ describe('the embedded database has one owner', () => {
       assert.ok(result.stderr.includes(`remove ${join(other, LOCK_FILE)}`), result.stderr)
     } finally {
       await rm(other, { recursive: true, force: true })
+    }
+  })
+})
+
+describe('the data directory lock in one process', () => {
+  test('a directory locked by this process is refused to a second opener here too, and free again once released', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'openpnc-lock-self-'))
+    try {
+      const lock = lockDataDir(dir)
+      assert.throws(
+        () => lockDataDir(dir),
+        (error: Error) => error instanceof DataDirInUseError && error.message.includes(`process ${process.pid} on ${hostname()}`),
+      )
+      lock.release()
+      assert.equal(existsSync(join(dir, LOCK_FILE)), false)
+      lockDataDir(dir).release()
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+
+  test("a lock with this process's pid that this process never took (a restarted container) is taken over", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'openpnc-lock-pid-'))
+    try {
+      writeFileSync(
+        join(dir, LOCK_FILE),
+        JSON.stringify({ pid: process.pid, host: hostname(), since: '2026-01-01T00:00:00.000Z', nonce: 'before' }),
+      )
+      const lock = lockDataDir(dir)
+      assert.notEqual(JSON.parse(readFileSync(join(dir, LOCK_FILE), 'utf8')).nonce, 'before')
+      lock.release()
+    } finally {
+      await rm(dir, { recursive: true, force: true })
     }
   })
 })

@@ -110,7 +110,9 @@ describe('the repository stands alone', () => {
 
     test('paths that stay inside the repository pass', () => {
       assert.deepEqual(
-        check(`import x from '../src/config.ts'; new URL('../spec/ocpi/', import.meta.url); join(__dirname, '..', 'spec'); new URL('..', import.meta.url)`),
+        check(
+          `import x from '../src/config.ts'; new URL('../spec/ocpi/', import.meta.url); join(__dirname, '..', 'spec'); new URL('..', import.meta.url)`,
+        ),
         [],
       )
     })

@@ -36,6 +36,9 @@ export class DataDirInUseError extends Error {
   }
 }
 
+/** Nonces of the locks this process holds: a file with our pid but another nonce is a predecessor's. */
+const heldHere = new Set<string>()
+
 export interface DataDirLock {
   path: string
   release(): void
@@ -78,7 +81,9 @@ export function lockDataDir(dataDir: string): DataDirLock {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
     }
     const owner = readOwner(path)
-    const stale = owner !== null && owner.host === me.host && owner.pid !== process.pid && !processRuns(owner.pid)
+    // Our own pid in a file we did not write: a restarted container's earlier process had it.
+    const stale =
+      owner !== null && owner.host === me.host && (owner.pid === process.pid ? !heldHere.has(owner.nonce) : !processRuns(owner.pid))
     if (!stale || attempt >= 3) throw new DataDirInUseError(directory, owner, path)
     // Remove the stale file only if it is still the one just read: another starter may have taken
     // it over meanwhile, and its fresh lock must stay.
@@ -90,6 +95,7 @@ export function lockDataDir(dataDir: string): DataDirLock {
       }
     }
   }
+  heldHere.add(me.nonce)
   // A process that ends without closing the database (an uncaught error) still frees the directory.
   const onExit = () => release()
   process.once('exit', onExit)
@@ -97,6 +103,7 @@ export function lockDataDir(dataDir: string): DataDirLock {
   function release() {
     if (!held) return
     held = false
+    heldHere.delete(me.nonce)
     process.removeListener('exit', onExit)
     // Only our own file: never a successor's.
     if (readOwner(path)?.nonce !== me.nonce) return
