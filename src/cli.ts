@@ -8,8 +8,9 @@ import { openDatabase } from './db/database.ts'
 import { migrate } from './db/migrate.ts'
 import { fillSearchDocuments } from './locations/store.ts'
 import { startPlatform } from './main.ts'
+import { VERSION } from './version.ts'
 
-const program = new Command('openpnc').description('openpnc: Plug&Charge platform for e-mobility operators')
+const program = new Command('openpnc').description('openpnc: Plug&Charge platform for e-mobility operators').version(VERSION)
 
 /**
  * Ctrl-C or a stop signal: let `stop` finish its work, then exit (0, or 1 when it failed or ran
@@ -86,6 +87,17 @@ function adminKey(): string {
   }
 }
 
+/** An admin call the server refused: its HTTP status and error code, for commands that explain them. */
+class AdminCallError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string | undefined,
+    message: string,
+  ) {
+    super(message)
+  }
+}
+
 async function callAdmin(options: AdminOptions, method: 'GET' | 'POST' | 'PATCH' | 'DELETE', path: string, body?: unknown) {
   if (method === 'POST' && body === undefined) body = {}
   const response = await request(new URL(path, options.url), {
@@ -97,7 +109,11 @@ async function callAdmin(options: AdminOptions, method: 'GET' | 'POST' | 'PATCH'
   const payload = text ? JSON.parse(text) : null
   if (response.statusCode >= 400) {
     const error = payload?.error
-    throw new Error(error ? `${response.statusCode} ${error.code}: ${error.message}` : `HTTP ${response.statusCode}`)
+    throw new AdminCallError(
+      response.statusCode,
+      error?.code,
+      error ? `${response.statusCode} ${error.code}: ${error.message}` : `HTTP ${response.statusCode}`,
+    )
   }
   return payload
 }
@@ -106,9 +122,18 @@ function print(options: AdminOptions, payload: unknown, human: () => string) {
   process.stdout.write(options.json ? `${JSON.stringify(payload, null, 2)}\n` : `${human()}\n`)
 }
 
+/** The server the admin commands talk to: OPENPNC_URL, else the local server on PORT (as `serve` would listen). */
+export function defaultServerUrl(env: NodeJS.ProcessEnv = process.env): string {
+  return `http://127.0.0.1:${env.PORT || '8080'}`
+}
+
 const withServer = (cmd: Command) =>
   cmd
-    .addOption(new Option('--url <url>', 'openpnc server').env('OPENPNC_URL').default('http://127.0.0.1:8080'))
+    .addOption(
+      new Option('--url <url>', 'openpnc server (default: http://127.0.0.1:$PORT, PORT 8080)')
+        .env('OPENPNC_URL')
+        .default(defaultServerUrl()),
+    )
     .option('--json', 'print the JSON answer')
 
 const collect = (value: string, previous: string[] = []) => [...previous, value]
@@ -180,9 +205,34 @@ withServer(
   print(o, payload, () => `API key ${payload.id}: ${payload.apiKey}`)
 })
 
+withServer(apiKey.command('list <organizationId>').description("list an organization's API keys (IDs and scopes; never the keys)")).action(
+  async (organizationId: string, o) => {
+    const payload = await callAdmin(o, 'GET', `/admin/v1/organizations/${encodeURIComponent(organizationId)}/api-keys`)
+    print(o, payload, () =>
+      payload.apiKeys.length === 0
+        ? `organization ${organizationId} has no API keys`
+        : payload.apiKeys
+            .map(
+              (k: { id: string; scopes: string[]; created: string; revoked: string | null }) =>
+                `${k.id}  ${k.scopes.join(',')}  created ${k.created}  ${k.revoked ? `revoked ${k.revoked}` : 'active'}`,
+            )
+            .join('\n'),
+    )
+  },
+)
+
 withServer(apiKey.command('revoke <organizationId> <keyId>').description('revoke an API key')).action(
   async (organizationId: string, keyId: string, o) => {
-    await callAdmin(o, 'DELETE', `/admin/v1/organizations/${encodeURIComponent(organizationId)}/api-keys/${encodeURIComponent(keyId)}`)
+    try {
+      await callAdmin(o, 'DELETE', `/admin/v1/organizations/${encodeURIComponent(organizationId)}/api-keys/${encodeURIComponent(keyId)}`)
+    } catch (error) {
+      if (error instanceof AdminCallError && error.code === 'api_key_not_found') {
+        throw new Error(
+          `no API key ${keyId} in organization ${organizationId}, nothing revoked (\`openpnc org api-key list ${organizationId}\` lists its keys)`,
+        )
+      }
+      throw error
+    }
     print(o, { revoked: keyId }, () => `API key ${keyId} revoked`)
   },
 )

@@ -23,6 +23,10 @@ const SETTINGS = {
       },
     ),
   },
+  logFormat: {
+    env: 'LOG_FORMAT',
+    schema: Type.Union([Type.Literal('auto'), Type.Literal('json'), Type.Literal('pretty')], { default: 'auto' }),
+  },
   bodyLimit: { env: 'OPENPNC_BODY_LIMIT', schema: Type.Integer({ minimum: 1024, maximum: 10_485_760, default: 65_536 }) },
   databasePoolSize: { env: 'OPENPNC_DB_POOL_SIZE', schema: Type.Integer({ minimum: 1, maximum: 200, default: 16 }) },
   publicUrl: { env: 'OPENPNC_PUBLIC_URL', schema: Type.Optional(Type.String({ pattern: '^https?://' })) },

@@ -1,9 +1,22 @@
 import { pino, type DestinationStream, type Logger as PinoLogger } from 'pino'
+import pretty from 'pino-pretty'
 
 export type Logger = PinoLogger
 
-/** JSON logs; credentials never reach them. `destination`: stdout unless given (tests read a stream). */
-export function createLogger(level: string, destination?: DestinationStream): Logger {
+/** `LOG_FORMAT`: `auto` (the default) is pretty in a terminal and JSON for a log collector. */
+export type LogFormat = 'auto' | 'json' | 'pretty'
+
+/** The format a logger writes: a person reads a terminal, a machine reads everything else. */
+export function chooseLogFormat(format: LogFormat, stdoutIsTerminal: boolean): 'json' | 'pretty' {
+  if (format === 'auto') return stdoutIsTerminal ? 'pretty' : 'json'
+  return format
+}
+
+/**
+ * Logs to stdout (or `destination`); credentials never reach them, in either format. Pretty
+ * output is written synchronously, so the last lines before an exit are not lost.
+ */
+export function createLogger(level: string, format: LogFormat = 'json', destination?: DestinationStream): Logger {
   const options = {
     level,
     redact: {
@@ -11,5 +24,17 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
       censor: '[redacted]',
     },
   }
-  return destination ? pino(options, destination) : pino(options)
+  if (chooseLogFormat(format, process.stdout.isTTY === true) === 'json') {
+    return destination ? pino(options, destination) : pino(options)
+  }
+  return pino(
+    options,
+    pretty({
+      sync: true,
+      colorize: destination ? false : pretty.isColorSupported,
+      translateTime: 'SYS:HH:MM:ss.l',
+      ignore: 'pid,hostname',
+      ...(destination && { destination }),
+    }),
+  )
 }

@@ -12,6 +12,7 @@ import { createLogger } from './logger.ts'
 import { createPlatform, type Platform } from './platform.ts'
 import { createSandbox } from './sandbox/sandbox.ts'
 import { shutDownInSteps } from './shutdown.ts'
+import { VERSION } from './version.ts'
 
 export interface RunningPlatform {
   platform: Platform
@@ -38,15 +39,12 @@ function writeSecretFile(path: string, secret: string) {
 export interface StartOptions {
   /** false: build the server without listening (tests inject requests). */
   listen?: boolean
-  /** Where messages for the person starting the platform go (the sandbox API key). */
-  announce?: (text: string) => void
-  /** Where the JSON log lines go (default stdout). */
+  /** Where log lines go instead of stdout (tests read them). */
   logDestination?: DestinationStream
 }
 
 export async function startPlatform(config: Config, options: StartOptions = {}): Promise<RunningPlatform> {
-  const announce = options.announce ?? ((text: string) => process.stdout.write(text))
-  const log = createLogger(config.logLevel, options.logDestination)
+  const log = createLogger(config.logLevel, config.logFormat, options.logDestination)
   const database = await openDatabase({
     databaseUrl: config.databaseUrl,
     dataDir: config.dataDir,
@@ -73,7 +71,8 @@ export async function startPlatform(config: Config, options: StartOptions = {}):
     const sandbox = await createSandbox(platform)
     const path = join(config.dataDir, 'demo-api-key')
     writeSecretFile(path, sandbox.apiKey)
-    announce(`\nSandbox organization created (Plug&Charge, prefix DE-8PS).\nDemo API key: ${sandbox.apiKey}\n(also in ${path})\n\n`)
+    // The key goes to the file only: logs are collected and kept where keys must not be.
+    log.info({ demoApiKeyFile: path }, `sandbox organization created (Plug&Charge, prefix DE-8PS); its API key is in ${path}`)
   }
 
   platform.metrics.watch(
@@ -102,6 +101,15 @@ export async function startPlatform(config: Config, options: StartOptions = {}):
     metricsUrl = await metricsServer.listen({ port: config.metricsPort, host: config.host })
     log.info({ url: metricsUrl }, 'metrics served without a key on their own port')
   }
+  log.info(
+    {
+      url: url || null,
+      database: database.kind,
+      ...(database.kind === 'pglite' && { dataDir: resolve(config.dataDir) }),
+      version: VERSION,
+    },
+    url ? `openpnc ${VERSION} listening at ${url} (${database.kind})` : `openpnc ${VERSION} started (${database.kind})`,
+  )
 
   platform.ocpi.push.start()
   platform.ocpi.locationPull.start()

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -168,6 +169,55 @@ describe('openpnc CLI against a running server', () => {
       (await run(process.execPath, [...CLI, 'ocpi', 'partner', 'list', '--json'], { cwd: ROOT, env: env() })).stdout,
     ).partners.find((p: { id: string }) => p.id === partner.id)
     assert.equal(after.delivery.backlog, 0, 'no key change is waiting for the departed CPO')
+  })
+
+  test('--version prints the package version', async () => {
+    const { version } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'))
+    const { stdout } = await run(process.execPath, [...CLI, '--version'], { cwd: ROOT, env: env() })
+    assert.equal(stdout.trim(), version)
+  })
+
+  test('org api-key list shows the keys of an organization, revoked ones marked, never a secret', async () => {
+    const created = JSON.parse(
+      (await run(process.execPath, [...CLI, 'org', 'create', '--name', 'Keys', '--json'], { cwd: ROOT, env: env() })).stdout,
+    )
+    const id = created.organization.id
+    const second = JSON.parse(
+      (await run(process.execPath, [...CLI, 'org', 'api-key', 'create', id, '--scope', 'users', '--json'], { cwd: ROOT, env: env() }))
+        .stdout,
+    )
+    await run(process.execPath, [...CLI, 'org', 'api-key', 'revoke', id, second.id], { cwd: ROOT, env: env() })
+    const listed = JSON.parse(
+      (await run(process.execPath, [...CLI, 'org', 'api-key', 'list', id, '--json'], { cwd: ROOT, env: env() })).stdout,
+    )
+    assert.equal(listed.apiKeys.length, 2)
+    assert.equal(listed.apiKeys.find((k: { id: string }) => k.id === second.id).revoked === null, false)
+    const { stdout } = await run(process.execPath, [...CLI, 'org', 'api-key', 'list', id], { cwd: ROOT, env: env() })
+    assert.match(stdout, new RegExp(`^${second.id}  users  created \\S+  revoked `, 'm'))
+    assert.match(stdout, / active$/m)
+    assert.ok(!stdout.includes(created.apiKey) && !stdout.includes(second.apiKey))
+  })
+
+  test('revoking an unknown API key says so and exits non-zero', async () => {
+    const org = JSON.parse(
+      (await run(process.execPath, [...CLI, 'org', 'create', '--name', 'Revoke', '--json'], { cwd: ROOT, env: env() })).stdout,
+    )
+    await assert.rejects(
+      run(process.execPath, [...CLI, 'org', 'api-key', 'revoke', org.organization.id, 'no-such-key'], { cwd: ROOT, env: env() }),
+      (error: { code: number; stdout: string; stderr: string }) =>
+        error.code === 1 &&
+        error.stdout === '' &&
+        error.stderr.includes(`no API key no-such-key in organization ${org.organization.id}, nothing revoked`),
+    )
+  })
+
+  test('without OPENPNC_URL the admin commands reach the server on PORT', async () => {
+    const { OPENPNC_URL: _, ...withoutUrl } = env()
+    const { stdout } = await run(process.execPath, [...CLI, 'org', 'list', '--json'], {
+      cwd: ROOT,
+      env: { ...withoutUrl, PORT: new URL(url).port },
+    })
+    assert.ok(Array.isArray(JSON.parse(stdout).organizations))
   })
 
   test('a refused admin call exits non-zero with the error code', async () => {

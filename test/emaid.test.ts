@@ -14,7 +14,7 @@ import {
   parseEmaidPrefix,
 } from '../src/emaid/index.ts'
 
-const vectors = JSON.parse(readFileSync(new URL('../../shared/vectors/emaid-check-digits.json', import.meta.url), 'utf8')) as {
+const vectors = JSON.parse(readFileSync(new URL('../spec/vectors/emaid-check-digits.json', import.meta.url), 'utf8')) as {
   vectors: Array<{ input: string; check: string }>
 }
 

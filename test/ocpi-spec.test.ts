@@ -505,7 +505,7 @@ describe('lookup errors and caching', () => {
 })
 
 describe('whole specification', () => {
-  const specsRoot = new URL('../../shared/specs/ocpi-openapi/', import.meta.url)
+  const specsRoot = new URL('../spec/ocpi/', import.meta.url)
   const interfaceFiles: OcpiInterfaceFile[] = ['sender-interface', 'receiver-interface', 'interface']
 
   type YamlDoc = {

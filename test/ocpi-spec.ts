@@ -1,5 +1,5 @@
 // Validates OCPI payloads against the EV Roaming Foundation's OpenAPI 3.1 description of OCPI
-// (../shared/specs/ocpi-openapi/, beside the repository). Test-only utility.
+// (spec/ocpi/, copied into the repository; see spec/README.md). Test-only utility.
 //
 // How it works: every spec YAML file is added to one Ajv (draft 2020-12) instance as a schema whose
 // $id is the file's URL, so Ajv itself resolves the relative cross-file `$ref`s
@@ -15,7 +15,7 @@ export type OcpiVersion = '2.2.1' | '2.3.0'
 export type OcpiInterfaceFile = 'sender-interface' | 'receiver-interface' | 'interface'
 export type OcpiValidator = ValidateFunction<unknown>
 
-const SPECS_ROOT = new URL('../../shared/specs/ocpi-openapi/', import.meta.url)
+const SPECS_ROOT = new URL('../spec/ocpi/', import.meta.url)
 
 // ajv-formats is CommonJS: under NodeNext the default import is typed as module.exports, whose
 // `.default` is the plugin (at runtime both are the same function).

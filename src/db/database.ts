@@ -6,6 +6,7 @@ import { cube } from '@electric-sql/pglite/contrib/cube'
 import { earthdistance } from '@electric-sql/pglite/contrib/earthdistance'
 import { Kysely, PostgresDialect } from 'kysely'
 import pg from 'pg'
+import { lockDataDir, type DataDirLock } from './data-dir-lock.ts'
 import { PGliteDialect } from './pglite-dialect.ts'
 import { preparedStatementPool } from './prepared-pool.ts'
 import type { Database } from './schema.ts'
@@ -54,13 +55,28 @@ export async function openDatabase(options: DatabaseOptions): Promise<DatabaseHa
   const dataDir = options.dataDir ?? 'memory://'
   let location = dataDir
   let createdNow = true
+  // One owner per directory (serve, migrate, sim --bulk): a second one would lose writes.
+  let lock: DataDirLock | undefined
   if (!dataDir.startsWith('memory://')) {
+    lock = lockDataDir(dataDir)
     location = join(dataDir, 'pglite')
     createdNow = !existsSync(join(location, 'PG_VERSION'))
     mkdirSync(location, { recursive: true })
   }
-  const pglite = await PGlite.create(location, { extensions: { btree_gist, cube, earthdistance } })
-  const dialect = new PGliteDialect(pglite)
-  const db = new Kysely<Database>({ dialect })
-  return { db, kind: 'pglite', createdNow, poolStats: () => dialect.poolStats(), close: () => db.destroy() }
+  try {
+    const pglite = await PGlite.create(location, { extensions: { btree_gist, cube, earthdistance } })
+    const dialect = new PGliteDialect(pglite)
+    const db = new Kysely<Database>({ dialect })
+    const close = async () => {
+      try {
+        await db.destroy()
+      } finally {
+        lock?.release()
+      }
+    }
+    return { db, kind: 'pglite', createdNow, poolStats: () => dialect.poolStats(), close }
+  } catch (error) {
+    lock?.release()
+    throw error
+  }
 }
