@@ -194,7 +194,10 @@ export async function buildServer(platform: Platform): Promise<FastifyInstance> 
   return app as unknown as FastifyInstance
 }
 
-const isOcpi = (url: string) => url === OCPI_BASE_PATH || url.startsWith(`${OCPI_BASE_PATH}/`) || url.startsWith(`${OCPI_BASE_PATH}?`)
+const isOcpi = (url: string) => {
+  const path = url.replace(/\/{2,}/g, '/')
+  return path === OCPI_BASE_PATH || path.startsWith(`${OCPI_BASE_PATH}/`) || path.startsWith(`${OCPI_BASE_PATH}?`)
+}
 
 /** Our envelope for an error met outside any route: OCPI's under /ocpi, the REST one elsewhere. */
 function errorEnvelope(error: unknown, url: string, requestId: string): { status: number; body: ErrorBody | Record<string, unknown> } {
