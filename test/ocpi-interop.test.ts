@@ -8,7 +8,14 @@ import { sql } from 'kysely'
 import { ocpiPages } from '../src/ocpi/client.ts'
 import { routeOcpiUrl } from '../src/ocpi/server.ts'
 import { endpointUrl } from '../src/ocpi/transport.ts'
-import { ADMIN_KEY, backends, startTestPlatform, waitFor, type TestPlatform } from './support.ts'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { openDatabase } from '../src/db/database.ts'
+import { migrate } from '../src/db/migrate.ts'
+import { derivedColumns } from '../src/locations/store.ts'
+import type { OcpiLocation } from '../src/locations/index.ts'
+import { ADMIN_KEY, backends, freshPostgresDatabase, startTestPlatform, waitFor, type TestPlatform } from './support.ts'
 
 describe('OCPI URLs', () => {
   test("a partner's endpoint URL takes path segments with one slash between, whether it ends with a slash or not", () => {
@@ -505,6 +512,82 @@ for (const backend of backends()) {
       assert.equal(clash.statusCode, 409, clash.body)
       assert.match(clash.json().error.message, /NL\*FIX/)
       assert.deepEqual((await admin('GET', `/admin/v1/ocpi/partners/${granted.id}`)).json().parties, ['NL*WL1', 'NL*WL3'])
+    })
+  })
+}
+
+for (const backend of backends()) {
+  describe(`a database stored before party grants and case-insensitive keys (${backend})`, () => {
+    test('is upgraded: copies of a location differing in case become the newest one, and registered partners keep the parties of their credentials, the first to register winning', async () => {
+      const postgres = backend === 'postgres' ? await freshPostgresDatabase() : undefined
+      const dataDir = await mkdtemp(join(tmpdir(), 'openpnc-upgrade-'))
+      try {
+        const { db, close } = await openDatabase(postgres ? { databaseUrl: postgres.url } : { dataDir })
+        try {
+          await migrate(db, '0006_search_document_versions')
+          const partner = async (name: string, registeredAt: string, roles: Array<{ country_code: string; party_id: string }>) =>
+            (
+              await db
+                .insertInto('ocpi_partners')
+                .values({
+                  name,
+                  status: 'registered',
+                  registered_at: registeredAt,
+                  roles: JSON.stringify(roles.map((r) => ({ role: 'CPO', ...r }))),
+                })
+                .returning('id')
+                .executeTakeFirstOrThrow()
+            ).id
+          const first = await partner('first', '2024-01-01T00:00:00Z', [{ country_code: 'de', party_id: 'cpo' }])
+          const second = await partner('second', '2024-02-01T00:00:00Z', [
+            { country_code: 'DE', party_id: 'CPO' },
+            { country_code: 'NL', party_id: 'bbb' },
+            { country_code: 'NL', party_id: 'X' },
+          ])
+          const row = (ids: { cc: string; party: string; id: string }, updatedAt: string) => {
+            const data = location({ ...ids, evse: 'E1' }) as unknown as OcpiLocation
+            const { latitude, longitude, searchable, plug_and_charge, last_updated } = derivedColumns(data)
+            return {
+              partner_id: first,
+              country_code: ids.cc,
+              party_id: ids.party,
+              location_id: ids.id,
+              data: JSON.stringify(data),
+              ...{ latitude, longitude, searchable, plug_and_charge, last_updated },
+              updated_at: updatedAt,
+            }
+          }
+          await db
+            .insertInto('locations')
+            .values([
+              row({ cc: 'DE', party: 'CPO', id: 'LOC1' }, '2024-03-01T00:00:00Z'),
+              row({ cc: 'de', party: 'cpo', id: 'loc1' }, '2024-04-01T00:00:00Z'),
+              row({ cc: 'DE', party: 'CPO', id: 'LOC2' }, '2024-03-01T00:00:00Z'),
+            ])
+            .execute()
+
+          await migrate(db)
+          const locations = await db.selectFrom('locations').select(['location_id']).orderBy('location_id').execute()
+          assert.deepEqual(
+            locations.map((l) => l.location_id),
+            ['LOC2', 'loc1'],
+          )
+          const grants = await db
+            .selectFrom('ocpi_partner_parties')
+            .select(['country_code', 'party_id', 'partner_id'])
+            .orderBy('party_id')
+            .execute()
+          assert.deepEqual(grants, [
+            { country_code: 'NL', party_id: 'BBB', partner_id: second },
+            { country_code: 'DE', party_id: 'CPO', partner_id: first },
+          ])
+        } finally {
+          await close()
+        }
+      } finally {
+        await postgres?.drop()
+        await rm(dataDir, { recursive: true, force: true })
+      }
     })
   })
 }
