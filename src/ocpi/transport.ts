@@ -138,6 +138,8 @@ export function endpointUrl(endpoint: string, ...segments: string[]): URL {
 export function canonicalOcpiUrl(url: string): string {
   const query = url.indexOf('?')
   const path = query === -1 ? url : url.slice(0, query)
+  // Every request passes here: most paths are canonical already.
+  if (!path.endsWith('/') && !path.includes('//')) return url
   const canonical = path.replace(/\/{2,}/g, '/').replace(/(.)\/$/, '$1')
   return canonical === path ? url : canonical + (query === -1 ? '' : url.slice(query))
 }
