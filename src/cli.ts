@@ -242,11 +242,27 @@ withServer(apiKey.command('revoke <organizationId> <keyId>').description('revoke
 const ocpi = program.command('ocpi').description('OCPI roaming (needs the admin key)')
 const partner = ocpi.command('partner').description('OCPI partners (CPOs)')
 
+const collectParty = (value: string, previous: string[] = []) => [...previous, value]
+
 withServer(
-  partner.command('create').description('create a partner and print the Token A it registers with').requiredOption('--name <name>'),
+  partner
+    .command('create')
+    .description('create a partner and print the Token A it registers with')
+    .requiredOption('--name <name>')
+    .option('--party <cc*party>', 'a party it may act for, e.g. NL*CPO (repeatable; none: its first registration fixes them)', collectParty),
 ).action(async (o) => {
-  const payload = await callAdmin(o, 'POST', '/admin/v1/ocpi/partners', { name: o.name })
+  const payload = await callAdmin(o, 'POST', '/admin/v1/ocpi/partners', { name: o.name, ...(o.party && { parties: o.party }) })
   print(o, payload, () => `partner ${payload.id}\nversions URL: ${payload.versionsUrl}\nToken A: ${payload.tokenA}`)
+})
+
+withServer(
+  partner
+    .command('parties <id>')
+    .description('set the parties a partner may act for (replaces its grants)')
+    .requiredOption('--party <cc*party>', 'a party, e.g. NL*CPO (repeatable)', collectParty),
+).action(async (id: string, o) => {
+  const payload = await callAdmin(o, 'PATCH', `/admin/v1/ocpi/partners/${encodeURIComponent(id)}`, { parties: o.party })
+  print(o, payload, () => `partner ${payload.id} may act for ${payload.parties.join(', ')}`)
 })
 
 withServer(partner.command('list').description('list partners with their status and delivery backlog')).action(async (o) => {
@@ -303,7 +319,7 @@ withServer(
   partner.command('reconcile <id>').description("compare the CPO's copies of our tokens with ours and re-push differences"),
 ).action(async (id: string, o) => {
   const payload = await callAdmin(o, 'POST', `/admin/v1/ocpi/partners/${encodeURIComponent(id)}/reconcile`)
-  print(o, payload, () => `checked ${payload.checked} tokens, ${payload.differing} queued for re-push`)
+  print(o, payload, () => `checked ${payload.checked} tokens, ${payload.differing} queued for re-push, ${payload.unreadable} unreadable`)
 })
 
 withServer(

@@ -11,6 +11,7 @@ export interface Database {
   ocpi_partners: OcpiPartnersTable
   outbox_cursors: OutboxCursorsTable
   ocpi_token_deliveries: OcpiTokenDeliveriesTable
+  ocpi_partner_parties: OcpiPartnerPartiesTable
   authorization_decisions: AuthorizationDecisionsTable
   locations: LocationsTable
 }
@@ -130,6 +131,14 @@ export interface OcpiPartnersTable {
   updated_at: Timestamp
 }
 
+/** A party a partner may act for (migration 0007): upper-case, one partner per party. */
+export interface OcpiPartnerPartiesTable {
+  country_code: string
+  party_id: string
+  partner_id: string
+  granted_at: Generated<Date>
+}
+
 export interface OutboxCursorsTable {
   name: string
   next_tx_id: string
@@ -168,6 +177,8 @@ export interface LocationsTable {
   country_code: string
   party_id: string
   location_id: string
+  /** upper(country_code, party_id, location_id), generated (migration 0007): CiStrings, unique regardless of case */
+  location_key: ColumnType<string[], never, never>
   data: ColumnType<Record<string, unknown>, string, string>
   /** JSON of a SearchDocument (src/locations/search-document.ts); null until filled after migration 0005 */
   search_document: string | null

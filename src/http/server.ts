@@ -10,7 +10,7 @@ import { driveApi } from '../drive-api/drive-api.ts'
 import { geosearchApi } from '../drive-api/geosearch.ts'
 import type { Socket } from 'node:net'
 import { invalid, OpenpncError } from '../errors.ts'
-import { OCPI_BASE_PATH, ocpiServer } from '../ocpi/server.ts'
+import { OCPI_BASE_PATH, ocpiServer, routeOcpiUrl } from '../ocpi/server.ts'
 import { ocpiAdminApi } from '../ocpi/admin-api.ts'
 import { OCPI_STATUS } from '../ocpi/protocol.ts'
 import { ocpiTimestamp } from '../ocpi/transport.ts'
@@ -55,6 +55,8 @@ export async function buildServer(platform: Platform): Promise<FastifyInstance> 
     bodyLimit: platform.config.bodyLimit,
     // Our own request IDs: the caller's X-Request-ID when it is sane, a UUID otherwise.
     requestIdHeader: false,
+    // OCPI partners join our endpoint URLs with and without slashes: routed in canonical form.
+    rewriteUrl: (req) => routeOcpiUrl(req.url ?? '/'),
     genReqId: (req) => {
       const given = req.headers['x-request-id']
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()

@@ -22,10 +22,27 @@ function searchDocumentColumns(location: OcpiLocation) {
   return { search_document: searchDocumentJson(document), search_document_pnc: pnc && searchDocumentJson(pnc) }
 }
 
-/** Stores Locations (one statement per batch); a Location with the same CPO party and ID is replaced. */
+type LocationKey = { countryCode: string; partyId: string; locationId: string }
+
+/**
+ * The key of a Location: its party and ID are CiStrings, so one location whatever their case (the
+ * database holds the same key, generated, unique: migration 0007).
+ */
+export const locationKeyOf = (key: LocationKey) => [key.countryCode, key.partyId, key.locationId].map((s) => s.toUpperCase()).join('\u0000')
+
+/**
+ * Stores Locations (one statement per batch); a Location with the same CPO party and ID, in any
+ * case, is replaced, and takes the spelling of the one stored last.
+ */
 export async function saveLocations(db: Db, partnerId: string | null, locations: OcpiLocation[]): Promise<void> {
-  for (let i = 0; i < locations.length; i += 500) {
-    const rows = locations.slice(i, i + 500).map((location) => ({
+  // One statement cannot write a row twice: of copies differing in case, the last one counts.
+  const unique = [
+    ...new Map(
+      locations.map((l) => [locationKeyOf({ countryCode: l.country_code, partyId: l.party_id, locationId: l.id }), l] as const),
+    ).values(),
+  ]
+  for (let i = 0; i < unique.length; i += 500) {
+    const rows = unique.slice(i, i + 500).map((location) => ({
       partner_id: partnerId,
       country_code: location.country_code,
       party_id: location.party_id,
@@ -38,8 +55,11 @@ export async function saveLocations(db: Db, partnerId: string | null, locations:
       .insertInto('locations')
       .values(rows)
       .onConflict((oc) =>
-        oc.columns(['country_code', 'party_id', 'location_id']).doUpdateSet((eb) => ({
+        oc.column('location_key').doUpdateSet((eb) => ({
           partner_id: eb.ref('excluded.partner_id'),
+          country_code: eb.ref('excluded.country_code'),
+          party_id: eb.ref('excluded.party_id'),
+          location_id: eb.ref('excluded.location_id'),
           data: eb.ref('excluded.data'),
           search_document: eb.ref('excluded.search_document'),
           search_document_pnc: eb.ref('excluded.search_document_pnc'),
@@ -84,16 +104,12 @@ export async function fillSearchDocuments(db: Db, batchSize = 500): Promise<numb
   }
 }
 
-type LocationKey = { countryCode: string; partyId: string; locationId: string }
-
-/** A Location by the CPO's party and ID. */
+/** A Location by the CPO's party and ID, in any case (through the unique index of the key). */
 const locationByKey = (db: Db, key: LocationKey) =>
   db
     .selectFrom('locations')
     .select(['data'])
-    .where('country_code', '=', key.countryCode)
-    .where('party_id', '=', key.partyId)
-    .where('location_id', '=', key.locationId)
+    .where('location_key', '=', sql<string[]>`ARRAY[upper(${key.countryCode}), upper(${key.partyId}), upper(${key.locationId})]`)
 
 export interface StoredLocation {
   partnerId: string | null
@@ -126,13 +142,15 @@ export async function removeLocationsNotIn(
   partnerId: string,
   keep: Array<{ countryCode: string; partyId: string; locationId: string }>,
 ) {
-  const keys = new Set(keep.map((k) => `${k.countryCode}*${k.partyId}*${k.locationId}`))
+  const keys = new Set(keep.map(locationKeyOf))
   const rows = await db
     .selectFrom('locations')
     .select(['id', 'country_code', 'party_id', 'location_id'])
     .where('partner_id', '=', partnerId)
     .execute()
-  const gone = rows.filter((r) => !keys.has(`${r.country_code}*${r.party_id}*${r.location_id}`)).map((r) => r.id)
+  const gone = rows
+    .filter((r) => !keys.has(locationKeyOf({ countryCode: r.country_code, partyId: r.party_id, locationId: r.location_id })))
+    .map((r) => r.id)
   for (let i = 0; i < gone.length; i += 1000)
     await db
       .deleteFrom('locations')

@@ -4,7 +4,7 @@ import { OpenpncError } from '../errors.ts'
 import { ErrorResponse } from '../http/errors.ts'
 import { platform as platformAuth, routeTable } from '../http/route-table.ts'
 import type { Platform } from '../platform.ts'
-import type { OcpiPartner } from './partners.ts'
+import { parseParty, partyName, type OcpiPartner } from './partners.ts'
 
 // Examples for the documentation (a test validates them against the schemas).
 const partnerExample = {
@@ -63,7 +63,7 @@ export const OCPI_ADMIN_API = routeTable({
     url: '/admin/v1/ocpi/partners/:partnerId',
     auth: platformAuth,
     tag: 'Admin: OCPI',
-    summary: "Change a partner's name, authorization header style or token type",
+    summary: "Change a partner's name, authorization header style, token type or the parties it may act for",
     errors: ['ocpi_partner_not_found'],
     example: { request: { authorizationStyle: 'raw' }, response: { ...partnerExample, authorizationStyle: 'raw' } },
   },
@@ -130,6 +130,19 @@ const EmaidTokenType = Type.Union([Type.Literal('OTHER'), Type.Literal('EMAID'),
   description: 'Token.type of Plug&Charge keys for this partner; null: OTHER on 2.2.1, EMAID on 2.3.0',
 })
 
+const Parties = Type.Array(
+  Type.String({
+    pattern: '^[A-Za-z]{2}\\*[A-Za-z0-9]{3}$',
+    description: 'a party as country_code*party_id, e.g. NL*CPO (any case; stored upper-case)',
+  }),
+  {
+    maxItems: 100,
+    description:
+      'the parties the partner may act for (its credentials may claim only these); one party belongs to one partner. ' +
+      'Without any, its first registration fixes them.',
+  },
+)
+
 const PartnerResponse = Type.Object(
   {
     id: Type.String(),
@@ -144,6 +157,7 @@ const PartnerResponse = Type.Object(
       Type.Object({ role: Type.String(), country_code: Type.String(), party_id: Type.String() }, { additionalProperties: true }),
     ),
     endpoints: Type.Array(Type.Object({ identifier: Type.String(), role: Type.String(), url: Type.String() })),
+    parties: Type.Array(Type.String(), { description: 'the parties it may act for, as NL*CPO' }),
     authorizationStyle: Type.String(),
     emaidTokenType: Type.Union([Type.String(), Type.Null()]),
     delivery: Type.Object({
@@ -174,6 +188,7 @@ function presentPartner(p: OcpiPartner, delivery: Delivery): Static<typeof Partn
     versionsUrl: p.versionsUrl,
     roles: p.roles,
     endpoints: p.endpoints,
+    parties: p.parties.map(partyName),
     authorizationStyle: p.authorizationStyle,
     emaidTokenType: p.emaidTokenType,
     delivery: { ...delivery, nextAttemptAt: delivery.nextAttemptAt?.toISOString() ?? null },
@@ -201,6 +216,7 @@ export const ocpiAdminApi: FastifyPluginAsyncTypebox<{ platform: Platform }> = a
         name: Type.String({ minLength: 1, maxLength: 200 }),
         authorizationStyle: Type.Optional(Style),
         emaidTokenType: Type.Optional(EmaidTokenType),
+        parties: Type.Optional(Parties),
       }),
       response: {
         201: Type.Object({
@@ -213,7 +229,8 @@ export const ocpiAdminApi: FastifyPluginAsyncTypebox<{ platform: Platform }> = a
       },
     },
     handler: async (request, reply) => {
-      const { partner, tokenA } = await partners.create(request.body)
+      const { parties, ...rest } = request.body
+      const { partner, tokenA } = await partners.create({ ...rest, parties: parties?.map(parseParty) })
       return reply.code(201).send({ id: partner.id, tokenA, versionsUrl: versionsUrl(), partner: await present(partner) })
     },
   })
@@ -239,12 +256,14 @@ export const ocpiAdminApi: FastifyPluginAsyncTypebox<{ platform: Platform }> = a
         name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
         authorizationStyle: Type.Optional(Style),
         emaidTokenType: Type.Optional(EmaidTokenType),
+        parties: Type.Optional(Parties),
       }),
       response: { 200: PartnerResponse, ...errors },
     },
     handler: async (request) => {
       await partners.get(request.params.partnerId)
-      return present(await partners.update(request.params.partnerId, request.body))
+      const { parties, ...rest } = request.body
+      return present(await partners.update(request.params.partnerId, { ...rest, parties: parties?.map(parseParty) }))
     },
   })
 
@@ -324,7 +343,11 @@ export const ocpiAdminApi: FastifyPluginAsyncTypebox<{ platform: Platform }> = a
       ...R.reconcileOcpiPartner.doc,
       params: PartnerParams,
       response: {
-        200: Type.Object({ checked: Type.Integer(), differing: Type.Integer({ description: 'queued for a full re-push' }) }),
+        200: Type.Object({
+          checked: Type.Integer(),
+          differing: Type.Integer({ description: 'missing or different at the CPO: queued for a full re-push' }),
+          unreadable: Type.Integer({ description: 'answers that could not be read (not one Token, or a failed request): not re-pushed' }),
+        }),
         ...errors,
       },
     },

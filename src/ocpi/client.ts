@@ -114,14 +114,33 @@ export async function ocpiCall<T>(
   return { data: envelope.data as T, httpStatus: response.statusCode, headers: response.headers }
 }
 
-/** GETs every page of a paginated list by following `Link: <...>; rel="next"`. */
+/**
+ * GETs every page of a paginated list by following `Link: <...>; rel="next"`. A Link is followed
+ * only within the origin (scheme, host, port) of the endpoint we were given, so the partner's token
+ * is never sent elsewhere: a Link to another origin stops the walk with an error naming the rule.
+ */
 export async function* ocpiPages<T>(url: string, options: OcpiCallOptions & { maxPages?: number }): AsyncGenerator<T[]> {
+  const origin = new URL(url).origin
   let next: string | undefined = url
   for (let page = 0; next && page < (options.maxPages ?? 100_000); page++) {
     const response: OcpiResponse<T[]> = await ocpiCall<T[]>('GET', next, options)
     yield Array.isArray(response.data) ? response.data : []
     const link = response.headers.link
     const header = Array.isArray(link) ? link.join(',') : link
-    next = header ? /<([^>]+)>\s*;\s*rel="?next"?/.exec(header)?.[1] : undefined
+    const target = header ? /<([^>]+)>\s*;\s*rel="?next"?/.exec(header)?.[1] : undefined
+    if (target === undefined) return
+    let resolved: URL
+    try {
+      resolved = new URL(target, next)
+    } catch {
+      throw new OcpiClientError(`page ${page + 1} of ${url}: its next-page Link ${JSON.stringify(target)} is not a URL`)
+    }
+    if (resolved.origin !== origin) {
+      throw new OcpiClientError(
+        `page ${page + 1} of ${url}: its next-page Link points to ${resolved.origin}, not the endpoint's origin ${origin}; ` +
+          'a Link is followed only within the origin of the endpoint, so it was not followed and the token not sent there',
+      )
+    }
+    next = resolved.toString()
   }
 }

@@ -3,7 +3,7 @@ import { OpenpncError } from '../errors.ts'
 import type { OutgoingHttp } from '../http/outgoing.ts'
 import type { Logger } from '../logger.ts'
 import { ocpiCall, OcpiClientError } from './client.ts'
-import { newCredentialsToken, type OcpiPartner, type OcpiPartners } from './partners.ts'
+import { claimedParties, newCredentialsToken, type OcpiPartner, type OcpiPartners } from './partners.ts'
 import { isOcpiVersion, OCPI_STATUS, OCPI_VERSIONS, type OcpiVersion } from './protocol.ts'
 import { OcpiError } from './transport.ts'
 
@@ -141,6 +141,8 @@ export class OcpiRegistration {
   }
 
   private async exchange(partner: OcpiPartner, version: OcpiVersion, theirs: Credentials): Promise<Credentials> {
+    // A claim of parties the partner may not act for is refused before we call it back.
+    await this.partners.checkClaim(partner, claimedParties(theirs.roles))
     const discovered = await this.discover(theirs.url, theirs.token, partner.authorizationStyle, version, (error) => {
       this.log.warn({ partnerId: partner.id, reason: reasonForAdmin(error) }, 'could not use the OCPI URLs a partner gave us')
       return reasonForCaller(error)

@@ -6,7 +6,7 @@ import { validateLocation } from '../locations/validate.ts'
 import type { OutgoingHttp } from '../http/outgoing.ts'
 import type { Logger } from '../logger.ts'
 import { ocpiPages } from './client.ts'
-import type { OcpiPartners } from './partners.ts'
+import { partyName, type OcpiPartners } from './partners.ts'
 
 export interface PullResult {
   received: number
@@ -47,16 +47,18 @@ export class LocationPull {
     const started = new Date()
     const url = new URL(endpoint.url)
     if (!full && pulledAt) url.searchParams.set('date_from', new Date(pulledAt).toISOString())
-    const own = new Set(partner.roles.map((r) => `${r.country_code}*${r.party_id}`))
+    // Parties are CiStrings: the granted ones are stored upper-case.
+    const own = new Set(partner.parties.map(partyName))
     const kept: Array<{ countryCode: string; partyId: string; locationId: string }> = []
     const result: PullResult = { received: 0, stored: 0, invalid: 0, removed: 0, full }
-    for await (const page of ocpiPages<unknown>(url.toString(), { http: this.options.http, token, style: partner.authorizationStyle })) {
+    const pages = ocpiPages<unknown>(url.toString(), { http: this.options.http, token, style: partner.authorizationStyle })
+    for await (const page of logFailure(pages, (err) => this.log.warn({ partnerId, err }, 'location pull stopped'))) {
       const valid: OcpiLocation[] = []
       for (const item of page) {
         result.received++
         try {
           const location = validateLocation(item)
-          if (!own.has(`${location.country_code}*${location.party_id}`))
+          if (!own.has(`${location.country_code}*${location.party_id}`.toUpperCase()))
             throw new Error(`party ${location.country_code}*${location.party_id} is not this CPO's`)
           valid.push(location)
           kept.push({ countryCode: location.country_code, partyId: location.party_id, locationId: location.id })
@@ -100,5 +102,15 @@ export class LocationPull {
     for (const { id } of partners.rows) {
       await this.pull(id).catch((err) => this.log.warn({ partnerId: id, err }, 'location pull failed'))
     }
+  }
+}
+
+/** Passes pages on; a failure (a page that could not be read, a Link refused) is logged, then raised. */
+async function* logFailure<T>(pages: AsyncGenerator<T>, log: (error: unknown) => void): AsyncGenerator<T> {
+  try {
+    yield* pages
+  } catch (error) {
+    log(error)
+    throw error
   }
 }

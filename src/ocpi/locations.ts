@@ -3,7 +3,7 @@ import type { Db } from '../db/database.ts'
 import type { OcpiConnector, OcpiEvse, OcpiLocation } from '../locations/index.ts'
 import { changeLocation, readLocation } from '../locations/store.ts'
 import { validateConnector, validateEvse, validateLocation } from '../locations/validate.ts'
-import type { OcpiPartner } from './partners.ts'
+import { partyName, sameParty, type OcpiPartner } from './partners.ts'
 import { OCPI_STATUS } from './protocol.ts'
 import { invalidParameters, OcpiError, success } from './transport.ts'
 
@@ -18,9 +18,12 @@ interface Path {
 const unknownLocation = (what: string) => new OcpiError('not_found', OCPI_STATUS.unknownLocation, `unknown ${what}`)
 const later = (a: string | undefined, b: string) => (a && Date.parse(a) > Date.parse(b) ? a : b)
 
+/** OCPI's IDs (country_code, party_id, location, EVSE and connector IDs) are CiStrings. */
+const sameId = (a: unknown, b: string) => typeof a === 'string' && a.toUpperCase() === b.toUpperCase()
+
 function requireIdsAgree(body: Record<string, unknown>, expected: Record<string, string | undefined>) {
   for (const [field, value] of Object.entries(expected)) {
-    if (value !== undefined && body[field] !== undefined && body[field] !== value) {
+    if (value !== undefined && body[field] !== undefined && !sameId(body[field], value)) {
       throw invalidParameters(`${field} in the body (${JSON.stringify(body[field])}) differs from the URL (${JSON.stringify(value)})`)
     }
   }
@@ -29,12 +32,15 @@ function requireIdsAgree(body: Record<string, unknown>, expected: Record<string,
 /**
  * The Locations Receiver (eMSP side): CPOs PUT whole objects and PATCH parts of them at location,
  * EVSE and connector depth. A change below a location moves its parents' last_updated along.
- * A CPO writes only its own party's objects.
+ * A CPO writes only the parties it was granted. IDs match regardless of case; what is stored keeps
+ * the CPO's spelling.
  */
 export function locationReceiver(db: Db) {
   const ownParty = (partner: OcpiPartner, path: Path) => {
-    const own = partner.roles.some((r) => r.country_code === path.country_code && r.party_id === path.party_id)
-    if (!own) throw invalidParameters(`${path.country_code}*${path.party_id} is not a party of this CPO's credentials`)
+    if (!partner.parties.some((p) => sameParty(p, path))) {
+      const granted = partner.parties.map(partyName).join(', ') || 'none'
+      throw invalidParameters(`${path.country_code}*${path.party_id} is not a party of this CPO (it may act for ${granted})`)
+    }
   }
 
   const change = (partner: OcpiPartner, path: Path, fn: (current: OcpiLocation | null) => OcpiLocation) =>
@@ -42,7 +48,7 @@ export function locationReceiver(db: Db) {
 
   const findEvse = (location: OcpiLocation | null, uid: string) => {
     if (!location) throw unknownLocation('location')
-    const evse = (location.evses ?? []).find((e) => e.uid === uid)
+    const evse = (location.evses ?? []).find((e) => sameId(e.uid, uid))
     return { location, evse }
   }
 
@@ -52,10 +58,10 @@ export function locationReceiver(db: Db) {
       const location = await readLocation(db, { countryCode: path.country_code, partyId: path.party_id, locationId: path.location_id })
       if (!location) throw unknownLocation('location')
       if (!path.evse_uid) return location
-      const evse = (location.evses ?? []).find((e) => e.uid === path.evse_uid)
+      const evse = (location.evses ?? []).find((e) => sameId(e.uid, path.evse_uid!))
       if (!evse) throw unknownLocation('EVSE')
       if (!path.connector_id) return evse
-      const connector = evse.connectors.find((c) => c.id === path.connector_id)
+      const connector = evse.connectors.find((c) => sameId(c.id, path.connector_id!))
       if (!connector) throw unknownLocation('connector')
       return connector
     },
@@ -74,7 +80,7 @@ export function locationReceiver(db: Db) {
         await change(partner, path, (current) => {
           const { location, evse: existing } = findEvse(current, path.evse_uid!)
           created = !existing
-          const evses = existing ? location.evses!.map((e) => (e.uid === evse.uid ? evse : e)) : [...(location.evses ?? []), evse]
+          const evses = existing ? location.evses!.map((e) => (e === existing ? evse : e)) : [...(location.evses ?? []), evse]
           return { ...location, evses, last_updated: later(location.last_updated, evse.last_updated) }
         })
         return { created }
@@ -85,12 +91,14 @@ export function locationReceiver(db: Db) {
       await change(partner, path, (current) => {
         const { location, evse } = findEvse(current, path.evse_uid!)
         if (!evse) throw unknownLocation('EVSE')
-        created = !evse.connectors.some((c) => c.id === connector.id)
-        const connectors = created ? [...evse.connectors, connector] : evse.connectors.map((c) => (c.id === connector.id ? connector : c))
+        created = !evse.connectors.some((c) => sameId(c.id, connector.id))
+        const connectors = created
+          ? [...evse.connectors, connector]
+          : evse.connectors.map((c) => (sameId(c.id, connector.id) ? connector : c))
         const updated: OcpiEvse = { ...evse, connectors, last_updated: later(evse.last_updated, connector.last_updated) }
         return {
           ...location,
-          evses: location.evses!.map((e) => (e.uid === evse.uid ? updated : e)),
+          evses: location.evses!.map((e) => (e === evse ? updated : e)),
           last_updated: later(location.last_updated, connector.last_updated),
         }
       })
@@ -108,26 +116,26 @@ export function locationReceiver(db: Db) {
           requireIdsAgree(patch, { country_code: path.country_code, party_id: path.party_id, id: path.location_id })
           return validateLocation({ ...current, ...patch })
         }
-        const evse = (current.evses ?? []).find((e) => e.uid === path.evse_uid)
+        const evse = (current.evses ?? []).find((e) => sameId(e.uid, path.evse_uid!))
         if (!evse) throw unknownLocation('EVSE')
         let updated: OcpiEvse
         if (!path.connector_id) {
           requireIdsAgree(patch, { uid: path.evse_uid })
           updated = validateEvse({ ...evse, ...patch })
         } else {
-          const connector = evse.connectors.find((c) => c.id === path.connector_id)
+          const connector = evse.connectors.find((c) => sameId(c.id, path.connector_id!))
           if (!connector) throw unknownLocation('connector')
           requireIdsAgree(patch, { id: path.connector_id })
           const next = validateConnector({ ...connector, ...patch }) as OcpiConnector
           updated = {
             ...evse,
-            connectors: evse.connectors.map((c) => (c.id === next.id ? next : c)),
+            connectors: evse.connectors.map((c) => (c === connector ? next : c)),
             last_updated: later(evse.last_updated, next.last_updated),
           }
         }
         return {
           ...current,
-          evses: current.evses!.map((e) => (e.uid === updated.uid ? updated : e)),
+          evses: current.evses!.map((e) => (e === evse ? updated : e)),
           last_updated: later(current.last_updated, String(patch.last_updated)),
         }
       })

@@ -4,10 +4,10 @@ import { roamingKeys, toRoamingKey } from '../keys/roaming-key.ts'
 import type { OutgoingHttp } from '../http/outgoing.ts'
 import type { Logger } from '../logger.ts'
 import { isValid } from '../authorization/decision.ts'
-import { ocpiCall } from './client.ts'
+import { ocpiCall, OcpiClientError } from './client.ts'
 import type { OcpiPartner, OcpiPartners } from './partners.ts'
-import { toOcpiToken } from './tokens.ts'
-import { ocpiTimestamp } from './transport.ts'
+import { toOcpiToken, type OcpiToken } from './tokens.ts'
+import { endpointUrl, ocpiTimestamp } from './transport.ts'
 
 export interface PushOptions {
   /** the outgoing policy for calls to partners */
@@ -269,7 +269,7 @@ export class TokenPush {
         countryCode: this.party.countryCode,
         partyId: this.party.partyId,
       })
-      const url = `${target.tokensUrl.replace(/\/$/, '')}/${token.country_code}/${token.party_id}/${encodeURIComponent(token.uid)}?type=${token.type}`
+      const url = tokenUrl(target.tokensUrl, token)
       const to = partner.roles[0] && { country_code: partner.roles[0].country_code, party_id: partner.roles[0].party_id }
       const call = {
         http: this.options.http,
@@ -376,15 +376,18 @@ export class TokenPush {
 
   /**
    * Compares the CPO's copy of each of our tokens (GET on its Receiver) with ours and queues a
-   * full re-push of every token that differs or is missing.
+   * full re-push of every token that differs or is missing. An answer we cannot read (a failure
+   * other than "unknown token", or data that is not one token) is counted as unreadable and not
+   * re-pushed: a re-push would not make it readable.
    */
-  async reconcile(partnerId: string): Promise<{ checked: number; differing: number }> {
+  async reconcile(partnerId: string): Promise<{ checked: number; differing: number; unreadable: number }> {
     const target = await this.target(partnerId)
     if (target === 'suspended') throw new Error('the partner is suspended')
     if (!target) throw new Error('partner is not registered or has no tokens Receiver')
     const { partner } = target
     let checked = 0
     const differing: string[] = []
+    const unreadable: Array<{ keyId: string; reason: string }> = []
     let after: { at: string; seq: string } | undefined
     for (;;) {
       let query = roamingKeys(this.db).orderBy('k.updated_at').orderBy('k.seq').limit(500)
@@ -401,24 +404,26 @@ export class TokenPush {
               countryCode: this.party.countryCode,
               partyId: this.party.partyId,
             })
-            const url = `${target.tokensUrl.replace(/\/$/, '')}/${ours.country_code}/${ours.party_id}/${encodeURIComponent(ours.uid)}?type=${ours.type}`
+            const url = tokenUrl(target.tokensUrl, ours)
             checked++
-            let theirs: Record<string, unknown> | undefined
+            let answer: unknown
             try {
-              theirs = (
-                await ocpiCall<Record<string, unknown>>('GET', url, {
+              answer = (await ocpiCall<unknown>('GET', url, {
                   http: this.options.http,
                   token: target.token,
                   style: partner.authorizationStyle,
-                })
-              ).data
-            } catch {
-              theirs = undefined
+                })).data
+            } catch (error) {
+              if (isUnknownToken(error)) differing.push(key.key.id)
+              else unreadable.push({ keyId: key.key.id, reason: (error as Error).message })
+              return
             }
-            const same =
-              theirs !== undefined &&
-              (['uid', 'type', 'contract_id', 'valid', 'whitelist', 'issuer'] as const).every((f) => theirs![f] === ours[f])
-            if (!same) differing.push(key.key.id)
+            const theirs = readToken(answer)
+            if (!theirs) {
+              unreadable.push({ keyId: key.key.id, reason: `GET ${url}: the data is not one Token` })
+              return
+            }
+            if (!sameToken(theirs, ours)) differing.push(key.key.id)
           }),
         )
       }
@@ -432,6 +437,36 @@ export class TokenPush {
         ON CONFLICT (partner_id, key_id) DO UPDATE
           SET delivered_seq = 0, attempts = 0, next_attempt_at = now(), leased_until = NULL, updated_at = now()`.execute(this.db)
     }
-    return { checked, differing: differing.length }
+    if (unreadable.length > 0) {
+      this.log.warn({ partnerId, unreadable: unreadable.length, first: unreadable[0] }, "reconcile could not read some of the CPO's tokens")
+    }
+    return { checked, differing: differing.length, unreadable: unreadable.length }
   }
+}
+
+/** Where a token lives on a CPO's tokens Receiver: `{tokens}/{country_code}/{party_id}/{uid}?type=`. */
+function tokenUrl(tokensUrl: string, token: { country_code: string; party_id: string; uid: string; type: string }): string {
+  const url = endpointUrl(tokensUrl, token.country_code, token.party_id, token.uid)
+  url.searchParams.set('type', token.type)
+  return url.toString()
+}
+
+/** The CPO does not have the token: HTTP 404 or OCPI 2004. */
+const isUnknownToken = (error: unknown) =>
+  error instanceof OcpiClientError && (error.ocpiStatus === 2004 || error.httpStatus === 404)
+
+/** The Token in a GET answer: an object, or (some CPOs answer a list) the one object of a list. */
+function readToken(data: unknown): Record<string, unknown> | undefined {
+  const token = Array.isArray(data) && data.length === 1 ? data[0] : data
+  if (typeof token !== 'object' || token === null || Array.isArray(token)) return undefined
+  return typeof (token as { uid?: unknown }).uid === 'string' ? (token as Record<string, unknown>) : undefined
+}
+
+/** uid and contract_id are CiStrings, compared without regard to case; the rest exactly. */
+function sameToken(theirs: Record<string, unknown>, ours: OcpiToken): boolean {
+  const ci = (a: unknown, b: unknown) => typeof a === 'string' && typeof b === 'string' && a.toUpperCase() === b.toUpperCase()
+  return (
+    (['uid', 'contract_id'] as const).every((f) => ci(theirs[f], ours[f])) &&
+    (['type', 'valid', 'whitelist', 'issuer'] as const).every((f) => theirs[f] === ours[f])
+  )
 }

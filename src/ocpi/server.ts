@@ -11,6 +11,7 @@ import { locationHandlers } from './locations.ts'
 import { toOcpiToken } from './tokens.ts'
 import { tokenPage } from './tokens.ts'
 import {
+  canonicalOcpiUrl,
   encodeCursor,
   invalidParameters,
   nextLink,
@@ -25,6 +26,12 @@ import {
 } from './transport.ts'
 
 export const OCPI_BASE_PATH = '/ocpi/emsp'
+
+/** Fastify's rewriteUrl: OCPI paths are routed in their canonical form (duplicate and trailing slashes). */
+export function routeOcpiUrl(url: string): string {
+  const canonical = canonicalOcpiUrl(url)
+  return canonical.startsWith(`${OCPI_BASE_PATH}/`) ? canonical : url
+}
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -175,7 +182,8 @@ export async function ocpiServer(app: FastifyInstance, { platform }: { platform:
     app.get(`/${version}`, async () =>
       success({
         version,
-        endpoints: endpointsOf(version).map((e) => ({ identifier: e.identifier, role: e.role, url: `${base()}/${version}/${e.path}` })),
+        // With a trailing slash: a CPO may append `/{cc}/...` or `{cc}/...` (see canonicalOcpiUrl).
+        endpoints: endpointsOf(version).map((e) => ({ identifier: e.identifier, role: e.role, url: `${base()}/${version}/${e.path}/` })),
       }),
     )
   }

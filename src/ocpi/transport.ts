@@ -121,6 +121,32 @@ export function routingHeaders(headers: Record<string, unknown>): { from?: Party
   }
 }
 
+// ---------- URLs
+
+/**
+ * A partner's endpoint URL with path segments appended: one slash between, whether the endpoint
+ * ends with `/` or not; duplicate slashes collapsed; segments URL-encoded; its query kept.
+ */
+export function endpointUrl(endpoint: string, ...segments: string[]): URL {
+  const url = new URL(endpoint)
+  url.pathname = [url.pathname.replace(/\/+$/, ''), ...segments.map(encodeURIComponent)].join('/').replace(/\/{2,}/g, '/')
+  return url
+}
+
+/**
+ * The path a partner called, as we route it: duplicate slashes collapsed and a trailing slash
+ * dropped, so our advertised endpoint URLs (which end with `/`) work whether the partner appends
+ * `/{country_code}/...` or `{country_code}/...` (the tokens module writes the latter).
+ */
+export function canonicalOcpiUrl(url: string): string {
+  const query = url.indexOf('?')
+  const path = query === -1 ? url : url.slice(0, query)
+  // Every request passes here: most paths are canonical already.
+  if (!path.endsWith('/') && !path.includes('//')) return url
+  const canonical = path.replace(/\/{2,}/g, '/').replace(/(.)\/$/, '$1')
+  return canonical === path ? url : canonical + (query === -1 ? '' : url.slice(query))
+}
+
 // ---------- pagination
 
 export interface PageRequest {
