@@ -13,6 +13,7 @@ export type ErrorKind =
   | 'unsupported_media_type'
   | 'unprocessable'
   | 'bad_gateway' // a partner's system failed us
+  | 'unavailable' // a dependency (the database) is away for now: retry
   | 'internal'
 
 /** The HTTP status of each kind, for every HTTP-based adapter. */
@@ -28,6 +29,7 @@ export const HTTP_STATUS: Record<ErrorKind, number> = {
   unprocessable: 422,
   internal: 500,
   bad_gateway: 502,
+  unavailable: 503,
 }
 
 export class OpenpncError extends Error {

@@ -140,6 +140,20 @@ for (const backend of backends()) {
 
     test('errors answered across the API are the codes documented for their operation and status', async () => {
       const partner = await t.createOcpiPartner('Unregistered CPO')
+      const holder = await t.app.inject({
+        method: 'POST',
+        url: '/admin/v1/ocpi/partners',
+        headers: { 'x-api-key': ADMIN_KEY },
+        payload: { name: 'Party holder', parties: ['NL*DOC'] },
+      })
+      assert.equal(holder.statusCode, 201, holder.body)
+      const suspended = await t.createOcpiPartner('Suspended CPO')
+      const suspending = await t.app.inject({
+        method: 'POST',
+        url: `/admin/v1/ocpi/partners/${suspended.id}/suspend`,
+        headers: { 'x-api-key': ADMIN_KEY },
+      })
+      assert.equal(suspending.statusCode, 200, suspending.body)
       const scoped = (
         await t.app.inject({
           method: 'POST',
@@ -235,6 +249,34 @@ for (const backend of backends()) {
           A.reconcileOcpiPartner,
           'ocpi_partner_not_registered',
           { method: 'POST', url: `/admin/v1/ocpi/partners/${partner.id}/reconcile`, key: ADMIN_KEY },
+        ],
+        [R.createUser, 'unknown_field', { method: 'POST', url: '/v1/users', payload: { id: 'u-1', emial: 'a@b.org' } }],
+        [R.createUser, 'nul_character', { method: 'POST', url: '/v1/users', payload: { id: 'u\u0000' } }],
+        [R.getUser, 'nul_character', { url: '/v1/users/a%00b' }],
+        [
+          R.createUser,
+          'forbidden_key',
+          { method: 'POST', url: '/v1/users', payload: '{"id":"u-2","__proto__":{}}', headers: { 'content-type': 'application/json' } },
+        ],
+        [
+          R.createUser,
+          'nesting_too_deep',
+          {
+            method: 'POST',
+            url: '/v1/users',
+            payload: `${'['.repeat(40)}${']'.repeat(40)}`,
+            headers: { 'content-type': 'application/json' },
+          },
+        ],
+        [
+          A.createOcpiPartner,
+          'ocpi_party_taken',
+          { method: 'POST', url: '/admin/v1/ocpi/partners', payload: { name: 'Second', parties: ['NL*DOC'] }, key: ADMIN_KEY },
+        ],
+        [
+          A.pullOcpiPartnerLocations,
+          'ocpi_partner_suspended',
+          { method: 'POST', url: `/admin/v1/ocpi/partners/${suspended.id}/pull-locations`, key: ADMIN_KEY },
         ],
       ]
       for (const [spec, code, { key, ...request }] of cases) {

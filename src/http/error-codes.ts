@@ -17,15 +17,24 @@ export const ERROR_CODES = {
   organization_disabled: { kind: 'forbidden', cause: 'the organization is disabled' },
   platform_key_required: { kind: 'forbidden', cause: "an organization's key on a platform admin operation" },
   internal_error: { kind: 'internal', cause: 'our fault; the answer carries the requestId to quote' },
+  database_unavailable: { kind: 'unavailable', cause: 'the database is restarting or failing over; retry shortly' },
   // Operations that take input.
   validation_error: { kind: 'invalid', cause: 'a path parameter, query parameter or body field breaks its rule (the message names it)' },
+  unknown_field: { kind: 'invalid', cause: 'a body or query field the operation does not know (the message suggests the closest known one)' },
+  nul_character: { kind: 'invalid', cause: 'a NUL character in a body string, the path or the query (it cannot be stored)' },
   malformed_json: { kind: 'invalid', cause: 'the body is not JSON, or empty while declared as JSON' },
+  forbidden_key: { kind: 'invalid', cause: 'the body has a key `__proto__` or `constructor.prototype`' },
+  nesting_too_deep: { kind: 'invalid', cause: 'the body is nested deeper than 32 levels' },
   invalid_content_length: { kind: 'invalid', cause: 'Content-Length does not match the body' },
   payload_too_large: { kind: 'payload_too_large', cause: 'the body is over the size limit' },
   unsupported_media_type: { kind: 'unsupported_media_type', cause: 'the body is not application/json' },
   invalid_idempotency_key: { kind: 'invalid', cause: 'Idempotency-Key is not 1-255 visible ASCII characters' },
   idempotency_key_reused: { kind: 'unprocessable', cause: 'this Idempotency-Key was used for another request in the last 24 hours' },
   idempotency_request_in_progress: { kind: 'conflict', cause: 'a request with this Idempotency-Key is still running' },
+  idempotent_replay_unavailable: {
+    kind: 'conflict',
+    cause: 'the request with this Idempotency-Key was carried out, but its answer (a secret shown once) cannot be replayed',
+  },
   // Users and charging keys.
   user_not_found: { kind: 'not_found', cause: 'no such user in this organization' },
   user_exists: { kind: 'conflict', cause: 'a user with this id exists' },
@@ -57,6 +66,8 @@ export const ERROR_CODES = {
   ocpi_partner_not_found: { kind: 'not_found', cause: 'no such OCPI partner' },
   ocpi_partner_registered: { kind: 'conflict', cause: 'the partner is registered already' },
   ocpi_partner_not_registered: { kind: 'conflict', cause: 'the partner is not registered' },
+  ocpi_partner_suspended: { kind: 'conflict', cause: 'the partner is suspended; resume it first' },
+  ocpi_party_taken: { kind: 'conflict', cause: 'a party (country code and party ID) belongs to another partner' },
   ocpi_registration_failed: { kind: 'bad_gateway', cause: "the CPO's versions, endpoints or credentials failed us" },
   ocpi_pull_failed: { kind: 'bad_gateway', cause: "the CPO's locations could not be pulled" },
   ocpi_reconcile_failed: { kind: 'bad_gateway', cause: "the CPO's tokens could not be read" },
@@ -71,15 +82,21 @@ export const statusOf = (code: ErrorCode): number => HTTP_STATUS[ERROR_CODES[cod
  * The codes every operation of this shape can answer with, whatever it does: authentication,
  * the schema's checks on its input, body parsing, Idempotency-Key on a POST, and our own failure.
  */
-export function commonErrorCodes(operation: { method: string; url: string; auth: RouteAuth }): ErrorCode[] {
+export function commonErrorCodes(operation: { method: string; url: string; auth: RouteAuth; secretBearing?: true }): ErrorCode[] {
   const codes: ErrorCode[] = ['missing_api_key', 'invalid_api_key']
   if (operation.auth.audience === 'platform') codes.push('platform_key_required')
   else codes.push('organization_key_required', 'organization_disabled', 'missing_scope')
   const body = ['POST', 'PUT', 'PATCH'].includes(operation.method)
-  if (body || operation.url.includes('/:')) codes.push('validation_error')
-  if (body) codes.push('malformed_json', 'invalid_content_length', 'payload_too_large', 'unsupported_media_type')
+  // A NUL is refused in any path or query; fields are checked where there is a body or a query.
+  codes.push('nul_character')
+  if (body || operation.method === 'GET' || operation.url.includes('/:')) codes.push('validation_error')
+  if (body || operation.method === 'GET') codes.push('unknown_field')
+  if (body) {
+    codes.push('malformed_json', 'forbidden_key', 'nesting_too_deep', 'invalid_content_length', 'payload_too_large', 'unsupported_media_type')
+  }
   if (operation.method === 'POST') codes.push('invalid_idempotency_key', 'idempotency_key_reused', 'idempotency_request_in_progress')
-  codes.push('internal_error')
+  if (operation.method === 'POST' && operation.secretBearing) codes.push('idempotent_replay_unavailable')
+  codes.push('internal_error', 'database_unavailable')
   return codes
 }
 

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import { readFileSync } from 'node:fs'
+import type { Socket } from 'node:net'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
@@ -8,18 +8,20 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRepl
 import { adminApi } from '../admin/admin-api.ts'
 import { driveApi } from '../drive-api/drive-api.ts'
 import { geosearchApi } from '../drive-api/geosearch.ts'
-import type { Socket } from 'node:net'
 import { invalid, OpenpncError } from '../errors.ts'
 import { OCPI_BASE_PATH, ocpiServer, routeOcpiUrl } from '../ocpi/server.ts'
 import { ocpiAdminApi } from '../ocpi/admin-api.ts'
 import { OCPI_STATUS } from '../ocpi/protocol.ts'
 import { ocpiTimestamp } from '../ocpi/transport.ts'
 import type { Platform } from '../platform.ts'
+import { VERSION } from '../version.ts'
 import { RouteMethods } from './allowed-methods.ts'
 import { requireApiKeys } from './auth.ts'
 import { ErrorResponse, toHttpError, type ErrorBody } from './errors.ts'
+import { healthApi } from './health.ts'
 import { replayIdempotentPosts } from './idempotency.ts'
 import { parseJsonBody, urlHasNul } from './json-body.ts'
+import { metricsApi } from './metrics.ts'
 import { closedObjects, schemaController } from './validation.ts'
 
 declare module 'fastify' {
@@ -34,19 +36,18 @@ declare module 'fastify' {
  * ID, 128 characters). Longer is a 414 in our envelope; a test holds the schemas to it.
  */
 export const MAX_PARAM_LENGTH = 128
-import { healthApi } from './health.ts'
-import { metricsApi } from './metrics.ts'
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
-
-/** The version the OpenAPI document states: the package's, read once. */
-const PACKAGE_VERSION: string = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version
 
 const API_DESCRIPTION = `openpnc: the Plug&Charge platform of an e-mobility operator (eMSP / Mobility Operator).
 
 Authenticate with \`X-API-Key\`. Errors are always \`{"error": {"code", "message"}}\`.
 A POST with an \`Idempotency-Key\` header replays its first response for 24 hours.
-Each operation lists the error codes it answers with under its responses; an unknown path is a 404 \`route_not_found\`.`
+Each operation lists the error codes it answers with under its responses. Before any operation is reached:
+an unknown path is a 404 \`route_not_found\`, a known path with another method a 405 \`method_not_allowed\`
+(the \`Allow\` header lists the methods), a bad percent-encoding a 400 \`malformed_url\`, a path parameter over
+128 characters a 414 \`path_parameter_too_long\`, unreadable HTTP a 400 \`malformed_request\`, headers over the
+limit a 431 \`headers_too_large\`, and a request that does not arrive whole in time a 408 \`request_timeout\`.`
 
 /** The HTTP server: the Drive API, the admin API, health and documentation. */
 export async function buildServer(platform: Platform): Promise<FastifyInstance> {
@@ -139,7 +140,7 @@ export async function buildServer(platform: Platform): Promise<FastifyInstance> 
   await app.register(swagger, {
     openapi: {
       openapi: '3.0.3',
-      info: { title: 'openpnc API', version: PACKAGE_VERSION, description: API_DESCRIPTION },
+      info: { title: 'openpnc API', version: VERSION, description: API_DESCRIPTION },
       components: {
         securitySchemes: {
           apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key', description: "an organization's API key" },

@@ -18,6 +18,8 @@ const partnerExample = {
   authorizationStyle: 'base64',
   emaidTokenType: null,
   delivery: { backlog: 0, failing: 0, delivered: 1250, nextAttemptAt: null, lastError: null },
+  suspended: null,
+  parties: ['NL*SIM'],
   registered: '2026-01-15T09:10:00.000Z',
   created: '2026-01-15T09:00:00.000Z',
   updated: '2026-01-15T09:10:00.000Z',
@@ -42,6 +44,7 @@ export const OCPI_ADMIN_API = routeTable({
       },
     },
     secretBearing: true,
+    errors: ['ocpi_party_taken'],
   },
   listOcpiPartners: {
     method: 'GET',
@@ -64,7 +67,7 @@ export const OCPI_ADMIN_API = routeTable({
     auth: platformAuth,
     tag: 'Admin: OCPI',
     summary: "Change a partner's name, authorization header style, token type or the parties it may act for",
-    errors: ['ocpi_partner_not_found'],
+    errors: ['ocpi_partner_not_found', 'ocpi_party_taken'],
     example: { request: { authorizationStyle: 'raw' }, response: { ...partnerExample, authorizationStyle: 'raw' } },
   },
   deleteOcpiPartner: {
@@ -73,6 +76,7 @@ export const OCPI_ADMIN_API = routeTable({
     auth: platformAuth,
     tag: 'Admin: OCPI',
     summary: 'Delete a partner for good: its credentials, pending token deliveries and locations go with it',
+    errors: ['ocpi_partner_not_found'],
   },
   suspendOcpiPartner: {
     method: 'POST',
@@ -80,6 +84,7 @@ export const OCPI_ADMIN_API = routeTable({
     auth: platformAuth,
     tag: 'Admin: OCPI',
     summary: 'Suspend a partner: its tokens are refused, nothing is pushed to or pulled from it until it is resumed',
+    errors: ['ocpi_partner_not_found'],
   },
   resumeOcpiPartner: {
     method: 'POST',
@@ -87,6 +92,7 @@ export const OCPI_ADMIN_API = routeTable({
     auth: platformAuth,
     tag: 'Admin: OCPI',
     summary: 'Resume a suspended partner: its tokens work again and the deliveries that waited go out',
+    errors: ['ocpi_partner_not_found'],
   },
   reconcileOcpiPartner: {
     method: 'POST',
@@ -94,7 +100,7 @@ export const OCPI_ADMIN_API = routeTable({
     auth: platformAuth,
     tag: 'Admin: OCPI',
     summary: "Compare the CPO's copies of our tokens with ours and re-push the differences",
-    errors: ['ocpi_partner_not_found', 'ocpi_partner_not_registered', 'ocpi_reconcile_failed'],
+    errors: ['ocpi_partner_not_found', 'ocpi_partner_not_registered', 'ocpi_reconcile_failed', 'ocpi_partner_suspended'],
     example: { response: { checked: 1250, differing: 3 } },
   },
   pullOcpiPartnerLocations: {
@@ -103,7 +109,7 @@ export const OCPI_ADMIN_API = routeTable({
     auth: platformAuth,
     tag: 'Admin: OCPI',
     summary: "Pull a CPO's locations now: a delta since the last pull, or a full pull that replaces its set",
-    errors: ['ocpi_partner_not_found', 'ocpi_pull_failed'],
+    errors: ['ocpi_partner_not_found', 'ocpi_pull_failed', 'ocpi_partner_suspended'],
     example: { request: { full: true }, response: { received: 5120, stored: 5118, invalid: 2, removed: 14, full: true } },
   },
   registerWithOcpiPartner: {
@@ -112,7 +118,7 @@ export const OCPI_ADMIN_API = routeTable({
     auth: platformAuth,
     tag: 'Admin: OCPI',
     summary: 'Register with a CPO using its versions URL and Token A',
-    errors: ['ocpi_partner_not_found', 'ocpi_partner_registered', 'ocpi_registration_failed'],
+    errors: ['ocpi_partner_not_found', 'ocpi_partner_registered', 'ocpi_registration_failed', 'ocpi_partner_suspended'],
     example: {
       request: { versionsUrl: 'https://cpo.example.com/ocpi/versions', tokenA: 'cpo-token-a-7f3e9d21' },
       response: partnerExample,
