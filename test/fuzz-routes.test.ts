@@ -29,7 +29,7 @@ const nasty = fc.oneof(
     '%',
     '%00',
     '%E0%A4%A',
-    '../..',
+    '%2E%2E%2F%2E%2E',
     '\uD800',
     'DE-8PS-C0AD21B13-P',
     'WDBRF61J21F123456',

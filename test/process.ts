@@ -43,6 +43,8 @@ export async function startServeProcess(env: Record<string, string>): Promise<Se
       OPENPNC_SANDBOX: 'false',
       OPENPNC_ADMIN_API_KEY: ADMIN_KEY,
       LOG_LEVEL: 'info',
+      // The tests' simulated CPOs listen on loopback.
+      OPENPNC_ALLOW_PRIVATE_PARTNER_URLS: 'true',
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

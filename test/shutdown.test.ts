@@ -99,6 +99,7 @@ for (const backend of backends()) {
           'stopped accepting connections and answered the requests in flight',
           'stopped the token push after its round in flight',
           'stopped the location pull',
+          'closed the connections to partners',
           'stopped the key directory',
           'wrote the buffered authorization decisions',
           'closed the database',
