@@ -493,6 +493,8 @@ async function run(outcome: Outcome) {
     OPENPNC_SECRET_KEY: randomBytes(32).toString('hex'),
     // Nothing changes keys during the load; the push has nothing to do but look.
     OPENPNC_OCPI_PUSH_POLL_MS: '5000',
+    // The simulated CPO that pulls the tokens listens on loopback.
+    OPENPNC_ALLOW_PRIVATE_PARTNER_URLS: 'true',
   }
 
   // The first start migrates the database; the organization and users come through the APIs.

@@ -93,11 +93,11 @@ describe('the repository stands alone', () => {
     const check = (text: string) => pathsOutside(file, text, root).map((e) => e.reason)
 
     test('a URL relative to the file that climbs above the repository is found', () => {
-      assert.deepEqual(check(`readFileSync(new URL('../../shared/v.json', import.meta.url))`), ['resolves outside the repository'])
+      assert.deepEqual(check(`readFileSync(new URL('../../beside/v.json', import.meta.url))`), ['resolves outside the repository'])
     })
 
     test('directory segments joined to the file directory that climb above the repository are found', () => {
-      assert.deepEqual(check(`join(__dirname, '..', '..', 'shared')`), ['joins to a directory outside the repository'])
+      assert.deepEqual(check(`join(__dirname, '..', '..', 'beside')`), ['joins to a directory outside the repository'])
       assert.deepEqual(check(`join(dirname(fileURLToPath(import.meta.url)), "..", "..")`), ['joins to a directory outside the repository'])
     })
 
