@@ -28,8 +28,8 @@ import { performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
 import pg from 'pg'
-import { formatEmaid, generateEmaid, type Emaid } from '../src/emaid/index.ts'
-import { ocpiCall, type OcpiResponse } from '../src/ocpi/client.ts'
+import { formatEmaid, generateEmaid, type Emaid } from '../src/core/identifiers/index.ts'
+import { ocpiCall, type OcpiResponse } from '../src/protocols/ocpi/client.ts'
 import { CpoSimulator } from '../src/sim/cpo.ts'
 import {
   BUSY_MACHINE,

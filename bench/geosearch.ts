@@ -4,7 +4,7 @@
  * 1. A fresh PostgreSQL database, migrated with the project's migrations, gets the simulated
  *    European network (src/sim/locations.ts, OCPI 2.3.0) through saveLocations until it holds
  *    BENCH_GEO_EVSES EVSEs; then VACUUM ANALYZE and CHECKPOINT.
- * 2. Raw SQL baseline: the search as one statement (the index walk of src/locations/geosearch.ts,
+ * 2. Raw SQL baseline: the search as one statement (the index walk of src/services/locations/geosearch.ts,
  *    captured at run time, returning the search documents: no cache), as a prepared statement through `pg` (a pool as large as the platform's), CONNECTIONS queries
  *    in flight for BENCH_GEO_SECONDS.
  * 3. The platform (bench/server.ts in a child process) takes POST /v1/geosearch/radius with
@@ -33,19 +33,19 @@ import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
 import { Kysely, PostgresDialect, sql, type CompiledQuery } from 'kysely'
 import pg from 'pg'
-import { openDatabase } from '../src/db/database.ts'
-import { migrate } from '../src/db/migrate.ts'
-import type { Database } from '../src/db/schema.ts'
-import { SearchDocumentCache } from '../src/locations/document-cache.ts'
-import { earthBox, earthPoint, geosearch, searchRadius } from '../src/locations/geosearch.ts'
+import { openDatabase } from '../src/infra/db/database.ts'
+import { migrate } from '../src/infra/db/migrate.ts'
+import type { Database } from '../src/infra/db/schema.ts'
+import { SearchDocumentCache } from '../src/services/locations/document-cache.ts'
+import { earthBox, earthPoint, geosearch, searchRadius } from '../src/services/locations/geosearch.ts'
 import {
   isPlugAndChargeCapable,
   PLUG_AND_CHARGE_CAPABLE,
   validateFilters,
   type OcpiLocation,
   type SearchDocument,
-} from '../src/locations/index.ts'
-import { saveLocations } from '../src/locations/store.ts'
+} from '../src/core/locations/index.ts'
+import { saveLocations } from '../src/services/locations/store.ts'
 import { generateLocations, mulberry32, SIM_CITIES } from '../src/sim/locations.ts'
 import { summarizeCpuProfile } from './cpu-profile.ts'
 import {
@@ -256,7 +256,7 @@ const PROBE_2 = { latitude: 52.5200012345, longitude: 13.4050012345 }
 
 /**
  * The search as one SQL statement, from the queries geosearch() sends for our search, captured
- * through Kysely's log, so the baseline follows src/locations/geosearch.ts when it changes. The
+ * through Kysely's log, so the baseline follows src/services/locations/geosearch.ts when it changes. The
  * platform walks the index for IDs and document versions and takes the documents from its cache
  * (reading only those it does not hold); the baseline is that walk returning the documents
  * themselves: everything a search needs from the database, in one round trip, with no cache.
@@ -818,7 +818,7 @@ function report(outcome: Outcome) {
   if (outcome.search)
     lines.push(
       '',
-      `the raw SQL (the walk captured from src/locations/geosearch.ts, returning the documents): ${outcome.search.text.replace(/\s+/g, ' ').trim()}`,
+      `the raw SQL (the walk captured from src/services/locations/geosearch.ts, returning the documents): ${outcome.search.text.replace(/\s+/g, ' ').trim()}`,
     )
 
   const runs = [

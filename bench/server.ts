@@ -24,7 +24,7 @@ export type ChildMessage =
       queries: number
       heapUsedBytes: number
       rssBytes: number
-      /** The platform's geosearch document cache (src/locations/document-cache.ts) */
+      /** The platform's geosearch document cache (src/services/locations/document-cache.ts) */
       searchDocuments?: { entries: number; bytes: number; hits: number; misses: number }
     }
 

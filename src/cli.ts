@@ -4,9 +4,9 @@ import { join } from 'node:path'
 import { Command, Option } from 'commander'
 import { request } from 'undici'
 import { ConfigError, loadConfig } from './config.ts'
-import { openDatabase } from './db/database.ts'
-import { migrate } from './db/migrate.ts'
-import { fillSearchDocuments } from './locations/store.ts'
+import { openDatabase } from './infra/db/database.ts'
+import { migrate } from './infra/db/migrate.ts'
+import { fillSearchDocuments } from './services/locations/store.ts'
 import { startPlatform } from './main.ts'
 import { VERSION } from './version.ts'
 
@@ -397,7 +397,7 @@ sim
     if (!Number.isInteger(count) || count < 1) throw new Error('--count must be a positive whole number')
     const version = o.ocpiVersion === '2.2.1' ? '2.2.1' : '2.3.0'
     if (o.bulk) {
-      const { saveLocations } = await import('./locations/store.ts')
+      const { saveLocations } = await import('./services/locations/store.ts')
       const c = config()
       const database = await openDatabase({ databaseUrl: c.databaseUrl, dataDir: c.dataDir })
       await migrate(database.db)

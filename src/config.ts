@@ -1,6 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
-import { parseEmaidPrefix } from './emaid/index.ts'
+import { parseEmaidPrefix } from './core/identifiers/index.ts'
 
 /**
  * Every setting, read from the environment once and validated here (README, "Configuration").
@@ -54,7 +54,7 @@ const SETTINGS = {
     env: 'OPENPNC_SHUTDOWN_TIMEOUT_MS',
     schema: Type.Integer({ minimum: 100, maximum: 3_600_000, default: 25_000 }),
   },
-  // Calls to URLs partners give us (src/http/outgoing.ts).
+  // Calls to URLs partners give us (src/infra/http/outgoing.ts).
   allowPrivatePartnerUrls: { env: 'OPENPNC_ALLOW_PRIVATE_PARTNER_URLS', schema: Type.Boolean({ default: false }) },
   partnerAnswerMaxBytes: {
     env: 'OPENPNC_PARTNER_ANSWER_MAX_BYTES',

@@ -1,4 +1,4 @@
-import type { Logger } from './logger.ts'
+import type { Logger } from './infra/logger.ts'
 
 export interface ShutdownStep {
   /** what is done once the step has finished, for the log: "closed the database" */

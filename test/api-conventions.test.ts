@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { sql } from 'kysely'
-import { ADMIN_API } from '../src/admin/routes.ts'
-import { DRIVE_API } from '../src/drive-api/routes.ts'
-import { OCPI_ADMIN_API } from '../src/ocpi/admin-api.ts'
+import { ADMIN_API } from '../src/protocols/admin-api/routes.ts'
+import { DRIVE_API } from '../src/protocols/drive-api/routes.ts'
+import { OCPI_ADMIN_API } from '../src/protocols/ocpi/admin-api.ts'
 import { backends, startTestPlatform, type TestPlatform } from './support.ts'
 
 for (const backend of backends()) {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
-import { decide, refusal } from '../src/authorization/decision.ts'
+import { decide, refusal } from '../src/core/authorization/decision.ts'
 import { CpoSimulator } from '../src/sim/cpo.ts'
 import { startTestPlatform, type TestPlatform } from './support.ts'
 

@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
-import { DataDirInUseError, LOCK_FILE, lockDataDir } from '../src/db/data-dir-lock.ts'
+import { DataDirInUseError, LOCK_FILE, lockDataDir } from '../src/infra/db/data-dir-lock.ts'
 
 const run = promisify(execFile)
 const ROOT = fileURLToPath(new URL('..', import.meta.url))

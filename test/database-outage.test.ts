@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { sql } from 'kysely'
 import pg from 'pg'
-import { ABANDONED_CLAIM_MINUTES } from '../src/idempotency/idempotency.ts'
+import { ABANDONED_CLAIM_MINUTES } from '../src/services/idempotency/idempotency.ts'
 import { CpoSimulator } from '../src/sim/cpo.ts'
 import { backends, startTestPlatform, waitFor, type TestPlatform } from './support.ts'
 

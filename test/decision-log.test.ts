@@ -4,7 +4,7 @@ import { Writable } from 'node:stream'
 import { after, before, describe, test } from 'node:test'
 import type { KyselyPlugin } from 'kysely'
 import { pino } from 'pino'
-import { DecisionLog, storableDecision, storableJson, storableText, type DecisionRecord } from '../src/authorization/decision-log.ts'
+import { DecisionLog, storableDecision, storableJson, storableText, type DecisionRecord } from '../src/services/authorization/decision-log.ts'
 import { backends, startTestPlatform, type TestPlatform } from './support.ts'
 
 describe('storable text', () => {

@@ -12,7 +12,7 @@ import {
   normalizePcid,
   parseEmaid,
   parseEmaidPrefix,
-} from '../src/emaid/index.ts'
+} from '../src/core/identifiers/index.ts'
 
 const vectors = JSON.parse(readFileSync(new URL('../spec/vectors/emaid-check-digits.json', import.meta.url), 'utf8')) as {
   vectors: Array<{ input: string; check: string }>

@@ -2,9 +2,9 @@ import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { Ajv } from 'ajv'
 import addFormats from 'ajv-formats'
-import { GeosearchAnswer } from '../src/drive-api/geosearch.ts'
-import { saveLocations } from '../src/locations/store.ts'
-import type { OcpiLocation } from '../src/locations/index.ts'
+import { GeosearchAnswer } from '../src/protocols/drive-api/geosearch.ts'
+import { saveLocations } from '../src/services/locations/store.ts'
+import type { OcpiLocation } from '../src/core/locations/index.ts'
 import { ADMIN_KEY, backends, startTestPlatform, type TestPlatform } from './support.ts'
 
 const connector = (id: string, extra: Record<string, unknown> = {}) => ({

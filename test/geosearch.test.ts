@@ -3,9 +3,9 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
-import { openDatabase } from '../src/db/database.ts'
-import { migrate } from '../src/db/migrate.ts'
-import { geosearch, type SearchArea, type SearchHit } from '../src/locations/geosearch.ts'
+import { openDatabase } from '../src/infra/db/database.ts'
+import { migrate } from '../src/infra/db/migrate.ts'
+import { geosearch, type SearchArea, type SearchHit } from '../src/services/locations/geosearch.ts'
 import {
   distanceMeters,
   matchLocation,
@@ -15,8 +15,8 @@ import {
   plugAndChargeDocumentOf,
   type LocationFilters,
   type OcpiLocation,
-} from '../src/locations/index.ts'
-import { derivedColumns, saveLocations } from '../src/locations/store.ts'
+} from '../src/core/locations/index.ts'
+import { derivedColumns, saveLocations } from '../src/services/locations/store.ts'
 import { generateLocations, mulberry32, SIM_CITIES } from '../src/sim/locations.ts'
 import { backends, freshPostgresDatabase, startTestPlatform, type TestPlatform } from './support.ts'
 

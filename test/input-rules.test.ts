@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { isRealInstant } from '../src/date-time.ts'
-import { RouteMethods } from '../src/http/allowed-methods.ts'
-import { closestName, editDistance } from '../src/http/edit-distance.ts'
-import { MAX_JSON_DEPTH, parseJsonBody, urlHasNul } from '../src/http/json-body.ts'
-import { closedObjects } from '../src/http/validation.ts'
-import { validateLocation } from '../src/locations/validate.ts'
-import { pageRequest } from '../src/ocpi/transport.ts'
-import { OpenpncError } from '../src/errors.ts'
+import { isRealInstant } from '../src/core/date-time.ts'
+import { RouteMethods } from '../src/infra/http/allowed-methods.ts'
+import { closestName, editDistance } from '../src/infra/http/edit-distance.ts'
+import { MAX_JSON_DEPTH, parseJsonBody, urlHasNul } from '../src/infra/http/json-body.ts'
+import { closedObjects } from '../src/infra/http/validation.ts'
+import { validateLocation } from '../src/core/locations/validate.ts'
+import { pageRequest } from '../src/protocols/ocpi/transport.ts'
+import { OpenpncError } from '../src/core/errors.ts'
 
 /** The error a call throws, as code and message. */
 function thrown(fn: () => unknown): { code: string; message: string; details?: Record<string, unknown> } {

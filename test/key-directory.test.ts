@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { sql } from 'kysely'
-import { KeyDirectory } from '../src/authorization/key-directory.ts'
+import { KeyDirectory } from '../src/services/authorization/key-directory.ts'
 import { ADMIN_KEY, backends, startTestPlatform, watchQueries, type TestPlatform } from './support.ts'
 
 for (const backend of backends()) {

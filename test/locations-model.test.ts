@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { OpenpncError } from '../src/errors.ts'
+import { OpenpncError } from '../src/core/errors.ts'
 import {
   connectorCapabilities,
   evseCapabilities,
@@ -24,7 +24,7 @@ import {
   type OcpiEvse,
   type OcpiLocation,
   type SearchDocument,
-} from '../src/locations/index.ts'
+} from '../src/core/locations/index.ts'
 
 // Hand-made OCPI objects: only what each test is about differs from these defaults.
 

@@ -8,7 +8,7 @@ import {
   powerKind,
   type OcpiEvse,
   type OcpiLocation,
-} from '../src/locations/index.ts'
+} from '../src/core/locations/index.ts'
 import { generateLocations, SIM_CITIES } from '../src/sim/locations.ts'
 import { assertValidOcpi, ocpiSchema } from './ocpi-spec.ts'
 

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { request } from 'undici'
-import { OCPI_VERSIONS } from '../src/ocpi/protocol.ts'
+import { OCPI_VERSIONS } from '../src/protocols/ocpi/protocol.ts'
 import { CpoSimulator } from '../src/sim/cpo.ts'
 import { generateLocations } from '../src/sim/locations.ts'
-import type { OcpiLocation } from '../src/locations/index.ts'
+import type { OcpiLocation } from '../src/core/locations/index.ts'
 import { ADMIN_KEY, backends, startTestPlatform, type TestPlatform } from './support.ts'
 import { assertValidOcpi, ocpiRequestValidator, ocpiResponseValidator } from './ocpi-spec.ts'
 

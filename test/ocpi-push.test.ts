@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
-import { backoffMs } from '../src/ocpi/push.ts'
+import { backoffMs } from '../src/protocols/ocpi/push.ts'
 import { CpoSimulator } from '../src/sim/cpo.ts'
 import { ADMIN_KEY, backends, startTestPlatform, waitFor, type TestPlatform } from './support.ts'
 import { assertValidOcpi, ocpiRequestValidator } from './ocpi-spec.ts'
@@ -61,7 +61,7 @@ for (const backend of backends()) {
 
     test('a created key arrives at the CPO within seconds, as a valid token of the right shape', async () => {
       await drive('POST', '/v1/users/driver/charging-keys/plug-and-charge', { pcid: 'WDBRF61J21F123456', contractId: 'DE-8PS-PUSHED001' })
-      const uid = 'DE8PSPUSHED001' + (await import('../src/emaid/index.ts')).emaidCheckCharacter('DE8PSPUSHED001')
+      const uid = 'DE8PSPUSHED001' + (await import('../src/core/identifiers/index.ts')).emaidCheckCharacter('DE8PSPUSHED001')
       await waitFor(() => cpoToken(uid) !== undefined, 15_000, 'token at the CPO')
       const token = cpoToken(uid)!
       assert.equal(token.contract_id, 'DE-8PS-PUSHED001')

@@ -3,8 +3,8 @@ import { createServer as createTcpServer, type Server as TcpServer, type Socket 
 import { createServer, type Server } from 'node:http'
 import { after, before, describe, test } from 'node:test'
 import { loadConfig } from '../src/config.ts'
-import { nonPublicAddressClass, OutgoingHttp, OutgoingHttpError, type OutgoingFailure } from '../src/http/outgoing.ts'
-import { ocpiCall, OcpiClientError } from '../src/ocpi/client.ts'
+import { nonPublicAddressClass, OutgoingHttp, OutgoingHttpError, type OutgoingFailure } from '../src/infra/http/outgoing.ts'
+import { ocpiCall, OcpiClientError } from '../src/protocols/ocpi/client.ts'
 
 describe('address classification', () => {
   test('loopback, private, link-local, CGNAT, unspecified, multicast and reserved IPv4 addresses are not public', () => {

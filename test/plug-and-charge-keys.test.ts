@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
-import { emaidCheckCharacter } from '../src/emaid/index.ts'
+import { emaidCheckCharacter } from '../src/core/identifiers/index.ts'
 import { backends, startTestPlatform, type TestPlatform } from './support.ts'
 
 for (const backend of backends()) {

@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import { after, before, describe, test } from 'node:test'
 import { ConfigError, loadConfig } from '../src/config.ts'
-import { chooseLogFormat, createLogger } from '../src/logger.ts'
+import { chooseLogFormat, createLogger } from '../src/infra/logger.ts'
 import { startPlatform } from '../src/main.ts'
 
 describe('configuration', () => {

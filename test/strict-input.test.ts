@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import type { LightMyRequestResponse } from 'fastify'
-import { ADMIN_API } from '../src/admin/routes.ts'
-import { DRIVE_API } from '../src/drive-api/routes.ts'
-import { MAX_PARAM_LENGTH } from '../src/http/server.ts'
-import { OCPI_ADMIN_API } from '../src/ocpi/admin-api.ts'
-import { expectedOcpiRoutes } from '../src/ocpi/server.ts'
+import { ADMIN_API } from '../src/protocols/admin-api/routes.ts'
+import { DRIVE_API } from '../src/protocols/drive-api/routes.ts'
+import { MAX_PARAM_LENGTH } from '../src/infra/http/server.ts'
+import { OCPI_ADMIN_API } from '../src/protocols/ocpi/admin-api.ts'
+import { expectedOcpiRoutes } from '../src/protocols/ocpi/server.ts'
 import { ADMIN_KEY, backends, startTestPlatform, type TestPlatform } from './support.ts'
 
 type Schema = { type?: string | string[]; anyOf?: Schema[]; properties?: Record<string, Schema>; const?: unknown }

@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto'
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
-import { OutgoingHttp } from '../http/outgoing.ts'
-import { ocpiCall, ocpiPages, OcpiClientError, type OcpiCallOptions, type OcpiResponse } from '../ocpi/client.ts'
-import type { Credentials } from '../ocpi/credentials.ts'
-import type { OcpiToken } from '../ocpi/tokens.ts'
-import type { OcpiLocation } from '../locations/index.ts'
-import type { OcpiVersion } from '../ocpi/protocol.ts'
-import { ocpiTimestamp, tokenCandidates, type Party } from '../ocpi/transport.ts'
+import { OutgoingHttp } from '../infra/http/outgoing.ts'
+import { ocpiCall, ocpiPages, OcpiClientError, type OcpiCallOptions, type OcpiResponse } from '../protocols/ocpi/client.ts'
+import type { Credentials } from '../protocols/ocpi/credentials.ts'
+import type { OcpiToken } from '../protocols/ocpi/tokens.ts'
+import type { OcpiLocation } from '../core/locations/index.ts'
+import type { OcpiVersion } from '../protocols/ocpi/protocol.ts'
+import { ocpiTimestamp, tokenCandidates, type Party } from '../protocols/ocpi/transport.ts'
 
 export interface CpoSimulatorOptions {
   host?: string

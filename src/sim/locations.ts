@@ -1,5 +1,5 @@
-import type { EvseStatus, OcpiConnector, OcpiEvse, OcpiHours, OcpiLocation, OcpiRegularHours } from '../locations/location.ts'
-import type { OcpiVersion } from '../ocpi/protocol.ts'
+import type { EvseStatus, OcpiConnector, OcpiEvse, OcpiHours, OcpiLocation, OcpiRegularHours } from '../core/locations/location.ts'
+import type { OcpiVersion } from '../protocols/ocpi/protocol.ts'
 
 /**
  * A simulated European charging network as a CPO would send it over OCPI: locations clustered

@@ -1,0 +1,197 @@
+import type { ColumnType, Generated } from 'kysely'
+
+/** Table types, kept beside the migrations they mirror (src/infra/db/migrations). */
+export interface Database {
+  organizations: OrganizationsTable
+  api_keys: ApiKeysTable
+  users: UsersTable
+  charging_keys: ChargingKeysTable
+  key_events: KeyEventsTable
+  idempotency_records: IdempotencyRecordsTable
+  ocpi_partners: OcpiPartnersTable
+  outbox_cursors: OutboxCursorsTable
+  ocpi_token_deliveries: OcpiTokenDeliveriesTable
+  ocpi_partner_parties: OcpiPartnerPartiesTable
+  authorization_decisions: AuthorizationDecisionsTable
+  locations: LocationsTable
+}
+
+type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>
+type NullableTimestamp = ColumnType<Date | null, Date | string | null | undefined, Date | string | null>
+
+export interface OrganizationsTable {
+  id: Generated<string>
+  name: string
+  enabled: Generated<boolean>
+  plug_and_charge_enabled: Generated<boolean>
+  contract_id_prefixes: Generated<string[]>
+  emaid_prefix: string | null
+  duplicate_contract_ids: Generated<'reject' | 'allow'>
+  check_digit: Generated<'lenient' | 'strict'>
+  created_at: Timestamp
+  updated_at: Timestamp
+}
+
+export interface ApiKeysTable {
+  id: string
+  organization_id: string | null
+  secret_sha256: Buffer | Uint8Array
+  scopes: string[]
+  created_at: Timestamp
+  revoked_at: NullableTimestamp
+}
+
+export interface UsersTable {
+  id: Generated<string>
+  organization_id: string
+  external_id: string
+  email: string | null
+  created_at: Timestamp
+  updated_at: Timestamp
+  deleted_at: NullableTimestamp
+}
+
+export type ChargingKeyType = 'plug_and_charge' | 'rfid' | 'virtual'
+
+export interface ChargingKeysTable {
+  id: Generated<string>
+  seq: ColumnType<string, never, never>
+  organization_id: string
+  user_id: string
+  type: ChargingKeyType
+  contract_id: string
+  emaid_identity: string
+  pcid: string | null
+  rfid_uid: string | null
+  visual_number: string | null
+  name: string | null
+  enabled: Generated<boolean>
+  valid_from: Timestamp
+  valid_to: NullableTimestamp
+  duplicates_allowed: Generated<boolean>
+  emaid_claim: ColumnType<string, never, never>
+  created_at: Timestamp
+  updated_at: Timestamp
+  deleted_at: NullableTimestamp
+}
+
+export type KeyEventType = 'created' | 'enabled' | 'disabled' | 'deleted' | 'validity_changed' | 'updated'
+
+export interface KeyEventsTable {
+  seq: ColumnType<string, never, never>
+  tx_id: ColumnType<string, never, never>
+  key_id: string
+  organization_id: string
+  type: KeyEventType
+  key: ColumnType<Record<string, unknown>, never, never>
+  occurred_at: Timestamp
+}
+
+export interface IdempotencyRecordsTable {
+  scope: string
+  key: string
+  request_fingerprint: string
+  status_code: number | null
+  response_body: string | null
+  /** the body is sealed with the platform's SecretBox (it carries a secret) */
+  response_sealed: ColumnType<boolean, boolean | undefined, boolean>
+  created_at: Timestamp
+}
+
+export interface OcpiEndpoint {
+  identifier: string
+  role: 'SENDER' | 'RECEIVER'
+  url: string
+}
+
+export interface OcpiCredentialsRole {
+  role: string
+  party_id: string
+  country_code: string
+  business_details?: { name: string; website?: string; logo?: unknown }
+}
+
+export interface OcpiPartnersTable {
+  id: Generated<string>
+  name: string
+  status: Generated<'created' | 'registered' | 'unregistered'>
+  token_a_sha256: Buffer | Uint8Array | null
+  incoming_token_sha256: Buffer | Uint8Array | null
+  outgoing_token_encrypted: string | null
+  versions_url: string | null
+  version: '2.2.1' | '2.3.0' | null
+  endpoints: ColumnType<OcpiEndpoint[], string | undefined, string>
+  roles: ColumnType<OcpiCredentialsRole[], string | undefined, string>
+  authorization_style: Generated<'base64' | 'raw'>
+  emaid_token_type: 'OTHER' | 'EMAID' | null
+  registered_at: NullableTimestamp
+  locations_pulled_at: NullableTimestamp
+  suspended_at: NullableTimestamp
+  created_at: Timestamp
+  updated_at: Timestamp
+}
+
+/** A party a partner may act for (migration 0007): upper-case, one partner per party. */
+export interface OcpiPartnerPartiesTable {
+  country_code: string
+  party_id: string
+  partner_id: string
+  granted_at: Generated<Date>
+}
+
+export interface OutboxCursorsTable {
+  name: string
+  next_tx_id: string
+}
+
+export interface OcpiTokenDeliveriesTable {
+  partner_id: string
+  key_id: string
+  pending_seq: ColumnType<string, string | number | bigint, string | number | bigint>
+  delivered_seq: ColumnType<string, string | number | bigint | undefined, string | number | bigint>
+  attempts: Generated<number>
+  next_attempt_at: Timestamp
+  leased_until: NullableTimestamp
+  last_error: string | null
+  updated_at: Timestamp
+}
+
+export interface AuthorizationDecisionsTable {
+  authorization_reference: string
+  protocol: string
+  partner_id: string | null
+  token_uid: string
+  token_type: string | null
+  emaid_identity: string | null
+  key_id: string | null
+  organization_id: string | null
+  allowed: string
+  location: ColumnType<unknown, string | null, string | null>
+  latency_us: number
+  decided_at: Timestamp
+}
+
+export interface LocationsTable {
+  id: Generated<string>
+  partner_id: string | null
+  country_code: string
+  party_id: string
+  location_id: string
+  /** upper(country_code, party_id, location_id), generated (migration 0007): CiStrings, unique regardless of case */
+  location_key: ColumnType<string[], never, never>
+  data: ColumnType<Record<string, unknown>, string, string>
+  /** JSON of a SearchDocument (src/core/locations/search-document.ts); null until filled after migration 0005 */
+  search_document: string | null
+  /** the same trimmed to Plug&Charge connectors; null when it has none */
+  search_document_pnc: string | null
+  /** a new one from a sequence on every write (migration 0006): names one version of the documents */
+  document_version: ColumnType<string, never, never>
+  latitude: number
+  longitude: number
+  /** generated from latitude and longitude */
+  earth_point: ColumnType<string, never, never>
+  searchable: boolean
+  plug_and_charge: boolean
+  last_updated: Timestamp
+  updated_at: Timestamp
+}

@@ -1,0 +1,151 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from '@sinclair/typebox'
+import { ErrorResponse } from '../../infra/http/errors.ts'
+import { apiKeyRoutes } from '../../infra/http/api-key-routes.ts'
+import { organizationOf } from '../../infra/http/auth.ts'
+import type { Platform } from '../../platform.ts'
+import { DRIVE_API as R } from './routes.ts'
+import {
+  ChargingKeyList,
+  ChargingKeyResponse,
+  CreatePlugAndChargeKeyBody,
+  CreateRfidKeyBody,
+  CreateUserBody,
+  KeyParams,
+  PlugAndChargeKeyCreated,
+  presentKey,
+  presentUser,
+  UpdateKeyBody,
+  UpdateUserBody,
+  UserParams,
+  UserResponse,
+} from './schemas.ts'
+
+const errors = { '4xx': ErrorResponse, '5xx': ErrorResponse }
+const NoContent = Type.Null({ description: 'done' })
+
+/** The partner REST API: a thin translation from HTTP to the domain services. */
+export const driveApi: FastifyPluginAsyncTypebox<{ platform: Platform }> = async (app, { platform }) => {
+  const { users, chargingKeys, apiKeys } = platform
+
+  app.route({
+    ...R.createUser.route,
+    schema: { ...R.createUser.doc, body: CreateUserBody, response: { 201: UserResponse, ...errors } },
+    handler: async (request, reply) => {
+      const user = await users.create(organizationOf(request), request.body)
+      return reply.code(201).send(presentUser(user))
+    },
+  })
+
+  app.route({
+    ...R.getUser.route,
+    schema: { ...R.getUser.doc, params: UserParams, response: { 200: UserResponse, ...errors } },
+    handler: async (request) => presentUser(await users.get(organizationOf(request), request.params.userId)),
+  })
+
+  app.route({
+    ...R.updateUser.route,
+    schema: { ...R.updateUser.doc, params: UserParams, body: UpdateUserBody, response: { 200: UserResponse, ...errors } },
+    handler: async (request) => presentUser(await users.update(organizationOf(request), request.params.userId, request.body)),
+  })
+
+  app.route({
+    ...R.deleteUser.route,
+    schema: { ...R.deleteUser.doc, params: UserParams, response: { 204: NoContent, ...errors } },
+    handler: async (request, reply) => {
+      await users.delete(organizationOf(request), request.params.userId)
+      return reply.code(204).send(null)
+    },
+  })
+
+  app.route({
+    ...R.listChargingKeys.route,
+    schema: { ...R.listChargingKeys.doc, params: UserParams, response: { 200: ChargingKeyList, ...errors } },
+    handler: async (request) => {
+      const keys = await chargingKeys.list(organizationOf(request), request.params.userId)
+      return { keys: keys.map(presentKey) }
+    },
+  })
+
+  app.route({
+    ...R.createRfidKey.route,
+    schema: {
+      ...R.createRfidKey.doc,
+      params: UserParams,
+      body: CreateRfidKeyBody,
+      response: { 201: ChargingKeyResponse, ...errors },
+    },
+    handler: async (request, reply) => {
+      const key = await chargingKeys.createRfid(organizationOf(request), request.params.userId, request.body)
+      return reply.code(201).send(presentKey(key))
+    },
+  })
+
+  app.route({
+    ...R.createPlugAndChargeKey.route,
+    schema: {
+      ...R.createPlugAndChargeKey.doc,
+      params: UserParams,
+      body: CreatePlugAndChargeKeyBody,
+      response: { 201: PlugAndChargeKeyCreated, ...errors },
+    },
+    handler: async (request, reply) => {
+      const { pcid, contractId, validTo } = request.body
+      const key = await chargingKeys.createPlugAndCharge(organizationOf(request), request.params.userId, {
+        pcid,
+        contractId,
+        validTo: validTo === undefined ? undefined : new Date(validTo),
+      })
+      return reply.code(201).send({ contractId: key.contractId, pcid: key.pcid!, keyId: key.keyId })
+    },
+  })
+
+  app.route({
+    ...R.getChargingKey.route,
+    schema: { ...R.getChargingKey.doc, params: KeyParams, response: { 200: ChargingKeyResponse, ...errors } },
+    handler: async (request) => {
+      const { userId, keyIdOrContractId } = request.params
+      return presentKey(await chargingKeys.get(organizationOf(request), userId, keyIdOrContractId))
+    },
+  })
+
+  app.route({
+    ...R.updateChargingKey.route,
+    schema: {
+      ...R.updateChargingKey.doc,
+      params: KeyParams,
+      body: UpdateKeyBody,
+      response: { 200: ChargingKeyResponse, ...errors },
+    },
+    handler: async (request) => {
+      const { userId, keyIdOrContractId } = request.params
+      const { enabled, name, validTo } = request.body
+      const key = await chargingKeys.update(organizationOf(request), userId, keyIdOrContractId, {
+        enabled,
+        name,
+        validTo: validTo === undefined ? undefined : validTo === null ? null : new Date(validTo),
+      })
+      return presentKey(key)
+    },
+  })
+
+  app.route({
+    ...R.deleteChargingKey.route,
+    schema: { ...R.deleteChargingKey.doc, params: KeyParams, response: { 204: NoContent, ...errors } },
+    handler: async (request, reply) => {
+      const { userId, keyIdOrContractId } = request.params
+      await chargingKeys.delete(organizationOf(request), userId, keyIdOrContractId)
+      return reply.code(204).send(null)
+    },
+  })
+
+  apiKeyRoutes(
+    app,
+    apiKeys,
+    { list: R.listApiKeys, create: R.createApiKey, revoke: R.revokeApiKey },
+    {
+      params: Type.Object({}),
+      organizationId: (request) => organizationOf(request).id,
+    },
+  )
+}

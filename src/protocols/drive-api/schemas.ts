@@ -1,0 +1,138 @@
+import { Type, type Static } from '@sinclair/typebox'
+import { EMAID_PATTERN, PCID_PATTERN } from '../../core/identifiers/index.ts'
+import type { ChargingKey } from '../../services/keys/charging-key.ts'
+import type { User } from '../../services/users/users.ts'
+
+const DateTime = (description: string) => Type.String({ format: 'date-time', description })
+
+/** Partner user IDs: printable, no slashes (they travel in paths). */
+export const UserId = Type.String({
+  minLength: 1,
+  maxLength: 128,
+  pattern: '^[A-Za-z0-9._:@+-]+$',
+  description: "the partner's own user ID",
+  'x-error-message': 'must be 1-128 characters of letters, digits and . _ : @ + -',
+})
+
+export const UserParams = Type.Object({ userId: UserId })
+export const KeyParams = Type.Object({
+  userId: UserId,
+  keyIdOrContractId: Type.String({
+    minLength: 1,
+    maxLength: 64,
+    description: 'key ID or contract ID, any separator and case form',
+  }),
+})
+
+export const Email = Type.String({ format: 'email', maxLength: 254 })
+
+export const CreateUserBody = Type.Object({ id: UserId, email: Type.Optional(Type.Union([Email, Type.Null()])) })
+export const UpdateUserBody = Type.Object({ email: Type.Optional(Type.Union([Email, Type.Null()])) })
+
+export const UserResponse = Type.Object(
+  {
+    id: Type.String(),
+    email: Type.Union([Type.String(), Type.Null()]),
+    created: DateTime('when the user was created'),
+    updated: DateTime('when the user last changed'),
+  },
+  { title: 'User' },
+)
+
+export const Pcid = Type.String({
+  pattern: PCID_PATTERN.source,
+  description: 'Provisioning Certificate Identifier of the vehicle: 17-18 letters or digits, stored upper-case',
+  examples: ['WDBRF61J21F123456'],
+  'x-error-code': 'invalid_pcid',
+  'x-error-message': 'must be 17-18 letters or digits',
+})
+
+export const ContractId = Type.String({
+  pattern: EMAID_PATTERN.source,
+  description:
+    'EMAID (eMI3 / ISO 15118-2): country, provider ID, instance, optional check character, optional "-" separators. Must start with one of the organization\'s contract-ID prefixes.',
+  examples: ['DE-8PS-C0AD21B13-P'],
+  'x-error-code': 'invalid_contract_id',
+  'x-error-message':
+    'must be an EMAID such as DE-8PS-C0AD21B13-P: country (2 letters), provider ID (3), instance (9), optional check character',
+})
+
+export const CreatePlugAndChargeKeyBody = Type.Object({
+  pcid: Pcid,
+  contractId: Type.Optional(ContractId),
+  validTo: Type.Optional(DateTime('end of validity (e.g. the contract certificate expiry)')),
+})
+
+export const PlugAndChargeKeyCreated = Type.Object(
+  {
+    contractId: Type.String({ examples: ['DE-8PS-C0AD21B13-P'] }),
+    pcid: Type.String(),
+    keyId: Type.String({ description: 'equals contractId' }),
+  },
+  { title: 'PlugAndChargeKeyCreated' },
+)
+
+export const CreateRfidKeyBody = Type.Object({
+  keyIdentifier: Type.String({
+    pattern: '^([0-9A-Fa-f]{8}|[0-9A-Fa-f]{14}|[0-9A-Fa-f]{20})$',
+    description: 'RFID UID in hex: 8, 14 or 20 characters (4, 7 or 10 bytes)',
+    'x-error-code': 'invalid_key_identifier',
+    'x-error-message': 'must be an RFID UID of 8, 14 or 20 hexadecimal characters',
+  }),
+  contractId: ContractId,
+  visualNumber: Type.String({ minLength: 1, maxLength: 64, description: 'the number printed on the card' }),
+  name: Type.Optional(Type.Union([Type.String({ maxLength: 100 }), Type.Null()])),
+  enabled: Type.Optional(Type.Boolean({ default: true })),
+})
+
+export const UpdateKeyBody = Type.Object(
+  {
+    enabled: Type.Optional(Type.Boolean()),
+    name: Type.Optional(Type.Union([Type.String({ maxLength: 100 }), Type.Null()])),
+    validTo: Type.Optional(Type.Union([DateTime('end of validity; null: open-ended'), Type.Null()])),
+  },
+  { description: 'only the given fields change' },
+)
+
+export const KeyType = Type.Union([Type.Literal('plug_and_charge'), Type.Literal('rfid'), Type.Literal('virtual')])
+
+export const ChargingKeyResponse = Type.Object(
+  {
+    keyId: Type.String({ description: 'Plug&Charge and virtual keys: the contract ID; RFID: the card UID' }),
+    type: KeyType,
+    contractId: Type.String(),
+    pcid: Type.Optional(Type.String({ description: 'Plug&Charge keys' })),
+    keyIdentifier: Type.Optional(Type.String({ description: 'RFID keys: the card UID' })),
+    visualNumber: Type.Optional(Type.String({ description: 'RFID keys' })),
+    enabled: Type.Boolean(),
+    name: Type.Union([Type.String(), Type.Null()]),
+    validFrom: DateTime('start of validity'),
+    validTo: Type.Union([DateTime('end of validity'), Type.Null()]),
+    created: DateTime('when the key was created'),
+    updated: DateTime('when the key last changed'),
+  },
+  { title: 'ChargingKey' },
+)
+
+export const ChargingKeyList = Type.Object({ keys: Type.Array(ChargingKeyResponse) })
+
+export function presentUser(user: User): Static<typeof UserResponse> {
+  return { id: user.id, email: user.email, created: user.createdAt.toISOString(), updated: user.updatedAt.toISOString() }
+}
+
+export function presentKey(key: ChargingKey): Static<typeof ChargingKeyResponse> {
+  return {
+    keyId: key.keyId,
+    type: key.type,
+    contractId: key.contractId,
+    ...(key.pcid !== null && { pcid: key.pcid }),
+    ...(key.keyIdentifier !== null && { keyIdentifier: key.keyIdentifier }),
+    ...(key.visualNumber !== null && { visualNumber: key.visualNumber }),
+    enabled: key.enabled,
+    name: key.name,
+    validFrom: key.validFrom.toISOString(),
+    validTo: key.validTo?.toISOString() ?? null,
+    created: key.createdAt.toISOString(),
+    updated: key.updatedAt.toISOString(),
+  }
+}

@@ -1,0 +1,82 @@
+import { sql } from 'kysely'
+import type { Db } from '../../infra/db/database.ts'
+import { compactEmaid, parseEmaid } from '../../core/identifiers/index.ts'
+import { isValid } from '../../core/authorization/decision.ts'
+import { roamingKeys, toRoamingKey, type KeyCard, type RoamingKey } from '../../services/keys/roaming-key.ts'
+import type { OcpiPartner } from './partners.ts'
+import type { OcpiVersion } from './protocol.ts'
+import { ocpiTimestamp, type PageRequest } from './transport.ts'
+
+/** OCPI Token, as both 2.2.1 and 2.3.0 define it (the fields we fill). */
+export interface OcpiToken {
+  country_code: string
+  party_id: string
+  uid: string
+  type: 'RFID' | 'APP_USER' | 'OTHER' | 'EMAID'
+  contract_id: string
+  visual_number?: string
+  issuer: string
+  valid: boolean
+  whitelist: 'NEVER'
+  last_updated: string
+}
+
+/**
+ * A charging key as an OCPI Token. Plug&Charge keys: `uid` is the EMAID as a vehicle sends it
+ * (compact, upper-case, with its check character), `contract_id` the EMAID as registered, `type`
+ * OTHER for 2.2.1 and EMAID for 2.3.0 (or the partner's override). `whitelist` is NEVER for every
+ * key: the CPO must ask us, so a disabled key is refused at once.
+ */
+export function toOcpiToken(
+  roaming: KeyCard,
+  context: { version: OcpiVersion; partner: Pick<OcpiPartner, 'emaidTokenType'> | null; countryCode: string; partyId: string; now?: Date },
+): OcpiToken {
+  const { key } = roaming
+  const emaid = parseEmaid(key.contractId)
+  let uid: string
+  let type: OcpiToken['type']
+  if (key.type === 'rfid') {
+    uid = key.keyIdentifier!
+    type = 'RFID'
+  } else {
+    uid = emaid ? compactEmaid(emaid) : key.contractId
+    type = key.type === 'virtual' ? 'APP_USER' : (context.partner?.emaidTokenType ?? (context.version === '2.3.0' ? 'EMAID' : 'OTHER'))
+  }
+  return {
+    country_code: context.countryCode,
+    party_id: context.partyId,
+    uid,
+    type,
+    contract_id: key.contractId,
+    ...(key.visualNumber && { visual_number: key.visualNumber.slice(0, 64) }),
+    issuer: roaming.organizationName.slice(0, 64),
+    valid: isValid(roaming, context.now ?? new Date()),
+    whitelist: 'NEVER',
+    last_updated: ocpiTimestamp(key.updatedAt),
+  }
+}
+
+/**
+ * One page of all tokens, oldest change first (ties by creation order), for a CPO's (re)sync.
+ * Deep pages follow the keyset cursor our own Link carries, so the millionth token costs what
+ * the first does; the total is counted once and carried along.
+ */
+export async function tokenPage(db: Db, page: PageRequest): Promise<{ keys: RoamingKey[]; total: number }> {
+  let query = roamingKeys(db)
+  if (page.dateFrom) query = query.where('k.updated_at', '>=', page.dateFrom)
+  if (page.dateTo) query = query.where('k.updated_at', '<', page.dateTo)
+  let total = page.after?.total
+  if (total === undefined) {
+    let count = db.selectFrom('charging_keys as k').select((eb) => eb.fn.countAll<string>().as('n'))
+    if (page.dateFrom) count = count.where('k.updated_at', '>=', page.dateFrom)
+    if (page.dateTo) count = count.where('k.updated_at', '<', page.dateTo)
+    total = Number((await count.executeTakeFirstOrThrow()).n)
+  }
+  if (page.after) {
+    query = query.where(sql<boolean>`(k.updated_at, k.seq) > (${page.after.updatedAt}::timestamptz, ${page.after.seq}::bigint)`)
+  } else if (page.offset > 0) {
+    query = query.offset(page.offset)
+  }
+  const rows = await query.orderBy('k.updated_at').orderBy('k.seq').limit(page.limit).execute()
+  return { keys: rows.map(toRoamingKey), total }
+}
