@@ -37,6 +37,9 @@ const SETTINGS = {
   ocpiRetryBaseMs: { env: 'OPENPNC_OCPI_RETRY_BASE_MS', schema: Type.Integer({ minimum: 10, maximum: 600_000, default: 1000 }) },
   ocpiRetryMaxMs: { env: 'OPENPNC_OCPI_RETRY_MAX_MS', schema: Type.Integer({ minimum: 10, maximum: 86_400_000, default: 300_000 }) },
   ocpiPushPollMs: { env: 'OPENPNC_OCPI_PUSH_POLL_MS', schema: Type.Integer({ minimum: 50, maximum: 60_000, default: 500 }) },
+  // How often changes made elsewhere (another instance, SQL) reach the in-memory key directory;
+  // changes through this instance count at once.
+  keyDirectoryPollMs: { env: 'OPENPNC_KEY_DIRECTORY_POLL_MS', schema: Type.Integer({ minimum: 50, maximum: 3_600_000, default: 250 }) },
   ocpiLocationsPullMs: {
     env: 'OPENPNC_OCPI_LOCATIONS_PULL_MS',
     schema: Type.Integer({ minimum: 1000, maximum: 86_400_000, default: 900_000 }),

@@ -7,6 +7,7 @@ import type { Db } from './infra/db/database.ts'
 import { OutgoingHttp } from './infra/http/outgoing.ts'
 import { IdempotencyStore } from './services/idempotency/idempotency.ts'
 import { ChargingKeys } from './services/keys/charging-keys.ts'
+import { KeyStore } from './services/keys/key-store.ts'
 import type { Logger } from './infra/logger.ts'
 import { OcpiRegistration } from './protocols/ocpi/credentials.ts'
 import { OcpiPartners } from './protocols/ocpi/partners.ts'
@@ -28,6 +29,10 @@ export interface Platform {
   apiKeys: ApiKeys
   users: Users
   chargingKeys: ChargingKeys
+  /** every write to charging keys, reported to the key directory before the API answers */
+  keyStore: KeyStore
+  /** "may this identifier charge?" for every protocol, each decision recorded */
+  authorization: Authorizer
   idempotency: IdempotencyStore
   keyDirectory: KeyDirectory
   decisions: DecisionLog
@@ -38,7 +43,6 @@ export interface Platform {
   ocpi: {
     partners: OcpiPartners
     registration: OcpiRegistration
-    authorizer: Authorizer
     push: TokenPush
     locationPull: LocationPull
   }
@@ -52,9 +56,9 @@ export interface Platform {
 }
 
 export function createPlatform(db: Db, config: Config, log: Logger): Platform {
-  const keyDirectory = new KeyDirectory(db, log)
-  const keysChanged = (identifiers: Array<string | null>) => keyDirectory.invalidate(identifiers)
-  const chargingKeys = new ChargingKeys({ db, log, platformEmaidPrefix: config.emaidPrefixParts, keysChanged })
+  const keyDirectory = new KeyDirectory(db, log, { pollMs: config.keyDirectoryPollMs })
+  const keyStore = new KeyStore(db, keyDirectory)
+  const chargingKeys = new ChargingKeys({ db, log, platformEmaidPrefix: config.emaidPrefixParts, store: keyStore })
   const decisions = new DecisionLog(db, log)
   const metrics = new PlatformMetrics()
   const secrets = SecretBox.load(config.secretKey, join(config.dataDir, 'secret-key'))
@@ -75,10 +79,12 @@ export function createPlatform(db: Db, config: Config, log: Logger): Platform {
     db,
     log,
     config,
-    organizations: new Organizations(db),
+    organizations: new Organizations(db, keyStore),
     apiKeys: new ApiKeys(db, config.adminApiKey),
-    users: new Users(db, chargingKeys, keysChanged),
+    users: new Users(chargingKeys, keyStore),
     chargingKeys,
+    keyStore,
+    authorization: new Authorizer(keyDirectory, decisions, metrics),
     idempotency: new IdempotencyStore(db, secrets),
     keyDirectory,
     decisions,
@@ -87,7 +93,6 @@ export function createPlatform(db: Db, config: Config, log: Logger): Platform {
     ocpi: {
       partners,
       registration: new OcpiRegistration(partners, identity, log, outgoing),
-      authorizer: new Authorizer(keyDirectory, decisions, metrics),
       push: new TokenPush(db, partners, { countryCode: config.ocpiCountryCode, partyId: config.ocpiPartyId }, log, {
         http: outgoing,
         pollMs: config.ocpiPushPollMs,

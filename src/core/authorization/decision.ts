@@ -23,6 +23,14 @@ export function refusal(key: KeyStanding, now: Date): Exclude<Allowed, 'ALLOWED'
 
 export const isValid = (key: KeyStanding, now: Date) => refusal(key, now) === null
 
+/** What one key may do now: ALLOWED, or why not. A token view's "valid" is this being ALLOWED. */
+export function standing(key: KeyStanding, now: Date): Allowed {
+  return refusal(key, now) ?? 'ALLOWED'
+}
+
+/** The answer to a station: the decision about a key, or UNKNOWN when no key carries the identifier. */
+export type Answer = Allowed | 'UNKNOWN'
+
 // When no key may charge, the answer names the most telling reason.
 const REFUSAL_ORDER: ReadonlyArray<Exclude<Allowed, 'ALLOWED'>> = ['EXPIRED', 'NOT_ALLOWED', 'BLOCKED', 'NO_CREDIT']
 

@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox'
-import { EMAID_PATTERN, PCID_PATTERN } from '../../core/identifiers/index.ts'
+import { EMAID_PATTERN, PCID_PATTERN, RFID_UID_PATTERN, RFID_UID_RULE } from '../../core/identifiers/index.ts'
 import type { ChargingKey } from '../../services/keys/charging-key.ts'
 import type { User } from '../../services/users/users.ts'
 
@@ -74,10 +74,10 @@ export const PlugAndChargeKeyCreated = Type.Object(
 
 export const CreateRfidKeyBody = Type.Object({
   keyIdentifier: Type.String({
-    pattern: '^([0-9A-Fa-f]{8}|[0-9A-Fa-f]{14}|[0-9A-Fa-f]{20})$',
+    pattern: RFID_UID_PATTERN.source,
     description: 'RFID UID in hex: 8, 14 or 20 characters (4, 7 or 10 bytes)',
     'x-error-code': 'invalid_key_identifier',
-    'x-error-message': 'must be an RFID UID of 8, 14 or 20 hexadecimal characters',
+    'x-error-message': `must be ${RFID_UID_RULE}`,
   }),
   contractId: ContractId,
   visualNumber: Type.String({ minLength: 1, maxLength: 64, description: 'the number printed on the card' }),

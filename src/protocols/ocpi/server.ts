@@ -1,15 +1,14 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler'
-import type { AuthorizationAnswer } from '../../services/authorization/authorizer.ts'
+import type { AuthorizationOutcome } from '../../services/authorization/authorizer.ts'
 import { parseJsonBody } from '../../infra/http/json-body.ts'
 import type { Platform } from '../../platform.ts'
 import type { Credentials } from './credentials.ts'
 import type { OcpiPartner, RecognisedPartner } from './partners.ts'
 import { endpointsOf, OCPI_OPERATIONS, OCPI_STATUS, OCPI_VERSIONS, type OcpiOperation, type OcpiVersion } from './protocol.ts'
 import { locationHandlers } from './locations.ts'
-import { toOcpiToken } from './tokens.ts'
-import { tokenPage } from './tokens.ts'
+import { presentedOcpiToken, tokenPage, toOcpiToken } from './tokens.ts'
 import {
   canonicalOcpiUrl,
   encodeCursor,
@@ -188,7 +187,6 @@ export async function ocpiServer(app: FastifyInstance, { platform }: { platform:
     )
   }
 
-  // A handler may answer synchronously (authorize, when the keys are in memory): no promise in between.
   const handlers: Record<string, (version: OcpiVersion, request: FastifyRequest, reply: FastifyReply) => unknown> = {
     getCredentials: async (_version, request) => {
       const { token } = partnerOf(request)
@@ -243,15 +241,17 @@ export async function ocpiServer(app: FastifyInstance, { platform }: { platform:
         request.body === undefined || request.body === null
           ? undefined
           : checked(locationReferencesCheck, request.body, 'LocationReferences')
-      const answer = ocpi.authorizer.authorize({
-        protocol: 'ocpi',
-        partnerId: partner.id,
-        tokenUid: uid,
-        tokenType: (type as string | undefined) ?? null,
-        location,
-      })
       const context = { version, partner, location, us }
-      return answer instanceof Promise ? answer.then((a) => authorizeAnswer(a, context, reply)) : authorizeAnswer(answer, context, reply)
+      return platform.authorization
+        .authorize({
+          protocol: 'ocpi',
+          partnerId: partner.id,
+          presented: presentedOcpiToken(uid, type as string | undefined),
+          tokenUid: uid,
+          tokenType: (type as string | undefined) ?? null,
+          location,
+        })
+        .then((outcome) => authorizeAnswer(outcome, context, reply))
     },
   }
 
@@ -291,18 +291,18 @@ function recognised(request: FastifyRequest, found: RecognisedPartner | null | u
 
 /** The AuthorizationInfo envelope, or 404 / 2004 for a token we do not know. */
 function authorizeAnswer(
-  answer: AuthorizationAnswer | null,
+  answer: AuthorizationOutcome,
   context: { version: OcpiVersion; partner: OcpiPartner; location: unknown; us: { country_code: string; party_id: string } },
   reply: FastifyReply,
 ) {
-  if (!answer) {
+  if (answer.allowed === 'UNKNOWN') {
     reply.code(404)
     return { status_code: OCPI_STATUS.unknownToken, status_message: 'Unknown Token', timestamp: ocpiTimestamp() }
   }
   const { version, partner, location, us } = context
   return success({
     allowed: answer.allowed,
-    token: toOcpiToken(answer.key, { version, partner, countryCode: us.country_code, partyId: us.party_id }),
+    token: toOcpiToken(answer.key, { version, partner, countryCode: us.country_code, partyId: us.party_id, allowed: answer.allowed }),
     ...(location !== undefined && { location }),
     authorization_reference: answer.authorizationReference,
   })

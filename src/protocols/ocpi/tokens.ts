@@ -1,7 +1,8 @@
 import { sql } from 'kysely'
 import type { Db } from '../../infra/db/database.ts'
 import { compactEmaid, parseEmaid } from '../../core/identifiers/index.ts'
-import { isValid } from '../../core/authorization/decision.ts'
+import { standing, type Allowed } from '../../core/authorization/decision.ts'
+import { parsePresentedIdentifier, type ClaimedKind, type PresentedIdentifier } from '../../core/authorization/presented.ts'
 import { roamingKeys, toRoamingKey, type KeyCard, type RoamingKey } from '../../services/keys/roaming-key.ts'
 import type { OcpiPartner } from './partners.ts'
 import type { OcpiVersion } from './protocol.ts'
@@ -22,14 +23,34 @@ export interface OcpiToken {
 }
 
 /**
+ * The identifier a CPO asks about, as the authorization core understands it. OCPI's rule: a token
+ * without a type is RFID. A car that sends its EMAID without a type must still be found, so a
+ * missing type presumes a card without excluding the contract.
+ */
+export function presentedOcpiToken(uid: string, type: string | undefined): PresentedIdentifier {
+  const claimed: ClaimedKind = type === undefined ? 'rfid-or-emaid' : type === 'RFID' ? 'rfid' : 'emaid'
+  return parsePresentedIdentifier(uid, claimed)
+}
+
+/**
  * A charging key as an OCPI Token. Plug&Charge keys: `uid` is the EMAID as a vehicle sends it
  * (compact, upper-case, with its check character), `contract_id` the EMAID as registered, `type`
  * OTHER for 2.2.1 and EMAID for 2.3.0 (or the partner's override). `whitelist` is NEVER for every
  * key: the CPO must ask us, so a disabled key is refused at once.
+ *
+ * `valid` is the core's standing of the key: the decision just made about it (`allowed`, when
+ * answering an authorization), else its standing at `now`.
  */
 export function toOcpiToken(
   roaming: KeyCard,
-  context: { version: OcpiVersion; partner: Pick<OcpiPartner, 'emaidTokenType'> | null; countryCode: string; partyId: string; now?: Date },
+  context: {
+    version: OcpiVersion
+    partner: Pick<OcpiPartner, 'emaidTokenType'> | null
+    countryCode: string
+    partyId: string
+    allowed?: Allowed
+    now?: Date
+  },
 ): OcpiToken {
   const { key } = roaming
   const emaid = parseEmaid(key.contractId)
@@ -50,7 +71,7 @@ export function toOcpiToken(
     contract_id: key.contractId,
     ...(key.visualNumber && { visual_number: key.visualNumber.slice(0, 64) }),
     issuer: roaming.organizationName.slice(0, 64),
-    valid: isValid(roaming, context.now ?? new Date()),
+    valid: (context.allowed ?? standing(roaming, context.now ?? new Date())) === 'ALLOWED',
     whitelist: 'NEVER',
     last_updated: ocpiTimestamp(key.updatedAt),
   }

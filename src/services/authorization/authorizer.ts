@@ -1,32 +1,30 @@
 import { randomUUID } from 'node:crypto'
-import { emaidIdentity } from '../../core/identifiers/index.ts'
 import type { KeyCard } from '../keys/roaming-key.ts'
 import { decide, type Allowed } from '../../core/authorization/decision.ts'
+import { presentedIdentity, presentedUid, keysNamedBy, type PresentedIdentifier } from '../../core/authorization/presented.ts'
 import type { DecisionLog } from './decision-log.ts'
 import type { KeyDirectory, KeyRef } from './key-directory.ts'
 
 export interface AuthorizationRequest {
   protocol: 'ocpi' | 'oicp'
   partnerId: string | null
-  /** the identifier as the station read it */
+  /** what the station presented, as its protocol adapter parsed it */
+  presented: PresentedIdentifier
+  /** the identifier as the station sent it, for the record */
   tokenUid: string
-  /** the protocol's token type as given; null when the partner sent none */
+  /** the protocol's token type as given, for the record; null when the partner sent none */
   tokenType: string | null
   location?: unknown
 }
 
-export interface AuthorizationAnswer {
-  allowed: Allowed
-  key: KeyCard
-  authorizationReference: string
-}
-
-const RFID_UID = /^([0-9A-F]{8}|[0-9A-F]{14}|[0-9A-F]{20})$/
+/** A decision about a key the identifier names, or UNKNOWN (no key carries it); every outcome is recorded under its reference. */
+export type AuthorizationOutcome =
+  | { readonly allowed: Allowed; readonly key: KeyCard; readonly authorizationReference: string }
+  | { readonly allowed: 'UNKNOWN'; readonly key: null; readonly authorizationReference: string }
 
 /**
- * Answers "may this token charge here?" for every protocol: finds the keys behind the identifier
- * (an EMAID in any spelling, or an RFID UID), decides, and records the decision off the hot path.
- * Null means the token is unknown to us.
+ * Answers "may this identifier charge here?" for every protocol: finds the keys behind it, decides
+ * (core/authorization), and records the decision off the hot path. The platform's one authorization.
  */
 export class Authorizer {
   constructor(
@@ -37,30 +35,20 @@ export class Authorizer {
   ) {}
 
   /**
-   * Synchronous when the directory holds the keys (the common case, so no promise is in the way),
-   * otherwise once they are read.
+   * Always a promise: already resolved when the directory holds the keys (the common case,
+   * decided synchronously), otherwise settled once they are read.
    */
-  authorize(request: AuthorizationRequest): AuthorizationAnswer | null | Promise<AuthorizationAnswer | null> {
+  authorize(request: AuthorizationRequest): Promise<AuthorizationOutcome> {
     const started = performance.now()
-    const uid = request.tokenUid.toUpperCase()
-    const type = request.tokenType?.toUpperCase() ?? null
-    // RFID is the protocol default for a missing type, but a car's EMAID must still be found.
-    const rfidMatters = type === null || type === 'RFID'
-    const isRfidUid = RFID_UID.test(uid)
-    const identity = type === 'RFID' && isRfidUid ? null : emaidIdentity(uid)
-    const rfidUid = rfidMatters && isRfidUid ? uid : null
-    const ref = { emaidIdentity: identity, rfidUid }
+    const ref: KeyRef = { emaidIdentity: presentedIdentity(request.presented), rfidUid: presentedUid(request.presented) }
     const held = this.directory.held(ref)
-    if (held) return this.answer(request, ref, held, started)
-    return this.directory.lookup(ref).then((keys) => this.answer(request, ref, keys, started))
+    if (held) return Promise.resolve(this.decide(request, held, started))
+    return this.directory.lookup(ref).then((keys) => this.decide(request, keys, started))
   }
 
-  private answer(request: AuthorizationRequest, ref: KeyRef, found: readonly KeyCard[], started: number): AuthorizationAnswer | null {
-    const { emaidIdentity: identity, rfidUid } = ref
-    let keys = found.filter((k) => (identity && k.key.emaidIdentity === identity) || (rfidUid && k.key.keyIdentifier === rfidUid))
-    if (rfidUid && keys.some((k) => k.key.keyIdentifier === rfidUid)) keys = keys.filter((k) => k.key.keyIdentifier === rfidUid)
+  private decide(request: AuthorizationRequest, found: readonly KeyCard[], started: number): AuthorizationOutcome {
     const now = Date.now()
-    const decision = decide(keys, new Date(now))
+    const decision = decide(keysNamedBy(request.presented, found), new Date(now))
     const authorizationReference = randomUUID()
     const allowed = decision?.allowed ?? 'UNKNOWN'
     const latencyMs = performance.now() - started
@@ -71,7 +59,7 @@ export class Authorizer {
       partnerId: request.partnerId,
       tokenUid: request.tokenUid,
       tokenType: request.tokenType,
-      emaidIdentity: identity ?? null,
+      emaidIdentity: presentedIdentity(request.presented),
       keyId: decision?.key.key.id ?? null,
       organizationId: decision?.key.key.organizationId ?? null,
       allowed,
@@ -79,6 +67,8 @@ export class Authorizer {
       latencyUs: Math.round(latencyMs * 1000),
       decidedAt: now,
     })
-    return decision ? { allowed: decision.allowed, key: decision.key, authorizationReference } : null
+    return decision
+      ? { allowed: decision.allowed, key: decision.key, authorizationReference }
+      : { allowed: 'UNKNOWN', key: null, authorizationReference }
   }
 }

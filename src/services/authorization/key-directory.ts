@@ -152,6 +152,8 @@ export class KeyDirectory {
   private byIdentity = new Map<string, readonly DirectoryKey[]>()
   private byRfid = new Map<string, readonly DirectoryKey[]>()
   private readonly organizations = new Map<string, OrganizationFacts>()
+  /** counts organizationChanged calls, so that a read of organizations that raced one is not kept */
+  private organizationChanges = 0
   /** True once every key is in the maps: then an identifier that is not there is unknown. */
   private complete = false
   /** Invalidated identifiers that the maps do not hold yet (read from the database on demand). */
@@ -312,8 +314,21 @@ export class KeyDirectory {
     }
   }
 
-  private async loadOrganizations() {
+  /** An organization changed through this instance: every key of it answers with the new facts at once. */
+  organizationChanged(organization: OrganizationFacts) {
+    this.organizationChanges++
+    const known = this.organizations.get(organization.id)
+    if (known) {
+      known.name = organization.name
+      known.enabled = organization.enabled
+    }
+  }
+
+  private async loadOrganizations(): Promise<void> {
+    const changesBefore = this.organizationChanges
     const rows = await this.db.selectFrom('organizations').select(['id', 'name', 'enabled']).execute()
+    // A change reported while this read ran may be newer than what it read: read again.
+    if (this.organizationChanges !== changesBefore) return this.loadOrganizations()
     for (const row of rows) {
       const known = this.organizations.get(row.id)
       if (known) {

@@ -2,6 +2,7 @@ import type { Selectable } from 'kysely'
 import type { Db } from '../../infra/db/database.ts'
 import type { OrganizationsTable } from '../../infra/db/schema.ts'
 import { notFound } from '../../core/errors.ts'
+import type { KeyStore } from '../keys/key-store.ts'
 import { normalizeSettings, type OrganizationPolicy, type OrganizationSettingsInput } from './settings.ts'
 
 export interface Organization extends OrganizationPolicy {
@@ -42,7 +43,11 @@ const organizationNotFound = (id: string) => notFound('organization_not_found', 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
 export class Organizations {
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    /** told of every change: an organization's standing and name are part of each of its keys */
+    private readonly keys: KeyStore,
+  ) {}
 
   async create(input: OrganizationSettingsInput & { name: string }, db: Db = this.db): Promise<Organization> {
     const row = await db
@@ -75,6 +80,7 @@ export class Organizations {
       .returningAll()
       .executeTakeFirst()
     if (!row) throw organizationNotFound(id)
+    this.keys.organizationChanged(row)
     return toOrganization(row)
   }
 }

@@ -4,6 +4,7 @@ import type { UsersTable } from '../../infra/db/schema.ts'
 import { conflict, PG, pgConstraint, pgErrorCode } from '../../core/errors.ts'
 import type { ChargingKeys } from '../keys/charging-keys.ts'
 import { GENERATION_ATTEMPTS, isEmaidConflict, userNotFound } from '../keys/charging-keys.ts'
+import type { KeyStore } from '../keys/key-store.ts'
 import type { OrganizationPolicy } from '../organizations/settings.ts'
 
 export interface User {
@@ -35,11 +36,15 @@ function mapUserConflict(error: unknown, input: { id?: string; email?: string | 
 }
 
 export class Users {
+  private readonly db: Db
+
+  /** Users own keys: creating and deleting one writes keys, so both go through the key store. */
   constructor(
-    private readonly db: Db,
     private readonly keys: ChargingKeys,
-    private readonly keysChanged?: (identifiers: Array<string | null>) => void,
-  ) {}
+    private readonly store: KeyStore,
+  ) {
+    this.db = store.db
+  }
 
   /** Creates the user and, in the same transaction, its virtual charging key. */
   async create(org: OrganizationPolicy, input: { id: string; email?: string | null }): Promise<User> {
@@ -54,13 +59,13 @@ export class Users {
   }
 
   private createOnce(org: OrganizationPolicy, input: { id: string; email?: string | null }): Promise<User> {
-    return this.db.transaction().execute(async (trx) => {
+    return this.store.transaction(async (keys, trx) => {
       const row = await trx
         .insertInto('users')
         .values({ organization_id: org.id, external_id: input.id, email: input.email ?? null })
         .returningAll()
         .executeTakeFirstOrThrow()
-      await this.keys.insertWithGeneratedEmaid(trx, org, input.id, { type: 'virtual' }, 1)
+      await this.keys.insertWithGeneratedEmaid(keys, org, input.id, { type: 'virtual' }, 1)
       return toUser(row)
     })
   }
@@ -100,7 +105,7 @@ export class Users {
    * first: that waits for key inserts holding it, so the key update below sees every key.
    */
   async delete(org: OrganizationPolicy, externalId: string): Promise<void> {
-    const keys = await this.db.transaction().execute(async (trx) => {
+    await this.store.transaction(async (keys, trx) => {
       const now = new Date()
       const user = await trx
         .updateTable('users')
@@ -111,14 +116,7 @@ export class Users {
         .returning('id')
         .executeTakeFirst()
       if (!user) throw userNotFound(externalId)
-      return trx
-        .updateTable('charging_keys')
-        .set({ enabled: false, deleted_at: now, updated_at: now })
-        .where('user_id', '=', user.id)
-        .where('deleted_at', 'is', null)
-        .returning(['emaid_identity', 'rfid_uid'])
-        .execute()
+      await keys.tombstoneKeysOfUser(user.id, now)
     })
-    this.keysChanged?.(keys.flatMap((k) => [k.emaid_identity, k.rfid_uid]))
   }
 }
