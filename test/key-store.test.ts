@@ -101,7 +101,7 @@ for (const backend of backends()) {
       assert.equal(await authorize('0A1B2C3D', 'rfid'), 'BLOCKED')
     })
 
-    test("every key of a disabled organization is BLOCKED, and ALLOWED again once it is re-enabled", async () => {
+    test('every key of a disabled organization is BLOCKED, and ALLOWED again once it is re-enabled', async () => {
       await setOrganizationEnabled(false)
       assert.equal(await authorize('DE8PSSTORE0001'), 'BLOCKED')
       await setOrganizationEnabled(true)

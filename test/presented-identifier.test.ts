@@ -9,7 +9,17 @@ describe('the RFID UID rule', () => {
     for (const uid of ['04a1b2c3', '04A1B2C3', '04A1B2C3D4E5F6', '04a1b2c3d4e5f6a7b8c9']) assert.equal(isRfidUid(uid), true, uid)
   })
   test('other lengths, non-hex characters, separators and padding are not UIDs', () => {
-    for (const text of ['', '04A1B2', '04A1B2C3D', '04A1B2C3D4E5F6A', '04A1B2G3', '04:A1:B2:C3', ' 04A1B2C3', '04A1B2C3\n', 'DE8PSC0AD21B13']) {
+    for (const text of [
+      '',
+      '04A1B2',
+      '04A1B2C3D',
+      '04A1B2C3D4E5F6A',
+      '04A1B2G3',
+      '04:A1:B2:C3',
+      ' 04A1B2C3',
+      '04A1B2C3\n',
+      'DE8PSC0AD21B13',
+    ]) {
       assert.equal(isRfidUid(text), false, JSON.stringify(text))
       assert.equal(normalizeRfidUid(text), null, JSON.stringify(text))
     }
@@ -52,7 +62,11 @@ describe('parsing what a station presented', () => {
   }
 
   test('OCPI: a token without type presumes a card but still finds a contract; RFID is a card; every other type a contract', () => {
-    assert.deepEqual(presentedOcpiToken('DEADBEEF123456', undefined), { kind: 'rfid-or-emaid', uid: 'DEADBEEF123456', identity: 'DEADBEEF123456' })
+    assert.deepEqual(presentedOcpiToken('DEADBEEF123456', undefined), {
+      kind: 'rfid-or-emaid',
+      uid: 'DEADBEEF123456',
+      identity: 'DEADBEEF123456',
+    })
     assert.deepEqual(presentedOcpiToken('DEADBEEF123456', 'RFID'), { kind: 'rfid', uid: 'DEADBEEF123456' })
     for (const type of ['EMAID', 'OTHER', 'APP_USER', 'AD_HOC_USER']) {
       assert.deepEqual(presentedOcpiToken('DEADBEEF123456', type), { kind: 'emaid', identity: 'DEADBEEF123456' }, type)
