@@ -28,9 +28,6 @@ export function standing(key: KeyStanding, now: Date): Allowed {
   return refusal(key, now) ?? 'ALLOWED'
 }
 
-/** The answer to a station: the decision about a key, or UNKNOWN when no key carries the identifier. */
-export type Answer = Allowed | 'UNKNOWN'
-
 // When no key may charge, the answer names the most telling reason.
 const REFUSAL_ORDER: ReadonlyArray<Exclude<Allowed, 'ALLOWED'>> = ['EXPIRED', 'NOT_ALLOWED', 'BLOCKED', 'NO_CREDIT']
 
