@@ -77,9 +77,7 @@ export const AuthorizationInfoEnvelope = Type.Object({
  * validates itself (core/locations/validate), since a PATCH is valid only merged with what is stored.
  * `name` is the spec's name of the body's schema.
  */
-export type RequestBody =
-  | { kind: 'checked'; name: string; schema: TSchema; optional: boolean }
-  | { kind: 'object'; name: string }
+export type RequestBody = { kind: 'checked'; name: string; schema: TSchema; optional: boolean } | { kind: 'object'; name: string }
 
 export interface ServedOperation {
   module: ModuleId
@@ -101,7 +99,11 @@ export interface ServedOperation {
 
 const both = OCPI_VERSIONS
 
-const credentials = <M extends Method, B extends RequestBody | undefined>(method: M, body: B, answerData: 'Credentials' | null = 'Credentials') =>
+const credentials = <M extends Method, B extends RequestBody | undefined>(
+  method: M,
+  body: B,
+  answerData: 'Credentials' | null = 'Credentials',
+) =>
   ({
     module: 'credentials',
     role: 'RECEIVER',
@@ -215,10 +217,7 @@ export function endpointsOf(version: OcpiVersion): Array<{ identifier: ModuleId;
  * role of the PARTNER's endpoint (absent: whichever it lists, as for credentials, one interface
  * for both sides).
  */
-export type CalledTarget =
-  | { kind: 'versions' }
-  | { kind: 'version' }
-  | { kind: 'endpoint'; module: ModuleId; role?: InterfaceRole }
+export type CalledTarget = { kind: 'versions' } | { kind: 'version' } | { kind: 'endpoint'; module: ModuleId; role?: InterfaceRole }
 
 export interface CalledOperation {
   target: CalledTarget
