@@ -120,7 +120,7 @@ const credentialsBody = { kind: 'checked', name: 'Credentials', schema: Credenti
 
 const LOCATION_PATHS = {
   Location: 'locations/:country_code/:party_id/:location_id',
-  Evse: 'locations/:country_code/:party_id/:location_id/:evse_uid',
+  EVSE: 'locations/:country_code/:party_id/:location_id/:evse_uid',
   Connector: 'locations/:country_code/:party_id/:location_id/:evse_uid/:connector_id',
 } as const
 const locationSpecPath = (path: string) => `/${path.replace(/:(\w+)/g, '{$1}')}`
@@ -141,7 +141,7 @@ const locations = <O extends keyof typeof LOCATION_PATHS, M extends 'GET' | 'PUT
     answerData: method === 'GET' ? object : null,
   }) as const
 
-/** What we serve, by operation ID. A handler per entry is required by type (server.ts). */
+/** What we serve, by operation ID (objects named as the spec's schemas: Location, EVSE, Connector, Credentials, ...). A handler per entry is required by type (server.ts). */
 export const SERVED = {
   getCredentials: credentials('GET', undefined),
   postCredentials: credentials('POST', credentialsBody),
@@ -170,13 +170,13 @@ export const SERVED = {
     answerData: 'AuthorizationInfo',
   },
   getLocation: locations('Location', 'GET'),
-  getEvse: locations('Evse', 'GET'),
+  getEvse: locations('EVSE', 'GET'),
   getConnector: locations('Connector', 'GET'),
   putLocation: locations('Location', 'PUT'),
-  putEvse: locations('Evse', 'PUT'),
+  putEvse: locations('EVSE', 'PUT'),
   putConnector: locations('Connector', 'PUT'),
   patchLocation: locations('Location', 'PATCH'),
-  patchEvse: locations('Evse', 'PATCH'),
+  patchEvse: locations('EVSE', 'PATCH'),
   patchConnector: locations('Connector', 'PATCH'),
 } as const satisfies Record<string, ServedOperation>
 
@@ -262,7 +262,7 @@ export const CALLED = {
     query: [],
     paged: false,
     versions: both,
-    // The spec documents the details of each version under its own number.
+    // The spec documents the details of each version under its own number: `{version}` stands for it.
     spec: { module: 'versions', file: 'interface', path: '/versions/{version}' },
   },
   postCredentials: {
