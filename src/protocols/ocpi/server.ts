@@ -4,7 +4,6 @@ import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler'
 import type { AuthorizationAnswer } from '../../services/authorization/authorizer.ts'
 import { parseJsonBody } from '../../infra/http/json-body.ts'
 import type { Platform } from '../../platform.ts'
-import type { Credentials } from './credentials.ts'
 import type { OcpiPartner, RecognisedPartner } from './partners.ts'
 import {
   endpointsOf,
