@@ -47,7 +47,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<DatabaseHa
     // the pool replaces it on the next checkout.
     pool.on('error', (error) => options.onConnectionError?.(error))
     const db = new Kysely<Database>({
-      dialect: new PostgresDialect({ pool: preparedStatementPool(pool, options.onConnectionError) as unknown as pg.Pool }),
+      dialect: new PostgresDialect({ pool: preparedStatementPool(pool, options.onConnectionError) }),
     })
     const poolStats = () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount })
     return { db, kind: 'postgres', createdNow: false, poolStats, close: () => db.destroy() }

@@ -4,8 +4,8 @@ import type { OutgoingHttp } from '../../infra/http/outgoing.ts'
 import type { Logger } from '../../infra/logger.ts'
 import { ocpiCall, OcpiClientError } from './client.ts'
 import { claimedParties, newCredentialsToken, type OcpiPartner, type OcpiPartners } from './partners.ts'
-import { isOcpiVersion, OCPI_STATUS, OCPI_VERSIONS, type OcpiVersion } from './protocol.ts'
-import { OcpiError } from './transport.ts'
+import { CALLED, isOcpiVersion, OCPI_STATUS, OCPI_VERSIONS, partnerEndpoint, type OcpiVersion } from './protocol.ts'
+import { calledUrl, OcpiError } from './transport.ts'
 
 export interface Credentials {
   token: string
@@ -85,7 +85,8 @@ export class OcpiRegistration {
     const http = this.http
     let versions: Array<{ version: string; url: string }>
     try {
-      versions = (await ocpiCall<Array<{ version: string; url: string }>>('GET', versionsUrl, { http, token, style })).data
+      const url = calledUrl('getVersions', versionsUrl, {})
+      versions = (await ocpiCall<Array<{ version: string; url: string }>>(CALLED.getVersions.method, url, { http, token, style })).data
     } catch (error) {
       throw new OcpiError('invalid', OCPI_STATUS.unableToUseClientApi, `could not read versions at ${versionsUrl}: ${reason(error)}`)
     }
@@ -107,7 +108,10 @@ export class OcpiRegistration {
     }
     let details: { version?: string; endpoints?: OcpiEndpoint[] }
     try {
-      details = (await ocpiCall<{ version: string; endpoints: OcpiEndpoint[] }>('GET', chosen.url, { http, token, style })).data
+      const url = calledUrl('getVersionDetails', chosen.url, {})
+      details = (
+        await ocpiCall<{ version: string; endpoints: OcpiEndpoint[] }>(CALLED.getVersionDetails.method, url, { http, token, style })
+      ).data
     } catch (error) {
       throw new OcpiError('invalid', OCPI_STATUS.unableToUseClientApi, `could not read version details at ${chosen.url}: ${reason(error)}`)
     }
@@ -181,15 +185,15 @@ export class OcpiRegistration {
       throw new OpenpncError('bad_gateway', 'ocpi_registration_failed', `registration with ${versionsUrl} failed: ${message}`)
     }
     const first = await this.discover(versionsUrl, tokenA, partner.authorizationStyle).catch(fail)
-    const credentialsEndpoint = first.endpoints.find((e) => e.identifier === 'credentials')
-    if (!credentialsEndpoint) fail(new Error(`version ${first.version} lists no credentials endpoint`))
+    const credentialsEndpoint = partnerEndpoint(first.endpoints, 'postCredentials')
+    if (credentialsEndpoint === undefined) fail(new Error(`version ${first.version} lists no credentials endpoint`))
     const ourToken = newCredentialsToken()
     // The CPO reads our versions with this token before it answers our POST.
     await this.partners.expectIncomingToken(partner.id, ourToken)
     let theirs: Credentials
     try {
       theirs = (
-        await ocpiCall<Credentials>('POST', credentialsEndpoint!.url, {
+        await ocpiCall<Credentials>(CALLED.postCredentials.method, calledUrl('postCredentials', credentialsEndpoint!, {}), {
           http: this.http,
           token: tokenA,
           style: partner.authorizationStyle,

@@ -7,6 +7,8 @@ import type { OutgoingHttp } from '../../infra/http/outgoing.ts'
 import type { Logger } from '../../infra/logger.ts'
 import { ocpiPages } from './client.ts'
 import { partyName, type OcpiPartners } from './partners.ts'
+import { partnerEndpoint, partnerHasEndpoint } from './protocol.ts'
+import { calledUrl } from './transport.ts'
 
 export interface PullResult {
   received: number
@@ -36,8 +38,9 @@ export class LocationPull {
 
   async pull(partnerId: string, options: { full?: boolean } = {}): Promise<PullResult> {
     const partner = await this.partners.get(partnerId)
-    const endpoint = partner.endpoints.find((e) => e.identifier === 'locations' && e.role === 'SENDER')
-    if (partner.status !== 'registered' || !endpoint) throw new Error('the partner is not registered or has no locations Sender')
+    const endpoint = partnerEndpoint(partner.endpoints, 'getLocations')
+    if (partner.status !== 'registered' || endpoint === undefined)
+      throw new Error('the partner is not registered or has no locations Sender')
     if (partner.suspendedAt) throw new Error('the partner is suspended')
     const token = await this.partners.outgoingToken(partnerId)
     const pulledAt = (
@@ -45,13 +48,12 @@ export class LocationPull {
     ).locations_pulled_at
     const full = options.full ?? pulledAt === null
     const started = new Date()
-    const url = new URL(endpoint.url)
-    if (!full && pulledAt) url.searchParams.set('date_from', new Date(pulledAt).toISOString())
+    const url = calledUrl('getLocations', endpoint, {}, { date_from: !full && pulledAt ? new Date(pulledAt).toISOString() : undefined })
     // Parties are CiStrings: the granted ones are stored upper-case.
     const own = new Set(partner.parties.map(partyName))
     const kept: Array<{ countryCode: string; partyId: string; locationId: string }> = []
     const result: PullResult = { received: 0, stored: 0, invalid: 0, removed: 0, full }
-    const pages = ocpiPages<unknown>(url.toString(), { http: this.options.http, token, style: partner.authorizationStyle })
+    const pages = ocpiPages<unknown>(url, { http: this.options.http, token, style: partner.authorizationStyle })
     for await (const page of logFailure(pages, (err) => this.log.warn({ partnerId, err }, 'location pull stopped'))) {
       const valid: OcpiLocation[] = []
       for (const item of page) {
@@ -96,9 +98,7 @@ export class LocationPull {
   private async pullAll() {
     const partners = await sql<{ id: string }>`
       SELECT id FROM ocpi_partners
-       WHERE status = 'registered' AND suspended_at IS NULL AND endpoints @> '[{"identifier": "locations", "role": "SENDER"}]'`.execute(
-      this.db,
-    )
+       WHERE status = 'registered' AND suspended_at IS NULL AND ${partnerHasEndpoint('getLocations')}`.execute(this.db)
     for (const { id } of partners.rows) {
       await this.pull(id).catch((err) => this.log.warn({ partnerId: id, err }, 'location pull failed'))
     }

@@ -1,94 +1,200 @@
+import { Type, type Static, type TSchema } from '@sinclair/typebox'
+import { sql, type RawBuilder } from 'kysely'
+
 /**
- * The one table of what openpnc serves over OCPI: versions, modules, our role in each, and the
- * operations of each module. The server registers from it, version details are generated from it,
- * and a test holds the server to it.
+ * The one table of openpnc's OCPI: the versions we speak, the operations we SERVE (module, our
+ * role, method, path, request and answer schemas, where the official specification documents
+ * each) and the operations we CALL on a CPO (the partner's endpoint, method, path shape).
+ * The server registers routes, body checks and answer serialization from it, version details are
+ * generated from it, every URL we call is built from it (transport.ts: calledUrl), and tests
+ * hold the server, the client and the official OpenAPI (spec/ocpi) to it.
  */
 export const OCPI_VERSIONS = ['2.2.1', '2.3.0'] as const
 export type OcpiVersion = (typeof OCPI_VERSIONS)[number]
 
 export type InterfaceRole = 'SENDER' | 'RECEIVER'
 export type ModuleId = 'credentials' | 'tokens' | 'locations'
+export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'
 
-export interface OcpiOperation {
+/** Where the official OpenAPI documents an operation: spec/ocpi/<version>/modules/<module>/<file>.yaml, `paths[path]`. */
+export interface SpecReference {
+  module: ModuleId | 'versions'
+  file: 'interface' | 'sender-interface' | 'receiver-interface'
+  path: string
+}
+
+// ---------- schemas of what we serve
+
+/** Credentials (POST/PUT body): what we need of it, and the spec's limits on token and url. */
+export const CredentialsSchema = Type.Object({
+  token: Type.String({ minLength: 1, maxLength: 64, pattern: '^[\\x21-\\x7e]+$' }),
+  url: Type.String({ minLength: 1, maxLength: 255, pattern: '^https?://' }),
+  roles: Type.Array(
+    Type.Object({
+      role: Type.String(),
+      party_id: Type.String({ minLength: 1, maxLength: 3 }),
+      country_code: Type.String({ minLength: 1, maxLength: 2 }),
+      business_details: Type.Optional(Type.Object({ name: Type.String() })),
+    }),
+    { minItems: 1 },
+  ),
+})
+
+/** LocationReferences: the optional body of a real-time authorization. */
+export const LocationReferencesSchema = Type.Object({
+  location_id: Type.String({ minLength: 1, maxLength: 36 }),
+  evse_uids: Type.Optional(Type.Array(Type.String({ maxLength: 36 }))),
+})
+
+/** The AuthorizationInfo envelope: the hot path's answer is serialized from it (Fastify compiles it) rather than by JSON.stringify. */
+export const AuthorizationInfoEnvelope = Type.Object({
+  data: Type.Object({
+    allowed: Type.String(),
+    token: Type.Object({
+      country_code: Type.String(),
+      party_id: Type.String(),
+      uid: Type.String(),
+      type: Type.String(),
+      contract_id: Type.String(),
+      visual_number: Type.Optional(Type.String()),
+      issuer: Type.String(),
+      valid: Type.Boolean(),
+      whitelist: Type.String(),
+      last_updated: Type.String(),
+    }),
+    location: Type.Optional(LocationReferencesSchema),
+    authorization_reference: Type.String(),
+  }),
+  status_code: Type.Integer(),
+  status_message: Type.Optional(Type.String()),
+  timestamp: Type.String(),
+})
+
+/**
+ * A request body of a served operation. `checked`: the server checks it against `schema` before
+ * the handler runs (a 2001 naming the field otherwise); `optional` lets an empty body through.
+ * `object`: a whole Location, EVSE or Connector (or a patch of one), which the Locations module
+ * validates itself (core/locations/validate), since a PATCH is valid only merged with what is stored.
+ * `name` is the spec's name of the body's schema.
+ */
+export type RequestBody = { kind: 'checked'; name: string; schema: TSchema; optional: boolean } | { kind: 'object'; name: string }
+
+export interface ServedOperation {
   module: ModuleId
   /** our interface role for this operation */
   role: InterfaceRole
-  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'
+  method: Method
   /** below /ocpi/emsp/{version}/ */
   path: string
-  operationId: string
   /** Functional modules carry OCPI-from/to routing headers; credentials does not. */
   functional: boolean
   versions: readonly OcpiVersion[]
+  spec: SpecReference
+  body?: RequestBody
+  /** the success answer, serialized from this schema (else JSON.stringify) */
+  answer?: TSchema
+  /** the spec's name of the success answer's `data` (null: no data) */
+  answerData: string | null
 }
 
 const both = OCPI_VERSIONS
 
-export const OCPI_OPERATIONS: readonly OcpiOperation[] = [
-  {
+const credentials = <M extends Method, B extends RequestBody | undefined>(
+  method: M,
+  body: B,
+  answerData: 'Credentials' | null = 'Credentials',
+) =>
+  ({
     module: 'credentials',
     role: 'RECEIVER',
+    method,
+    path: 'credentials',
+    functional: false,
+    versions: both,
+    spec: { module: 'credentials', file: 'interface', path: '/credentials' },
+    body,
+    answerData,
+  }) as const
+
+const credentialsBody = { kind: 'checked', name: 'Credentials', schema: CredentialsSchema, optional: false } as const
+
+const LOCATION_PATHS = {
+  Location: 'locations/:country_code/:party_id/:location_id',
+  EVSE: 'locations/:country_code/:party_id/:location_id/:evse_uid',
+  Connector: 'locations/:country_code/:party_id/:location_id/:evse_uid/:connector_id',
+} as const
+const locationSpecPath = (path: string) => `/${path.replace(/:(\w+)/g, '{$1}')}`
+
+const objectBody = (method: Method, object: string): RequestBody | undefined =>
+  method === 'PUT' ? { kind: 'object', name: object } : method === 'PATCH' ? { kind: 'object', name: `${object}Patch` } : undefined
+
+const locations = <O extends keyof typeof LOCATION_PATHS, M extends 'GET' | 'PUT' | 'PATCH'>(object: O, method: M) =>
+  ({
+    module: 'locations',
+    role: 'RECEIVER',
+    method,
+    path: LOCATION_PATHS[object],
+    functional: true,
+    versions: both,
+    spec: { module: 'locations', file: 'receiver-interface', path: locationSpecPath(LOCATION_PATHS[object]) },
+    body: objectBody(method, object),
+    answerData: method === 'GET' ? object : null,
+  }) as const
+
+/** What we serve, by operation ID (objects named as the spec's schemas: Location, EVSE, Connector, Credentials, ...). A handler per entry is required by type (server.ts). */
+export const SERVED = {
+  getCredentials: credentials('GET', undefined),
+  postCredentials: credentials('POST', credentialsBody),
+  putCredentials: credentials('PUT', credentialsBody),
+  deleteCredentials: credentials('DELETE', undefined, null),
+  getTokens: {
+    module: 'tokens',
+    role: 'SENDER',
     method: 'GET',
-    path: 'credentials',
-    operationId: 'getCredentials',
-    functional: false,
+    path: 'tokens',
+    functional: true,
     versions: both,
+    spec: { module: 'tokens', file: 'sender-interface', path: '/tokens' },
+    answerData: 'Token',
   },
-  {
-    module: 'credentials',
-    role: 'RECEIVER',
-    method: 'POST',
-    path: 'credentials',
-    operationId: 'postCredentials',
-    functional: false,
-    versions: both,
-  },
-  {
-    module: 'credentials',
-    role: 'RECEIVER',
-    method: 'PUT',
-    path: 'credentials',
-    operationId: 'putCredentials',
-    functional: false,
-    versions: both,
-  },
-  {
-    module: 'credentials',
-    role: 'RECEIVER',
-    method: 'DELETE',
-    path: 'credentials',
-    operationId: 'deleteCredentials',
-    functional: false,
-    versions: both,
-  },
-  { module: 'tokens', role: 'SENDER', method: 'GET', path: 'tokens', operationId: 'getTokens', functional: true, versions: both },
-  {
+  authorizeToken: {
     module: 'tokens',
     role: 'SENDER',
     method: 'POST',
     path: 'tokens/:uid/authorize',
-    operationId: 'authorizeToken',
     functional: true,
     versions: both,
+    spec: { module: 'tokens', file: 'sender-interface', path: '/tokens/{token_uid}/authorize' },
+    body: { kind: 'checked', name: 'LocationReferences', schema: LocationReferencesSchema, optional: true },
+    answer: AuthorizationInfoEnvelope,
+    answerData: 'AuthorizationInfo',
   },
-  ...(['GET', 'PUT', 'PATCH'] as const).flatMap((method) =>
-    (
-      [
-        ['Location', 'locations/:country_code/:party_id/:location_id'],
-        ['Evse', 'locations/:country_code/:party_id/:location_id/:evse_uid'],
-        ['Connector', 'locations/:country_code/:party_id/:location_id/:evse_uid/:connector_id'],
-      ] as const
-    ).map(([object, path]) => ({
-      module: 'locations' as const,
-      role: 'RECEIVER' as const,
-      method,
-      path,
-      operationId: `${method.toLowerCase()}${object}`,
-      functional: true,
-      versions: both,
-    })),
-  ),
-]
+  getLocation: locations('Location', 'GET'),
+  getEvse: locations('EVSE', 'GET'),
+  getConnector: locations('Connector', 'GET'),
+  putLocation: locations('Location', 'PUT'),
+  putEvse: locations('EVSE', 'PUT'),
+  putConnector: locations('Connector', 'PUT'),
+  patchLocation: locations('Location', 'PATCH'),
+  patchEvse: locations('EVSE', 'PATCH'),
+  patchConnector: locations('Connector', 'PATCH'),
+} as const satisfies Record<string, ServedOperation>
+
+export type ServedOperationId = keyof typeof SERVED
+
+/** The body a handler of `Op` receives: checked against the table's schema, or as sent. */
+export type ServedBody<Op extends ServedOperationId> = (typeof SERVED)[Op] extends {
+  body: { kind: 'checked'; schema: infer S extends TSchema; optional: infer O }
+}
+  ? O extends true
+    ? Static<S> | undefined | null
+    : Static<S>
+  : unknown
+
+/** The served operations as a list, each with its ID. */
+export const OCPI_OPERATIONS: ReadonlyArray<ServedOperation & { operationId: ServedOperationId }> = Object.entries(SERVED).map(
+  ([operationId, op]) => ({ operationId: operationId as ServedOperationId, ...op }),
+)
 
 /** The endpoints a version's details list: each module once per role we play in it. */
 export function endpointsOf(version: OcpiVersion): Array<{ identifier: ModuleId; role: InterfaceRole; path: string }> {
@@ -101,6 +207,116 @@ export function endpointsOf(version: OcpiVersion): Array<{ identifier: ModuleId;
     for (const role of roles) seen.set(`${op.module}:${role}`, { identifier: op.module, role, path })
   }
   return [...seen.values()]
+}
+
+// ---------- what we call on a CPO
+
+/**
+ * Which URL of the partner an operation is called on: its versions URL, the URL of one version
+ * (from its versions list), or the endpoint its version details list for a module; `role` is the
+ * role of the PARTNER's endpoint (absent: whichever it lists, as for credentials, one interface
+ * for both sides).
+ */
+export type CalledTarget = { kind: 'versions' } | { kind: 'version' } | { kind: 'endpoint'; module: ModuleId; role?: InterfaceRole }
+
+export interface CalledOperation {
+  target: CalledTarget
+  method: Method
+  /** segments appended to the target URL; `{name}` is a parameter, filled and percent-encoded */
+  path: readonly string[]
+  /** query parameters we may set (the target's own query is kept) */
+  query: readonly string[]
+  /** a list read page by page through its Link headers */
+  paged: boolean
+  versions: readonly OcpiVersion[]
+  spec: SpecReference
+}
+
+const TOKEN_PATH = ['{country_code}', '{party_id}', '{token_uid}'] as const
+const tokensReceiver = (method: 'GET' | 'PUT' | 'PATCH') =>
+  ({
+    target: { kind: 'endpoint', module: 'tokens', role: 'RECEIVER' },
+    method,
+    path: TOKEN_PATH,
+    query: ['type'],
+    paged: false,
+    versions: both,
+    spec: { module: 'tokens', file: 'receiver-interface', path: '/tokens/{country_code}/{party_id}/{token_uid}' },
+  }) as const
+
+/** What we call on CPOs, by operation ID. */
+export const CALLED = {
+  getVersions: {
+    target: { kind: 'versions' },
+    method: 'GET',
+    path: [],
+    query: [],
+    paged: false,
+    versions: both,
+    spec: { module: 'versions', file: 'interface', path: '/versions' },
+  },
+  getVersionDetails: {
+    target: { kind: 'version' },
+    method: 'GET',
+    path: [],
+    query: [],
+    paged: false,
+    versions: both,
+    // The spec documents the details of each version under its own number: `{version}` stands for it.
+    spec: { module: 'versions', file: 'interface', path: '/versions/{version}' },
+  },
+  postCredentials: {
+    target: { kind: 'endpoint', module: 'credentials' },
+    method: 'POST',
+    path: [],
+    query: [],
+    paged: false,
+    versions: both,
+    spec: { module: 'credentials', file: 'interface', path: '/credentials' },
+  },
+  getToken: tokensReceiver('GET'),
+  putToken: tokensReceiver('PUT'),
+  patchToken: tokensReceiver('PATCH'),
+  getLocations: {
+    target: { kind: 'endpoint', module: 'locations', role: 'SENDER' },
+    method: 'GET',
+    path: [],
+    query: ['date_from', 'date_to', 'offset', 'limit'],
+    paged: true,
+    versions: both,
+    spec: { module: 'locations', file: 'sender-interface', path: '/locations' },
+  },
+} as const satisfies Record<string, CalledOperation>
+
+export type CalledOperationId = keyof typeof CALLED
+
+type ParamName<S> = S extends `{${infer N}}` ? N : never
+/** The path parameters of a called operation, by name. */
+export type CalledParams<Op extends CalledOperationId> = { [N in ParamName<(typeof CALLED)[Op]['path'][number]>]: string }
+/** The query parameters a called operation may carry. */
+export type CalledQuery<Op extends CalledOperationId> = Partial<Record<(typeof CALLED)[Op]['query'][number], string>>
+
+type EndpointOperation = {
+  [Op in CalledOperationId]: (typeof CALLED)[Op]['target'] extends { kind: 'endpoint' } ? Op : never
+}[CalledOperationId]
+
+/** The partner's endpoint a called operation goes to, from the endpoints its version details list. */
+export function partnerEndpoint(
+  endpoints: ReadonlyArray<{ identifier: string; role: string; url: string }>,
+  op: EndpointOperation,
+): string | undefined {
+  const target: { module: ModuleId; role?: InterfaceRole } = CALLED[op].target
+  return endpoints.find((e) => e.identifier === target.module && (target.role === undefined || e.role === target.role))?.url
+}
+
+/**
+ * SQL: the partner row (its `endpoints` column, `column`) lists the endpoint a called operation goes
+ * to. The JSON containment is built from the table, so the query and the table cannot disagree.
+ */
+export function partnerHasEndpoint(op: EndpointOperation, column = 'endpoints'): RawBuilder<boolean> {
+  const target: { module: ModuleId; role?: InterfaceRole } = CALLED[op].target
+  const entry = { identifier: target.module, ...(target.role && { role: target.role }) }
+  return sql<boolean>`${sql.ref(column)} @> ${JSON.stringify([entry])}::jsonb`
 }
 
 export const isOcpiVersion = (v: string): v is OcpiVersion => (OCPI_VERSIONS as readonly string[]).includes(v)

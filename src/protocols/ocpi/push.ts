@@ -7,7 +7,8 @@ import { isValid } from '../../core/authorization/decision.ts'
 import { ocpiCall, OcpiClientError } from './client.ts'
 import type { OcpiPartner, OcpiPartners } from './partners.ts'
 import { toOcpiToken, type OcpiToken } from './tokens.ts'
-import { endpointUrl, ocpiTimestamp } from './transport.ts'
+import { partnerEndpoint, partnerHasEndpoint } from './protocol.ts'
+import { calledUrl, ocpiTimestamp } from './transport.ts'
 
 export interface PushOptions {
   /** the outgoing policy for calls to partners */
@@ -26,7 +27,7 @@ export interface PushOptions {
 
 const CURSOR = 'ocpi-token-push'
 /** A partner we push tokens to (`p` is ocpi_partners): registered, with a tokens Receiver. */
-const RECEIVES_TOKENS = sql`p.status = 'registered' AND p.endpoints @> '[{"identifier": "tokens", "role": "RECEIVER"}]'`
+const RECEIVES_TOKENS = sql`p.status = 'registered' AND ${partnerHasEndpoint('putToken', 'p.endpoints')}`
 
 /** Backoff before retry `attempts` (1 = first retry): exponential, capped, with full jitter on the upper half. */
 export function backoffMs(attempts: number, base: number, max: number, random = Math.random): number {
@@ -241,7 +242,7 @@ export class TokenPush {
   private async target(partnerId: string): Promise<{ partner: OcpiPartner; token: string; tokensUrl: string } | null | 'suspended'> {
     try {
       const partner = await this.partners.get(partnerId)
-      const tokensUrl = partner.endpoints.find((e) => e.identifier === 'tokens' && e.role === 'RECEIVER')?.url
+      const tokensUrl = partnerEndpoint(partner.endpoints, 'putToken')
       if (partner.suspendedAt) return 'suspended'
       if (partner.status !== 'registered' || !tokensUrl || !partner.version) return null
       return { partner, token: await this.partners.outgoingToken(partnerId), tokensUrl }
@@ -446,9 +447,8 @@ export class TokenPush {
 
 /** Where a token lives on a CPO's tokens Receiver: `{tokens}/{country_code}/{party_id}/{uid}?type=`. */
 function tokenUrl(tokensUrl: string, token: { country_code: string; party_id: string; uid: string; type: string }): string {
-  const url = endpointUrl(tokensUrl, token.country_code, token.party_id, token.uid)
-  url.searchParams.set('type', token.type)
-  return url.toString()
+  // GET, PUT and PATCH of a token share this path (protocol.ts: CALLED).
+  return calledUrl('putToken', tokensUrl, { country_code: token.country_code, party_id: token.party_id, token_uid: token.uid }, { type: token.type })
 }
 
 /** The CPO does not have the token: HTTP 404 or OCPI 2004. */

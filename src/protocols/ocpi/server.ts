@@ -1,12 +1,22 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { Type, type Static, type TSchema } from '@sinclair/typebox'
+import type { Static, TSchema } from '@sinclair/typebox'
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler'
 import type { AuthorizationOutcome } from '../../services/authorization/authorizer.ts'
 import { parseJsonBody } from '../../infra/http/json-body.ts'
 import type { Platform } from '../../platform.ts'
-import type { Credentials } from './credentials.ts'
 import type { OcpiPartner, RecognisedPartner } from './partners.ts'
-import { endpointsOf, OCPI_OPERATIONS, OCPI_STATUS, OCPI_VERSIONS, type OcpiOperation, type OcpiVersion } from './protocol.ts'
+import {
+  endpointsOf,
+  OCPI_OPERATIONS,
+  OCPI_STATUS,
+  OCPI_VERSIONS,
+  SERVED,
+  type Method,
+  type OcpiVersion,
+  type ServedBody,
+  type ServedOperation,
+  type ServedOperationId,
+} from './protocol.ts'
 import { locationHandlers } from './locations.ts'
 import { presentedOcpiToken, tokenPage, toOcpiToken } from './tokens.ts'
 import {
@@ -38,58 +48,10 @@ declare module 'fastify' {
   }
 }
 
-const CredentialsBody = Type.Object({
-  token: Type.String({ minLength: 1, maxLength: 64, pattern: '^[\\x21-\\x7e]+$' }),
-  url: Type.String({ minLength: 1, maxLength: 255, pattern: '^https?://' }),
-  roles: Type.Array(
-    Type.Object({
-      role: Type.String(),
-      party_id: Type.String({ minLength: 1, maxLength: 3 }),
-      country_code: Type.String({ minLength: 1, maxLength: 2 }),
-      business_details: Type.Optional(Type.Object({ name: Type.String() })),
-    }),
-    { minItems: 1 },
-  ),
-})
-
-const LocationReferences = Type.Object({
-  location_id: Type.String({ minLength: 1, maxLength: 36 }),
-  evse_uids: Type.Optional(Type.Array(Type.String({ maxLength: 36 }))),
-})
-
-// The hot path's answer is serialized from a schema (Fastify compiles it) rather than by JSON.stringify.
-const AuthorizationInfoEnvelope = Type.Object({
-  data: Type.Object({
-    allowed: Type.String(),
-    token: Type.Object({
-      country_code: Type.String(),
-      party_id: Type.String(),
-      uid: Type.String(),
-      type: Type.String(),
-      contract_id: Type.String(),
-      visual_number: Type.Optional(Type.String()),
-      issuer: Type.String(),
-      valid: Type.Boolean(),
-      whitelist: Type.String(),
-      last_updated: Type.String(),
-    }),
-    location: Type.Optional(LocationReferences),
-    authorization_reference: Type.String(),
-  }),
-  status_code: Type.Integer(),
-  status_message: Type.Optional(Type.String()),
-  timestamp: Type.String(),
-})
-const SUCCESS_SCHEMAS: Partial<Record<string, TSchema>> = { authorizeToken: AuthorizationInfoEnvelope }
-
 const TOKEN_TYPES: Record<OcpiVersion, readonly string[]> = {
   '2.2.1': ['AD_HOC_USER', 'APP_USER', 'OTHER', 'RFID'],
   '2.3.0': ['AD_HOC_USER', 'APP_USER', 'EMAID', 'OTHER', 'RFID'],
 }
-
-// Compiled once: the authorize body is checked on the hot path.
-const credentialsCheck = TypeCompiler.Compile(CredentialsBody)
-const locationReferencesCheck = TypeCompiler.Compile(LocationReferences)
 
 function checked<T extends TSchema>(check: TypeCheck<T>, value: unknown, what: string): Static<T> {
   if (check.Check(value)) return value as Static<T>
@@ -187,21 +149,20 @@ export async function ocpiServer(app: FastifyInstance, { platform }: { platform:
     )
   }
 
-  const handlers: Record<string, (version: OcpiVersion, request: FastifyRequest, reply: FastifyReply) => unknown> = {
+  // One handler per served operation of the table, by type: a missing one fails the typecheck.
+  const handlers: OcpiHandlers = {
     getCredentials: async (_version, request) => {
       const { token } = partnerOf(request)
       return success(ocpi.registration.ourCredentials(token))
     },
     postCredentials: async (version, request) => {
       const { partner, credential } = partnerOf(request)
-      const theirs = checked(credentialsCheck, request.body, 'credentials') as Credentials
-      const answer = await ocpi.registration.accept(partner, credential, version, theirs)
+      const answer = await ocpi.registration.accept(partner, credential, version, request.body)
       return success(answer)
     },
     putCredentials: async (version, request) => {
       const { partner, credential } = partnerOf(request)
-      const theirs = checked(credentialsCheck, request.body, 'credentials') as Credentials
-      const answer = await ocpi.registration.update(partner, credential, version, theirs)
+      const answer = await ocpi.registration.update(partner, credential, version, request.body)
       return success(answer)
     },
     deleteCredentials: async (_version, request) => {
@@ -237,10 +198,8 @@ export async function ocpiServer(app: FastifyInstance, { platform }: { platform:
       if (type !== undefined && (typeof type !== 'string' || !TOKEN_TYPES[version].includes(type))) {
         throw invalidParameters(`type must be one of ${TOKEN_TYPES[version].join(', ')}`)
       }
-      const location =
-        request.body === undefined || request.body === null
-          ? undefined
-          : checked(locationReferencesCheck, request.body, 'LocationReferences')
+      // Checked against the table's LocationReferences before this handler ran.
+      const location = request.body ?? undefined
       const context = { version, partner, location, us }
       return platform.authorization
         .authorize({
@@ -253,31 +212,41 @@ export async function ocpiServer(app: FastifyInstance, { platform }: { platform:
         })
         .then((outcome) => authorizeAnswer(outcome, context, reply))
     },
+    ...locationHandlers(platform.db, (request) => partnerOf(request).partner),
   }
 
-  Object.assign(
-    handlers,
-    locationHandlers(platform.db, (request) => partnerOf(request).partner),
-  )
-
-  for (const op of OCPI_OPERATIONS) {
-    const handler = handlers[op.operationId]
-    if (!handler) throw new Error(`OCPI operation ${op.operationId} has no handler`)
+  const register = <Op extends ServedOperationId>(operationId: Op) => {
+    const op: ServedOperation = SERVED[operationId]
+    const handler: Handler<Op> = handlers[operationId]
+    // The request body is checked as the table says, compiled once; the answer serialized from its schema.
+    const body = op.body?.kind === 'checked' ? { ...op.body, check: TypeCompiler.Compile(op.body.schema) } : undefined
     for (const version of op.versions) {
-      const answerSchema = SUCCESS_SCHEMAS[op.operationId]
-      app.route({
+      app.route<{ Body: ServedBody<Op> }>({
         method: op.method,
         url: `/${version}/${op.path}`,
-        ...(answerSchema && { schema: { response: { 200: answerSchema } } }),
+        ...(op.answer && { schema: { response: { 200: op.answer } } }),
         handler: (request, reply) => {
           // The table says which modules are functional: those need a registration and route back.
           if (op.functional) routeBack(request, reply, registeredPartnerOf(request))
+          if (body && !(body.optional && (request.body === undefined || request.body === null))) {
+            checked(body.check, request.body, body.name)
+          }
           return handler(version, request, reply)
         },
       })
     }
   }
+  for (const { operationId } of OCPI_OPERATIONS) register(operationId)
 }
+
+/** A handler may answer synchronously (authorize, when the keys are in memory): no promise in between. */
+export type Handler<Op extends ServedOperationId> = (
+  version: OcpiVersion,
+  request: FastifyRequest<{ Body: ServedBody<Op> }>,
+  reply: FastifyReply,
+) => unknown
+/** One handler per served operation of the protocol table. */
+export type OcpiHandlers = { [Op in ServedOperationId]: Handler<Op> }
 
 function recognised(request: FastifyRequest, found: RecognisedPartner | null | undefined, done: (error?: Error) => void) {
   if (!found) return done(new OcpiError('unauthenticated', OCPI_STATUS.clientError, 'unknown credentials token'))
@@ -309,7 +278,7 @@ function authorizeAnswer(
 }
 
 /** For tests: every OCPI route the table says we serve, as Fastify paths. */
-export function expectedOcpiRoutes(): Array<Pick<OcpiOperation, 'method'> & { url: string }> {
+export function expectedOcpiRoutes(): Array<{ method: Method; url: string }> {
   return [
     { method: 'GET', url: `${OCPI_BASE_PATH}/versions` },
     ...OCPI_VERSIONS.map((v) => ({ method: 'GET' as const, url: `${OCPI_BASE_PATH}/${v}` })),

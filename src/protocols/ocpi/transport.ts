@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { isRealInstant } from '../../core/date-time.ts'
 import { HTTP_STATUS, isDatabaseUnavailable, OpenpncError, type ErrorKind } from '../../core/errors.ts'
-import { OCPI_STATUS } from './protocol.ts'
+import { CALLED, OCPI_STATUS, type CalledOperation, type CalledOperationId, type CalledParams, type CalledQuery } from './protocol.ts'
 
 /** OCPI timestamps: UTC with `Z`; milliseconds kept so partners can order quick successive changes. */
 export function ocpiTimestamp(date?: Date): string {
@@ -131,6 +131,35 @@ export function endpointUrl(endpoint: string, ...segments: string[]): URL {
   const url = new URL(endpoint)
   url.pathname = [url.pathname.replace(/\/+$/, ''), ...segments.map(encodeURIComponent)].join('/').replace(/\/{2,}/g, '/')
   return url
+}
+
+/**
+ * The one builder of the URLs we call on a CPO: the operation's target URL (from the partner's
+ * versions list or version details) with the operation's path segments of the protocol table
+ * appended as endpointUrl does (one slash between, each parameter percent-encoded, the target's
+ * query kept) and our query parameters added. A target with nothing to append is called as the
+ * partner gave it, byte for byte: its URL is its own, and the outgoing policy judges it.
+ */
+export function calledUrl<Op extends CalledOperationId>(
+  op: Op,
+  target: string,
+  params: CalledParams<Op>,
+  query: CalledQuery<Op> = {},
+): string {
+  const operation: CalledOperation = CALLED[op]
+  const values: Readonly<Record<string, string | undefined>> = params
+  const segments = operation.path.map((segment) => {
+    const name = /^\{(\w+)\}$/.exec(segment)?.[1]
+    if (name === undefined) return segment
+    const value = values[name]
+    if (value === undefined || value === '') throw new Error(`${op}: the path parameter ${name} is missing`)
+    return value
+  })
+  const extra = Object.entries(query).filter((entry): entry is [string, string] => typeof entry[1] === 'string')
+  if (segments.length === 0 && extra.length === 0) return target
+  const url = segments.length > 0 ? endpointUrl(target, ...segments) : new URL(target)
+  for (const [name, value] of extra) url.searchParams.set(name, value)
+  return url.toString()
 }
 
 /**
