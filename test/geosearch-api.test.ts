@@ -3,8 +3,8 @@ import { after, before, describe, test } from 'node:test'
 import { Ajv } from 'ajv'
 import addFormats from 'ajv-formats'
 import { GeosearchAnswer } from '../src/protocols/drive-api/geosearch.ts'
-import { saveLocations } from '../src/services/locations/store.ts'
-import type { OcpiLocation } from '../src/core/locations/index.ts'
+import { saveOcpiLocations as saveLocations } from '../src/protocols/ocpi/locations.ts'
+import type { OcpiLocation } from '../src/protocols/ocpi/locations-mapping.ts'
 import { ADMIN_KEY, backends, startTestPlatform, type TestPlatform } from './support.ts'
 
 const connector = (id: string, extra: Record<string, unknown> = {}) => ({

@@ -1,8 +1,10 @@
-import { isRealInstant } from '../date-time.ts'
-import { invalid } from '../errors.ts'
-import { EVSE_STATUSES, parseCoordinates, POWER_TYPES, type OcpiConnector, type OcpiEvse, type OcpiLocation } from './location.ts'
+import { isRealInstant } from '../../core/date-time.ts'
+import { invalid } from '../../core/errors.ts'
+import { EVSE_STATUSES, POWER_TYPES } from '../../core/locations/location.ts'
+import { parseCoordinates, type OcpiConnector, type OcpiEvse, type OcpiLocation } from './locations-mapping.ts'
 
-// What we must be able to read from a CPO's objects; everything else is kept as sent.
+// What we must be able to read from a CPO's OCPI objects to map them (locations-mapping.ts);
+// everything else is kept as sent.
 const fail = (field: string, rule: string): never => {
   throw invalid('invalid_location', `${field} ${rule}`, { field })
 }
