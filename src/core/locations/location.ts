@@ -109,8 +109,7 @@ export const CONNECTOR_TYPES = [
  * whose EVSE data came from Hubject over OICP.
  */
 export type LocationSource =
-  | { protocol: 'ocpi'; countryCode: string; partyId: string; partnerId: string | null }
-  | { protocol: 'oicp'; operatorId: string }
+  { protocol: 'ocpi'; countryCode: string; partyId: string; partnerId: string | null } | { protocol: 'oicp'; operatorId: string }
 
 export type LocationProtocol = LocationSource['protocol']
 

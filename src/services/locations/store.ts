@@ -48,7 +48,8 @@ export function locationKeyOfLocation(location: Location): LocationKey {
   const { source } = location
   if (source.protocol === 'ocpi') return { countryCode: source.countryCode, partyId: source.partyId, locationId: location.id }
   const operator = normalizeOperatorId(source.operatorId)
-  if (!operator) throw invalid('invalid_operator', `operator ID ${JSON.stringify(source.operatorId)} must be a country and party, e.g. "DE*ABC"`)
+  if (!operator)
+    throw invalid('invalid_operator', `operator ID ${JSON.stringify(source.operatorId)} must be a country and party, e.g. "DE*ABC"`)
   const [countryCode, partyId] = operator.split('*') as [string, string]
   return { countryCode, partyId, locationId: location.id }
 }
@@ -70,7 +71,9 @@ export async function saveLocations(db: Db, entries: LocationEntry[]): Promise<v
   // One statement cannot write a row twice: of copies differing in case, the last one counts.
   const unique = [
     ...new Map(
-      entries.map((entry) => [`${entry.location.source.protocol}\u0000${locationKeyOf(locationKeyOfLocation(entry.location))}`, entry] as const),
+      entries.map(
+        (entry) => [`${entry.location.source.protocol}\u0000${locationKeyOf(locationKeyOfLocation(entry.location))}`, entry] as const,
+      ),
     ).values(),
   ]
   for (let i = 0; i < unique.length; i += 500) {
