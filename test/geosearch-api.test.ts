@@ -183,6 +183,26 @@ for (const backend of backends()) {
       }
     })
 
+    test('bounding-box answers and pages that carry a cursor, as the route writes them, are valid against the documented schema', async () => {
+      const ajv = new Ajv({ strict: false })
+      addFormats.default(ajv)
+      const valid = ajv.compile(GeosearchAnswer)
+      const bbox = await t.request(apiKey, {
+        method: 'POST',
+        url: '/v1/geosearch/bbox',
+        payload: { north: 52.4, south: 52.3, east: 5.0, west: 4.8, filters: { locationStatuses: ['AVAILABLE', 'CHARGING'] } },
+      })
+      const first = await radius('latitude=52.370216&longitude=4.895168&distance=50000', { limit: 1 })
+      const next = await radius('latitude=52.370216&longitude=4.895168&distance=50000', { limit: 1, cursor: first.json().cursor })
+      assert.equal(typeof first.json().cursor, 'string')
+      for (const response of [bbox, first, next]) {
+        assert.equal(response.statusCode, 200)
+        assert.equal(response.headers['content-type'], 'application/json; charset=utf-8')
+        assert.equal(Number(response.headers['content-length']), response.rawPayload.length)
+        assert.ok(valid(response.json()), ajv.errorsText(valid.errors))
+      }
+    })
+
     test('a bounding box finds what is inside it', async () => {
       const response = await t.request(apiKey, {
         method: 'POST',
