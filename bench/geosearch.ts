@@ -38,14 +38,9 @@ import { migrate } from '../src/infra/db/migrate.ts'
 import type { Database } from '../src/infra/db/schema.ts'
 import { SearchDocumentCache } from '../src/services/locations/document-cache.ts'
 import { earthBox, earthPoint, geosearch, searchRadius } from '../src/services/locations/geosearch.ts'
-import {
-  isPlugAndChargeCapable,
-  PLUG_AND_CHARGE_CAPABLE,
-  validateFilters,
-  type OcpiLocation,
-  type SearchDocument,
-} from '../src/core/locations/index.ts'
-import { saveLocations } from '../src/services/locations/store.ts'
+import { PLUG_AND_CHARGE_CAPABLE, validateFilters, type SearchDocument } from '../src/core/locations/index.ts'
+import { isPlugAndChargeCapable, type OcpiLocation } from '../src/protocols/ocpi/locations-mapping.ts'
+import { saveOcpiLocations as saveLocations } from '../src/protocols/ocpi/locations.ts'
 import { generateLocations, mulberry32, SIM_CITIES } from '../src/sim/locations.ts'
 import { summarizeCpuProfile } from './cpu-profile.ts'
 import {

@@ -7,6 +7,7 @@ import { ConfigError, loadConfig } from './config.ts'
 import { openDatabase } from './infra/db/database.ts'
 import { migrate } from './infra/db/migrate.ts'
 import { fillSearchDocuments } from './services/locations/store.ts'
+import { ocpiRecordReader } from './protocols/ocpi/locations.ts'
 import { startPlatform } from './main.ts'
 import { VERSION } from './version.ts'
 
@@ -63,7 +64,7 @@ program
     const c = config()
     const database = await openDatabase({ databaseUrl: c.databaseUrl, dataDir: c.dataDir })
     const applied = await migrate(database.db)
-    const filled = await fillSearchDocuments(database.db)
+    const filled = await fillSearchDocuments(database.db, { ocpi: ocpiRecordReader })
     await database.close()
     process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'database is up to date\n')
     if (filled > 0) process.stdout.write(`search documents derived for ${filled} locations\n`)
@@ -397,13 +398,13 @@ sim
     if (!Number.isInteger(count) || count < 1) throw new Error('--count must be a positive whole number')
     const version = o.ocpiVersion === '2.2.1' ? '2.2.1' : '2.3.0'
     if (o.bulk) {
-      const { saveLocations } = await import('./services/locations/store.ts')
+      const { saveOcpiLocations } = await import('./protocols/ocpi/locations.ts')
       const c = config()
       const database = await openDatabase({ databaseUrl: c.databaseUrl, dataDir: c.dataDir })
       await migrate(database.db)
       for (let done = 0, chunk = 0; done < count; chunk++) {
         const n = Math.min(10_000, count - done)
-        await saveLocations(database.db, null, generateLocations({ count: n, seed: Number(o.seed) * 1000 + chunk, version }))
+        await saveOcpiLocations(database.db, null, generateLocations({ count: n, seed: Number(o.seed) * 1000 + chunk, version }))
         done += n
         process.stdout.write(`${done} locations stored\n`)
       }

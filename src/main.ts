@@ -8,6 +8,7 @@ import { migrate } from './infra/db/migrate.ts'
 import { buildMetricsServer } from './infra/http/metrics.ts'
 import { buildServer } from './infra/http/server.ts'
 import { fillSearchDocuments } from './services/locations/store.ts'
+import { ocpiRecordReader } from './protocols/ocpi/locations.ts'
 import { createLogger } from './infra/logger.ts'
 import { createPlatform, type Platform } from './platform.ts'
 import { createSandbox } from './services/sandbox/sandbox.ts'
@@ -53,7 +54,7 @@ export async function startPlatform(config: Config, options: StartOptions = {}):
   })
   const applied = await migrate(database.db)
   if (applied.length > 0) log.info({ migrations: applied }, 'database migrated')
-  const filled = await fillSearchDocuments(database.db)
+  const filled = await fillSearchDocuments(database.db, { ocpi: ocpiRecordReader })
   if (filled > 0) log.info({ locations: filled }, 'search documents derived for locations stored before migration 0005')
   const platform = createPlatform(database.db, config, log)
   if (config.allowPrivatePartnerUrls) {

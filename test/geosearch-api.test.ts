@@ -3,8 +3,10 @@ import { after, before, describe, test } from 'node:test'
 import { Ajv } from 'ajv'
 import addFormats from 'ajv-formats'
 import { GeosearchAnswer } from '../src/protocols/drive-api/geosearch.ts'
-import { saveLocations } from '../src/services/locations/store.ts'
-import type { OcpiLocation } from '../src/core/locations/index.ts'
+import { saveOcpiLocations as saveLocations } from '../src/protocols/ocpi/locations.ts'
+import { readLocationRecord, saveLocations as saveNeutralLocations } from '../src/services/locations/store.ts'
+import type { Location } from '../src/core/locations/index.ts'
+import type { OcpiLocation } from '../src/protocols/ocpi/locations-mapping.ts'
 import { ADMIN_KEY, backends, startTestPlatform, type TestPlatform } from './support.ts'
 
 const connector = (id: string, extra: Record<string, unknown> = {}) => ({
@@ -183,6 +185,26 @@ for (const backend of backends()) {
       }
     })
 
+    test('bounding-box answers and pages that carry a cursor, as the route writes them, are valid against the documented schema', async () => {
+      const ajv = new Ajv({ strict: false })
+      addFormats.default(ajv)
+      const valid = ajv.compile(GeosearchAnswer)
+      const bbox = await t.request(apiKey, {
+        method: 'POST',
+        url: '/v1/geosearch/bbox',
+        payload: { north: 52.4, south: 52.3, east: 5.0, west: 4.8, filters: { locationStatuses: ['AVAILABLE', 'CHARGING'] } },
+      })
+      const first = await radius('latitude=52.370216&longitude=4.895168&distance=50000', { limit: 1 })
+      const next = await radius('latitude=52.370216&longitude=4.895168&distance=50000', { limit: 1, cursor: first.json().cursor })
+      assert.equal(typeof first.json().cursor, 'string')
+      for (const response of [bbox, first, next]) {
+        assert.equal(response.statusCode, 200)
+        assert.equal(response.headers['content-type'], 'application/json; charset=utf-8')
+        assert.equal(Number(response.headers['content-length']), response.rawPayload.length)
+        assert.ok(valid(response.json()), ajv.errorsText(valid.errors))
+      }
+    })
+
     test('a bounding box finds what is inside it', async () => {
       const response = await t.request(apiKey, {
         method: 'POST',
@@ -304,6 +326,75 @@ for (const backend of backends()) {
         payload: {},
       })
       assert.equal(response.statusCode, 403)
+    })
+
+    test('a location from Hubject is stored and found beside an OCPI one with the same operator and ID, and neither replaces the other', async () => {
+      const at = { latitude: 51.31667, longitude: 9.5 }
+      await saveLocations(t.platform.db, null, [
+        location(
+          'KS1',
+          '51.316670',
+          '9.500000',
+          [{ uid: 'E1', status: 'AVAILABLE', connectors: [connector('1')], last_updated: '2026-01-01T00:00:00Z' }],
+          {
+            country_code: 'DE',
+            party_id: 'HUB',
+          },
+        ),
+      ])
+      const hubject: Location = {
+        source: { protocol: 'oicp', operatorId: 'DE*HUB' },
+        id: 'KS1',
+        name: 'Autohof Kassel',
+        address: { street: 'Raiffeisenstraße 2', city: 'Kassel', postalCode: null, country: 'DEU' },
+        coordinates: at,
+        timeZone: null,
+        openingHours: { twentyfourseven: true, regularHours: [] },
+        operator: { id: 'DE*HUB', name: 'Hub Charge' },
+        published: true,
+        evses: [
+          {
+            uid: 'DE*HUB*E7001',
+            evseId: 'DE*HUB*E7001',
+            status: 'AVAILABLE',
+            capabilities: ['PLUG_AND_CHARGE_CAPABLE'],
+            connectors: [
+              {
+                id: '1',
+                standard: 'MCS',
+                format: 'CABLE',
+                powerType: 'DC',
+                maxPower: 1_000_000,
+                maxVoltage: null,
+                maxAmperage: null,
+                capabilities: [],
+              },
+            ],
+          },
+        ],
+        lastUpdated: '2026-02-01T10:00:00.000Z',
+      }
+      const record = { EvseID: 'DE*HUB*E7001', ChargingPoolID: 'KS1' }
+      await saveNeutralLocations(t.platform.db, [{ location: hubject, record }])
+
+      const found = (await radius(`latitude=${at.latitude}&longitude=${at.longitude}&distance=100`)).json()
+      assert.deepEqual(found.locations.map((l: { id: string; name: string | null }) => `${l.id}:${l.name}`).sort(), [
+        'DE*HUB*KS1:Autohof Kassel',
+        'DE*HUB*KS1:Site KS1',
+      ])
+      const pnc = (
+        await radius(`latitude=${at.latitude}&longitude=${at.longitude}&distance=100`, {
+          filters: { capabilities: ['PLUG_AND_CHARGE_CAPABLE'] },
+        })
+      ).json()
+      assert.deepEqual(
+        pnc.locations.map((l: { evses: Array<{ uid: string }> }) => l.evses.map((e) => e.uid)),
+        [['DE*HUB*E7001']],
+      )
+
+      const key = { countryCode: 'de', partyId: 'hub', locationId: 'ks1' }
+      assert.equal(((await readLocationRecord(t.platform.db, 'ocpi', key)) as { name: string }).name, 'Site KS1')
+      assert.deepEqual(await readLocationRecord(t.platform.db, 'oicp', key), record)
     })
   })
 }

@@ -6,17 +6,10 @@ import { after, before, describe, test } from 'node:test'
 import { openDatabase } from '../src/infra/db/database.ts'
 import { migrate } from '../src/infra/db/migrate.ts'
 import { geosearch, type SearchArea, type SearchHit } from '../src/services/locations/geosearch.ts'
-import {
-  distanceMeters,
-  matchLocation,
-  parseCoordinates,
-  searchDocumentJson,
-  searchDocumentOf,
-  plugAndChargeDocumentOf,
-  type LocationFilters,
-  type OcpiLocation,
-} from '../src/core/locations/index.ts'
-import { derivedColumns, saveLocations } from '../src/services/locations/store.ts'
+import { distanceMeters, matchLocation, searchDocumentJson, plugAndChargeDocumentOf, type LocationFilters } from '../src/core/locations/index.ts'
+import { locationFromOcpi, parseCoordinates, searchDocumentOf, type OcpiLocation } from '../src/protocols/ocpi/locations-mapping.ts'
+import { saveOcpiLocations as saveLocations } from '../src/protocols/ocpi/locations.ts'
+import { derivedColumns } from '../src/services/locations/store.ts'
 import { generateLocations, mulberry32, SIM_CITIES } from '../src/sim/locations.ts'
 import { backends, freshPostgresDatabase, startTestPlatform, type TestPlatform } from './support.ts'
 
@@ -256,7 +249,7 @@ for (const backend of backends()) {
           .insertInto('locations')
           .values(
             locations.map((location) => {
-              const { latitude, longitude, searchable, plug_and_charge, last_updated } = derivedColumns(location)
+              const { latitude, longitude, searchable, plug_and_charge, last_updated } = derivedColumns(locationFromOcpi(location))
               return {
                 partner_id: null,
                 country_code: location.country_code,

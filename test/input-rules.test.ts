@@ -5,7 +5,7 @@ import { RouteMethods } from '../src/infra/http/allowed-methods.ts'
 import { closestName, editDistance } from '../src/infra/http/edit-distance.ts'
 import { MAX_JSON_DEPTH, parseJsonBody, urlHasNul } from '../src/infra/http/json-body.ts'
 import { closedObjects } from '../src/infra/http/validation.ts'
-import { validateLocation } from '../src/core/locations/validate.ts'
+import { validateLocation } from '../src/protocols/ocpi/location-validation.ts'
 import { pageRequest } from '../src/protocols/ocpi/transport.ts'
 import { OpenpncError } from '../src/core/errors.ts'
 

@@ -2,6 +2,16 @@ import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { OpenpncError } from '../src/core/errors.ts'
 import {
+  matchLocation,
+  normalizeOperatorId,
+  plugAndChargeDocumentOf,
+  searchDocumentJson,
+  validateFilters,
+  type LocationFilters,
+  type SearchDocument,
+} from '../src/core/locations/index.ts'
+// The rules on OCPI objects: the neutral ones of core/locations, read through the OCPI mapping.
+import {
   connectorCapabilities,
   evseCapabilities,
   is247,
@@ -9,22 +19,15 @@ import {
   isEvseVisible,
   isLocationSearchable,
   isPlugAndChargeCapable,
-  matchLocation,
   maxPowerW,
-  normalizeOperatorId,
   operatorIdOf,
   parseCoordinates,
-  plugAndChargeDocumentOf,
   powerKind,
-  searchDocumentJson,
   searchDocumentOf,
-  validateFilters,
-  type LocationFilters,
   type OcpiConnector,
   type OcpiEvse,
   type OcpiLocation,
-  type SearchDocument,
-} from '../src/core/locations/index.ts'
+} from '../src/protocols/ocpi/locations-mapping.ts'
 
 // Hand-made OCPI objects: only what each test is about differs from these defaults.
 

@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
+import { distanceMeters } from '../src/core/locations/index.ts'
 import {
-  distanceMeters,
   isPlugAndChargeCapable,
   maxPowerW,
   parseCoordinates,
   powerKind,
   type OcpiEvse,
   type OcpiLocation,
-} from '../src/core/locations/index.ts'
+} from '../src/protocols/ocpi/locations-mapping.ts'
 import { generateLocations, SIM_CITIES } from '../src/sim/locations.ts'
 import { assertValidOcpi, ocpiSchema } from './ocpi-spec.ts'
 

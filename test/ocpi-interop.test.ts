@@ -15,7 +15,7 @@ import { join } from 'node:path'
 import { openDatabase } from '../src/infra/db/database.ts'
 import { migrate } from '../src/infra/db/migrate.ts'
 import { derivedColumns } from '../src/services/locations/store.ts'
-import type { OcpiLocation } from '../src/core/locations/index.ts'
+import { locationFromOcpi, type OcpiLocation } from '../src/protocols/ocpi/locations-mapping.ts'
 import { ADMIN_KEY, backends, freshPostgresDatabase, startTestPlatform, waitFor, type TestPlatform } from './support.ts'
 
 describe('OCPI URLs', () => {
@@ -550,7 +550,7 @@ for (const backend of backends()) {
           ])
           const row = (ids: { cc: string; party: string; id: string }, updatedAt: string) => {
             const data = location({ ...ids, evse: 'E1' }) as unknown as OcpiLocation
-            const { latitude, longitude, searchable, plug_and_charge, last_updated } = derivedColumns(data)
+            const { latitude, longitude, searchable, plug_and_charge, last_updated } = derivedColumns(locationFromOcpi(data))
             return {
               partner_id: first,
               country_code: ids.cc,

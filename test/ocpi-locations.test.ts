@@ -4,7 +4,7 @@ import { request } from 'undici'
 import { OCPI_VERSIONS } from '../src/protocols/ocpi/protocol.ts'
 import { CpoSimulator } from '../src/sim/cpo.ts'
 import { generateLocations } from '../src/sim/locations.ts'
-import type { OcpiLocation } from '../src/core/locations/index.ts'
+import type { OcpiLocation } from '../src/protocols/ocpi/locations-mapping.ts'
 import { ADMIN_KEY, backends, startTestPlatform, type TestPlatform } from './support.ts'
 import { assertValidOcpi, ocpiRequestValidator, ocpiResponseValidator } from './ocpi-spec.ts'
 

@@ -4,7 +4,7 @@ import { OutgoingHttp } from '../infra/http/outgoing.ts'
 import { ocpiCall, ocpiPages, OcpiClientError, type OcpiCallOptions, type OcpiResponse } from '../protocols/ocpi/client.ts'
 import type { Credentials } from '../protocols/ocpi/credentials.ts'
 import type { OcpiToken } from '../protocols/ocpi/tokens.ts'
-import type { OcpiLocation } from '../core/locations/index.ts'
+import type { OcpiLocation } from '../protocols/ocpi/locations-mapping.ts'
 import type { OcpiVersion } from '../protocols/ocpi/protocol.ts'
 import { ocpiTimestamp, tokenCandidates, type Party } from '../protocols/ocpi/transport.ts'
 

@@ -1,4 +1,5 @@
-import type { EvseStatus, OcpiConnector, OcpiEvse, OcpiHours, OcpiLocation, OcpiRegularHours } from '../core/locations/location.ts'
+import type { EvseStatus } from '../core/locations/location.ts'
+import type { OcpiConnector, OcpiEvse, OcpiHours, OcpiLocation, OcpiRegularHours } from '../protocols/ocpi/locations-mapping.ts'
 import type { OcpiVersion } from '../protocols/ocpi/protocol.ts'
 
 /**

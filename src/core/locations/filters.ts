@@ -22,11 +22,11 @@ export interface LocationFilters {
   /** minimum maximum power of a connector, in watts */
   power?: number
   connectorTypes?: string[]
-  /** EVSE statuses (OCPI Status) */
+  /** EVSE statuses */
   locationStatuses?: EvseStatus[]
   /** true: only locations open 24/7; false: only locations that are not */
   open247?: boolean
-  /** operator IDs as in EVSE IDs, `NL*SIM` (country_code*party_id of the CPO); normalized */
+  /** operator IDs as in EVSE IDs, `NL*SIM`; normalized */
   operatorIds?: string[]
 }
 
@@ -40,8 +40,8 @@ const filterError = (field: string, rule: string, value: unknown) =>
 
 /**
  * Checks geosearch filters from a partner and returns them normalized (lists deduplicated, operator IDs
- * in the `NL*SIM` form). Errors name the field and the rule. Capability and ConnectorType are open
- * enums in OCPI, but a filter on a value we do not know is almost always a typo that would answer
+ * in the `NL*SIM` form). Errors name the field and the rule. Capabilities and connector standards are
+ * open lists, but a filter on a value we do not know is almost always a typo that would answer
  * "no chargers here" without saying why: it is refused, listing the values there are.
  */
 export function validateFilters(input: unknown): LocationFilters {

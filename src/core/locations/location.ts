@@ -1,15 +1,16 @@
-import { invalid } from '../errors.ts'
-
 /**
- * Charging locations as CPOs send them over OCPI 2.2.1 and 2.3.0 (module `locations`), and the pure
- * rules we derive from them. The object is kept exactly as received (unknown fields included, the
- * index signatures say so); everything we conclude from it, above all "is this Plug&Charge?", is
- * computed here and nowhere else.
+ * Charging locations as this platform knows them, whichever roaming protocol sent them: OCPI
+ * (2.2.1, 2.3.0) from a CPO, or OICP EVSE data from Hubject. Each protocol adapter maps its own wire
+ * objects to this model (and keeps those objects as its record); search, filters and the
+ * Plug&Charge rule work on this model alone, so a new protocol adds a mapping and nothing here.
+ *
+ * The vocabularies (statuses, capabilities, connector standards, power types) are OCPI's names:
+ * the drive API filters on them, and OICP's values map onto them.
  */
 
-// ---- OCPI enums (locations/schema.yaml of both versions) ----
+// ---- Vocabularies (OCPI's names, from locations/schema.yaml of 2.2.1 and 2.3.0) ----
 
-/** EVSE Status: a closed enum in both versions. */
+/** EVSE status: OCPI's closed Status enum; OICP's EVSE status maps onto it. */
 export const EVSE_STATUSES = [
   'AVAILABLE',
   'BLOCKED',
@@ -23,12 +24,12 @@ export const EVSE_STATUSES = [
 ] as const
 export type EvseStatus = (typeof EVSE_STATUSES)[number]
 
-/** PowerType: a closed enum in both versions. */
+/** The supply: OCPI's closed PowerType enum (OICP's AC_1_PHASE, AC_3_PHASE and DC are among it). */
 export const POWER_TYPES = ['AC_1_PHASE', 'AC_2_PHASE', 'AC_2_PHASE_SPLIT', 'AC_3_PHASE', 'DC'] as const
 export type PowerType = (typeof POWER_TYPES)[number]
 export type PowerKind = 'AC' | 'DC'
 
-/** EVSE Capability: an open enum (same known values in 2.2.1 and 2.3.0); partners may send others. */
+/** EVSE capabilities we know (OCPI Capability, an open enum): sources may send others, kept as sent. */
 export const EVSE_CAPABILITIES = [
   'CHARGING_PROFILE_CAPABLE',
   'CHARGING_PREFERENCES_CAPABLE',
@@ -45,16 +46,16 @@ export const EVSE_CAPABILITIES = [
   'UNLOCK_CAPABLE',
 ] as const
 
-/** ConnectorCapability (new in 2.3.0, open enum): the standard Plug&Charge signal. */
+/** Connector capabilities we know (OCPI 2.3.0 ConnectorCapability, open): the standard Plug&Charge signal. */
 export const CONNECTOR_CAPABILITIES = ['ISO_15118_2_PLUG_AND_CHARGE', 'ISO_15118_20_PLUG_AND_CHARGE'] as const
 
 /**
- * Ours, not OCPI: derived by `isPlugAndChargeCapable`, and accepted in EVSE capabilities from 2.2.1
- * partners, since 2.2.1 has no standard way to say it.
+ * Ours, not OCPI: derived by `isPlugAndChargeCapable`, and accepted in EVSE capabilities (OCPI 2.2.1
+ * has no standard way to say it; an OICP adapter says it for an EVSE offering PnC authentication).
  */
 export const PLUG_AND_CHARGE_CAPABLE = 'PLUG_AND_CHARGE_CAPABLE'
 
-/** ConnectorType: an open enum; 2.3.0 adds MCS and SAE_J3400 to the 2.2.1 list. */
+/** Connector standards we know (OCPI ConnectorType, open; 2.3.0 adds MCS and SAE_J3400 to 2.2.1's). */
 export const CONNECTOR_TYPES = [
   'CHADEMO',
   'CHAOJI',
@@ -100,81 +101,86 @@ export const CONNECTOR_TYPES = [
   'TESLA_S',
 ] as const
 
-// ---- The OCPI objects, as far as we read them ----
+// ---- The model ----
 
-/** OCPI GeoLocation: WGS 84 decimal degrees as strings, e.g. `{latitude: "52.520008", longitude: "13.404954"}`. */
-export interface OcpiGeoLocation {
-  latitude: string
-  longitude: string
-  [field: string]: unknown
-}
+/**
+ * Who sent a location, and so whose record it is: an OCPI CPO party (through a partner
+ * connection; `partnerId` null for locations loaded in bulk: sandbox, simulator), or an operator
+ * whose EVSE data came from Hubject over OICP.
+ */
+export type LocationSource =
+  { protocol: 'ocpi'; countryCode: string; partyId: string; partnerId: string | null } | { protocol: 'oicp'; operatorId: string }
 
-export interface OcpiBusinessDetails {
-  name: string
-  website?: string
-  [field: string]: unknown
-}
+export type LocationProtocol = LocationSource['protocol']
 
-export interface OcpiRegularHours {
+export interface RegularHours {
+  /** 1 Monday ... 7 Sunday */
   weekday: number
-  period_begin: string
-  period_end: string
+  /** local time, `HH:MM` */
+  periodBegin: string
+  periodEnd: string
 }
 
-export interface OcpiHours {
+export interface OpeningHours {
   twentyfourseven: boolean
-  regular_hours?: OcpiRegularHours[]
-  [field: string]: unknown
+  regularHours: RegularHours[]
 }
 
-export interface OcpiConnector {
+export interface Connector {
+  /** unique within its EVSE */
   id: string
-  /** ConnectorType (open enum) */
+  /** a CONNECTOR_TYPES value, or another a source sent */
   standard: string
   format: 'SOCKET' | 'CABLE'
-  power_type: PowerType
-  /** volts; line to neutral for AC_3_PHASE */
-  max_voltage: number
-  max_amperage: number
-  /** watts; set by the CPO when lower than voltage and amperage suggest */
-  max_electric_power?: number
-  /** ConnectorCapability (2.3.0, open enum) */
-  capabilities?: string[]
-  last_updated: string
-  [field: string]: unknown
+  powerType: PowerType
+  /** watts: what the connector can deliver at most */
+  maxPower: number
+  /** volts and amperes as the source gave them, null when it did not */
+  maxVoltage: number | null
+  maxAmperage: number | null
+  /** this connector's own (CONNECTOR_CAPABILITIES and others), as sent */
+  capabilities: string[]
 }
 
-export interface OcpiEvse {
+export interface Evse {
+  /** unique within its location */
   uid: string
-  evse_id?: string
+  /** the EVSE ID drivers see, e.g. `NL*SIM*E12345` */
+  evseId: string | null
   status: EvseStatus
-  /** Capability (open enum) */
-  capabilities?: string[]
-  connectors: OcpiConnector[]
-  coordinates?: OcpiGeoLocation
-  last_updated: string
-  [field: string]: unknown
+  /** as sent (EVSE_CAPABILITIES and others), PLUG_AND_CHARGE_CAPABLE included when the source says so */
+  capabilities: string[]
+  connectors: Connector[]
 }
 
-export interface OcpiLocation {
-  country_code: string
-  party_id: string
+export interface Location {
+  source: LocationSource
+  /** the source's ID of the location, unique for its party or operator */
   id: string
-  publish: boolean
-  name?: string
-  address: string
-  city: string
-  postal_code?: string
-  /** ISO 3166-1 alpha-3 */
-  country: string
-  coordinates: OcpiGeoLocation
-  /** optional in OCPI: a location may be sent before its EVSEs */
-  evses?: OcpiEvse[]
-  operator?: OcpiBusinessDetails
-  time_zone: string
-  opening_times?: OcpiHours
-  last_updated: string
-  [field: string]: unknown
+  name: string | null
+  address: { street: string; city: string; postalCode: string | null; /** ISO 3166-1 alpha-3 */ country: string }
+  /** WGS 84 decimal degrees */
+  coordinates: Coordinates
+  /** IANA time zone, e.g. `Europe/Amsterdam`; null when unknown */
+  timeZone: string | null
+  /** `twentyfourseven` false and no regular hours: nothing is known, nothing promised */
+  openingHours: OpeningHours
+  /** `id` as in EVSE IDs (`NL*SIM`, normalized) */
+  operator: { id: string; name: string | null }
+  /** false: the source does not want it shown to drivers */
+  published: boolean
+  evses: Evse[]
+  /** ISO 8601 in UTC */
+  lastUpdated: string
+}
+
+/**
+ * The ID a location is known by outside: its party or operator and its own ID, joined by `*`
+ * (`NL*SIM*LOC1`), as the source spelled them.
+ */
+export function publicIdOf(location: Pick<Location, 'source' | 'id'>): string {
+  const { source } = location
+  return source.protocol === 'ocpi' ? `${source.countryCode}*${source.partyId}*${location.id}` : `${source.operatorId}*${location.id}`
 }
 
 // ---- Coordinates ----
@@ -182,41 +188,6 @@ export interface OcpiLocation {
 export interface Coordinates {
   latitude: number
   longitude: number
-}
-
-// The GeoLocation patterns of the spec, anchored: the YAML's are not, and JSON Schema patterns
-// search, so "152.1234567" would pass there as "52.1234567".
-const LATITUDE_PATTERN = /^-?[0-9]{1,2}\.[0-9]{5,7}$/
-const LONGITUDE_PATTERN = /^-?[0-9]{1,3}\.[0-9]{5,7}$/
-
-/**
- * OCPI coordinates (strings) to numbers. Follows the spec's GeoLocation rule (decimal point, 5-7
- * decimals) and the WGS 84 ranges; `field` names the object in the error, e.g. `evses[0].coordinates`.
- */
-export function parseCoordinates(geo: unknown, field = 'coordinates'): Coordinates {
-  if (typeof geo !== 'object' || geo === null || Array.isArray(geo)) {
-    throw invalid('invalid_coordinates', `${field} must be an object with latitude and longitude`, { field })
-  }
-  const { latitude, longitude } = geo as Record<string, unknown>
-  return {
-    latitude: parseDegrees(latitude, `${field}.latitude`, LATITUDE_PATTERN, 90, '50.770774'),
-    longitude: parseDegrees(longitude, `${field}.longitude`, LONGITUDE_PATTERN, 180, '-126.104965'),
-  }
-}
-
-function parseDegrees(value: unknown, field: string, pattern: RegExp, limit: number, example: string): number {
-  if (typeof value !== 'string' || !pattern.test(value)) {
-    throw invalid(
-      'invalid_coordinates',
-      `${field} must be a string of decimal degrees with 5 to 7 decimals (e.g. "${example}"), got ${JSON.stringify(value)}`,
-      { field },
-    )
-  }
-  const degrees = Number(value)
-  if (degrees < -limit || degrees > limit) {
-    throw invalid('invalid_coordinates', `${field} must be between -${limit} and ${limit}, got ${value}`, { field })
-  }
-  return degrees
 }
 
 const EARTH_RADIUS_M = 6_371_008.8
@@ -241,64 +212,61 @@ export function distanceFromChord(chord: number, sphereRadius: number): number {
 // ---- Plug&Charge: the one place for the rule ----
 
 const CONNECTOR_PNC_VALUES: ReadonlySet<string> = new Set(CONNECTOR_CAPABILITIES)
-// 2.2.1 has no signal, so partners put either the 2.3.0 values or our own marker on the EVSE.
+// OCPI 2.2.1 has no signal, so partners put either the 2.3.0 values or our own marker on the EVSE.
 const EVSE_PNC_VALUES: ReadonlySet<string> = new Set([...CONNECTOR_CAPABILITIES, PLUG_AND_CHARGE_CAPABLE])
 
-const evseSaysPnc = (evse: OcpiEvse) => (evse.capabilities ?? []).some((c) => EVSE_PNC_VALUES.has(c))
-const connectorSaysPnc = (connector: OcpiConnector) => (connector.capabilities ?? []).some((c) => CONNECTOR_PNC_VALUES.has(c))
+type Capable = { capabilities: readonly string[] }
+const evseSaysPnc = (evse: Capable) => evse.capabilities.some((c) => EVSE_PNC_VALUES.has(c))
+const connectorSaysPnc = (connector: Capable) => connector.capabilities.some((c) => CONNECTOR_PNC_VALUES.has(c))
 
 /**
- * Plug&Charge capable: a connector carries ISO_15118_2_PLUG_AND_CHARGE or ISO_15118_20_PLUG_AND_CHARGE
- * (OCPI 2.3.0), or, tolerated from 2.2.1 partners, the EVSE's capabilities carry one of those or
- * PLUG_AND_CHARGE_CAPABLE.
+ * Plug&Charge capable: a connector carries ISO_15118_2_PLUG_AND_CHARGE or ISO_15118_20_PLUG_AND_CHARGE,
+ * or the EVSE's capabilities carry one of those or PLUG_AND_CHARGE_CAPABLE.
  */
-export function isPlugAndChargeCapable(evse: OcpiEvse): boolean {
+export function isPlugAndChargeCapable(evse: Pick<Evse, 'capabilities' | 'connectors'>): boolean {
   return evseSaysPnc(evse) || evse.connectors.some(connectorSaysPnc)
 }
 
 /**
- * The same rule for one connector: 2.3.0 says Plug&Charge per connector (a CHAdeMO connector next
- * to a CCS one does not speak ISO 15118); an EVSE-level signal covers all its connectors.
+ * The same rule for one connector: Plug&Charge is said per connector (a CHAdeMO connector next to
+ * a CCS one does not speak ISO 15118); an EVSE-level signal covers all its connectors.
  */
-export function isConnectorPlugAndChargeCapable(evse: OcpiEvse, connector: OcpiConnector): boolean {
+export function isConnectorPlugAndChargeCapable(evse: Pick<Evse, 'capabilities'>, connector: Pick<Connector, 'capabilities'>): boolean {
   return evseSaysPnc(evse) || connectorSaysPnc(connector)
 }
 
 /** The EVSE's capabilities as sent, plus our PLUG_AND_CHARGE_CAPABLE when the rule says so. */
-export function evseCapabilities(evse: OcpiEvse): string[] {
-  const capabilities = new Set(evse.capabilities ?? [])
+export function evseCapabilities(evse: Pick<Evse, 'capabilities' | 'connectors'>): string[] {
+  const capabilities = new Set(evse.capabilities)
   if (isPlugAndChargeCapable(evse)) capabilities.add(PLUG_AND_CHARGE_CAPABLE)
   return [...capabilities]
 }
 
 /**
- * What one connector can do: its EVSE's capabilities, its own (2.3.0) and PLUG_AND_CHARGE_CAPABLE when
+ * What one connector can do: its EVSE's capabilities, its own and PLUG_AND_CHARGE_CAPABLE when
  * this connector is Plug&Charge capable. Geosearch matches requested capabilities against this.
  */
-export function connectorCapabilities(evse: OcpiEvse, connector: OcpiConnector): string[] {
-  const capabilities = new Set([...(evse.capabilities ?? []), ...(connector.capabilities ?? [])])
+export function connectorCapabilities(evse: Pick<Evse, 'capabilities'>, connector: Pick<Connector, 'capabilities'>): string[] {
+  const capabilities = new Set([...evse.capabilities, ...connector.capabilities])
   if (isConnectorPlugAndChargeCapable(evse, connector)) capabilities.add(PLUG_AND_CHARGE_CAPABLE)
   return [...capabilities]
 }
 
 // ---- Visibility ----
 
-/** A REMOVED EVSE stays in the CPO's data (the spec never deletes) but is gone for drivers. */
-export function isEvseVisible(evse: OcpiEvse): boolean {
+/** A REMOVED EVSE stays in the source's data (OCPI never deletes) but is gone for drivers. */
+export function isEvseVisible(evse: Pick<Evse, 'status'>): boolean {
   return evse.status !== 'REMOVED'
 }
 
-/** Shown in search: the CPO allows publishing and at least one EVSE is still there. */
-export function isLocationSearchable(location: OcpiLocation): boolean {
-  return location.publish !== false && (location.evses ?? []).some(isEvseVisible)
+/** Shown in search: the source allows publishing and at least one EVSE is still there. */
+export function isLocationSearchable(location: Pick<Location, 'published' | 'evses'>): boolean {
+  return location.published && location.evses.some(isEvseVisible)
 }
 
-/**
- * Open around the clock per `opening_times.twentyfourseven`. Without opening_times the spec says
- * nothing, so we do not promise 24/7.
- */
-export function is247(location: OcpiLocation): boolean {
-  return location.opening_times?.twentyfourseven === true
+/** Has a visible Plug&Charge capable EVSE: what the Plug&Charge index holds. */
+export function hasPlugAndCharge(location: Pick<Location, 'evses'>): boolean {
+  return location.evses.some((evse) => isEvseVisible(evse) && isPlugAndChargeCapable(evse))
 }
 
 // ---- Power ----
@@ -311,36 +279,16 @@ const POWER_KINDS: Record<PowerType, PowerKind> = {
   DC: 'DC',
 }
 
-export function powerKind(connector: Pick<OcpiConnector, 'power_type'>): PowerKind {
-  const kind = POWER_KINDS[connector.power_type]
-  if (!kind) throw new RangeError(`not an OCPI PowerType: ${JSON.stringify(connector.power_type)}`)
+/** AC or DC, what drivers filter on. */
+export function powerKindOf(powerType: PowerType): PowerKind {
+  const kind = POWER_KINDS[powerType]
+  if (!kind) throw new RangeError(`not a power type: ${JSON.stringify(powerType)}`)
   return kind
-}
-
-/**
- * Maximum power in watts. The CPO's max_electric_power when given ("when the maximum electric power
- * is lower than the calculated value from voltage and amperage, this value should be set"), else
- * computed from Connector.max_voltage, which the spec defines as "line to neutral for AC_3_PHASE":
- * so 3 x V x A there, and V x A for every other power type, for which the spec defines no per-phase
- * voltage (AC_2_PHASE is thus a lower bound when a CPO sends 230 V; such CPOs should send the power).
- */
-export function maxPowerW(connector: Pick<OcpiConnector, 'power_type' | 'max_voltage' | 'max_amperage' | 'max_electric_power'>): number {
-  if (typeof connector.max_electric_power === 'number') return connector.max_electric_power
-  const phases = connector.power_type === 'AC_3_PHASE' ? 3 : 1
-  return phases * connector.max_voltage * connector.max_amperage
 }
 
 // ---- Operator ----
 
 const OPERATOR_ID = /^([A-Za-z]{2})\*?([A-Za-z0-9]{3})$/
-
-/**
- * The operator ID partners know from EVSE IDs (`NL*SIM*E12345` is operated by `NL*SIM`): the CPO's
- * OCPI country_code and party_id. Upper-case, joined by `*`.
- */
-export function operatorIdOf(location: Pick<OcpiLocation, 'country_code' | 'party_id'>): string {
-  return `${location.country_code.toUpperCase()}*${location.party_id.toUpperCase()}`
-}
 
 /** `NL*SIM`, `NLSIM` and `nl*sim` name the same operator; null when it is not an operator ID. */
 export function normalizeOperatorId(input: string): string | null {

@@ -3,28 +3,25 @@ import {
   connectorCapabilities,
   PLUG_AND_CHARGE_CAPABLE,
   evseCapabilities,
-  is247,
   isEvseVisible,
   isLocationSearchable,
-  maxPowerW,
-  operatorIdOf,
-  parseCoordinates,
-  powerKind,
+  powerKindOf,
+  publicIdOf,
   type Coordinates,
   type EvseStatus,
-  type OcpiLocation,
-  type OcpiRegularHours,
+  type Location,
   type PowerKind,
   type PowerType,
 } from './location.ts'
 
 /**
- * What geosearch needs of a Location, derived once when it is stored: the filters run on it and
- * the API answers with it, so a search neither reads nor parses the OCPI object (about three times
- * larger). Field names are the API's; only the distance comes with each search.
+ * What geosearch needs of a location, derived once when it is stored: the filters run on it and
+ * the API answers with it, so a search neither reads nor parses the protocol's record (an OCPI
+ * Location is about three times larger). Field names are the API's; only the distance comes with
+ * each search.
  */
 export interface SearchDocument {
-  /** country*party*location */
+  /** party or operator, and location: `NL*SIM*LOC1` (publicIdOf) */
   id: string
   name: string | null
   address: string
@@ -35,12 +32,19 @@ export interface SearchDocument {
   /** WGS 84 decimal degrees */
   coordinates: Coordinates
   operator: { id: string; name: string | null }
-  openingTimes: { twentyfourseven: boolean; regularHours: OcpiRegularHours[] }
+  openingTimes: { twentyfourseven: boolean; regularHours: SearchRegularHours[] }
   timeZone: string | null
   /** Only what a driver may find: empty when the location is not searchable. */
   evses: SearchEvse[]
   /** ISO 8601 in UTC */
   lastUpdated: string
+}
+
+/** Regular hours as the API answers them (OCPI's field names). */
+export interface SearchRegularHours {
+  weekday: number
+  period_begin: string
+  period_end: string
 }
 
 export interface SearchEvse {
@@ -57,6 +61,7 @@ export interface SearchConnector {
   standard: string
   format: string
   powerType: PowerKind
+  /** the supply in OCPI's PowerType terms (AC_3_PHASE ...), whichever protocol sent it */
   ocpiPowerType: PowerType
   /** watts */
   maxPower: number
@@ -64,43 +69,43 @@ export interface SearchConnector {
   capabilities: string[]
 }
 
-/** The search document of a Location: its visible EVSEs with every derived value geosearch filters on. */
-export function searchDocumentOf(location: OcpiLocation): SearchDocument {
-  const evses = isLocationSearchable(location) ? (location.evses ?? []).filter(isEvseVisible) : []
+/** The search document of a location: its visible EVSEs with every derived value geosearch filters on. */
+export function searchDocumentOf(location: Location): SearchDocument {
+  const evses = isLocationSearchable(location) ? location.evses.filter(isEvseVisible) : []
   return {
-    id: `${location.country_code}*${location.party_id}*${location.id}`,
-    name: location.name ?? null,
-    address: location.address,
-    city: location.city,
-    postalCode: location.postal_code ?? null,
-    country: location.country,
-    coordinates: parseCoordinates(location.coordinates),
-    operator: { id: operatorIdOf(location), name: location.operator?.name ?? null },
+    id: publicIdOf(location),
+    name: location.name,
+    address: location.address.street,
+    city: location.address.city,
+    postalCode: location.address.postalCode,
+    country: location.address.country,
+    coordinates: { latitude: location.coordinates.latitude, longitude: location.coordinates.longitude },
+    operator: { id: location.operator.id, name: location.operator.name },
     openingTimes: {
-      twentyfourseven: is247(location),
-      regularHours: (location.opening_times?.regular_hours ?? []).map((h) => ({
+      twentyfourseven: location.openingHours.twentyfourseven,
+      regularHours: location.openingHours.regularHours.map((h) => ({
         weekday: h.weekday,
-        period_begin: h.period_begin,
-        period_end: h.period_end,
+        period_begin: h.periodBegin,
+        period_end: h.periodEnd,
       })),
     },
-    timeZone: location.time_zone ?? null,
+    timeZone: location.timeZone,
     evses: evses.map((evse) => ({
       uid: evse.uid,
-      evseId: evse.evse_id ?? null,
+      evseId: evse.evseId,
       status: evse.status,
       capabilities: evseCapabilities(evse),
       connectors: evse.connectors.map((connector) => ({
         id: connector.id,
         standard: connector.standard,
         format: connector.format,
-        powerType: powerKind(connector),
-        ocpiPowerType: connector.power_type,
-        maxPower: maxPowerW(connector),
+        powerType: powerKindOf(connector.powerType),
+        ocpiPowerType: connector.powerType,
+        maxPower: connector.maxPower,
         capabilities: connectorCapabilities(evse, connector),
       })),
     })),
-    lastUpdated: new Date(location.last_updated).toISOString(),
+    lastUpdated: new Date(location.lastUpdated).toISOString(),
   }
 }
 

@@ -173,12 +173,15 @@ export interface AuthorizationDecisionsTable {
 
 export interface LocationsTable {
   id: Generated<string>
+  /** the protocol that sent it, and so what `data` is (migration 0012) */
+  protocol: ColumnType<'ocpi' | 'oicp', 'ocpi' | 'oicp' | undefined, 'ocpi' | 'oicp'>
   partner_id: string | null
   country_code: string
   party_id: string
   location_id: string
-  /** upper(country_code, party_id, location_id), generated (migration 0007): CiStrings, unique regardless of case */
+  /** upper(country_code, party_id, location_id), generated (migration 0007): CiStrings, unique per protocol regardless of case (0012) */
   location_key: ColumnType<string[], never, never>
+  /** the protocol's own record, as it came (for OCPI the Location as the CPO sent it) */
   data: ColumnType<Record<string, unknown>, string, string>
   /** JSON of a SearchDocument (src/core/locations/search-document.ts); null until filled after migration 0005 */
   search_document: string | null

@@ -3,10 +3,13 @@ import { Type } from '@sinclair/typebox'
 import type { FastifyReply } from 'fastify'
 import { OpenpncError, invalid } from '../../core/errors.ts'
 import { ErrorResponse } from '../../infra/http/errors.ts'
-import { geosearch, type SearchArea, type SearchHit } from '../../services/locations/geosearch.ts'
+import { geosearch, type SearchArea } from '../../services/locations/geosearch.ts'
 import { CONNECTOR_TYPES, EVSE_STATUSES, FILTER_CAPABILITIES, validateFilters } from '../../core/locations/index.ts'
 import type { Platform } from '../../platform.ts'
+import { GeosearchAnswer, GeosearchAnswerWriter } from './geosearch-answer.ts'
 import { DRIVE_API as R } from './routes.ts'
+
+export { GeosearchAnswer }
 
 export const MAX_RADIUS_M = 50_000
 export const DEFAULT_RADIUS_M = 3000
@@ -46,94 +49,6 @@ const Page = {
   ),
 }
 
-const Connector = Type.Object({
-  id: Type.String(),
-  standard: Type.String(),
-  format: Type.String(),
-  powerType: Type.String({ description: 'AC or DC' }),
-  ocpiPowerType: Type.String(),
-  maxPower: Type.Number({ description: 'watts' }),
-  capabilities: Type.Array(Type.String()),
-})
-const Evse = Type.Object({
-  uid: Type.String(),
-  evseId: Type.Union([Type.String(), Type.Null()]),
-  status: Type.String(),
-  capabilities: Type.Array(Type.String()),
-  connectors: Type.Array(Connector),
-})
-const Location = Type.Object(
-  {
-    id: Type.String({ description: 'country*party*location' }),
-    name: Type.Union([Type.String(), Type.Null()]),
-    address: Type.String(),
-    city: Type.String(),
-    postalCode: Type.Union([Type.String(), Type.Null()]),
-    country: Type.String(),
-    coordinates: Type.Object({ latitude: Type.Number(), longitude: Type.Number() }),
-    distance: Type.Number({ description: 'metres from the centre of the search' }),
-    operator: Type.Object({ id: Type.String(), name: Type.Union([Type.String(), Type.Null()]) }),
-    openingTimes: Type.Object(
-      { twentyfourseven: Type.Boolean(), regularHours: Type.Array(Type.Object({}, { additionalProperties: true })) },
-      { description: 'OCPI opening times' },
-    ),
-    timeZone: Type.Union([Type.String(), Type.Null()]),
-    evses: Type.Array(Evse),
-    lastUpdated: Type.String({ format: 'date-time' }),
-  },
-  { title: 'GeosearchLocation' },
-)
-export const GeosearchAnswer = Type.Object({ locations: Type.Array(Location), cursor: Type.Optional(Type.String()) })
-
-/**
- * Buffers for answers, used again once an answer is out. An answer is tens of kB outside the
- * JavaScript heap; a fresh one per search (thousands a second) makes V8 collect garbage for the
- * external memory alone, and those pauses were the long tail of search latency.
- */
-class AnswerBuffers {
-  readonly #free: Buffer[] = []
-  constructor(
-    private readonly keep: number,
-    private readonly minimumBytes: number,
-  ) {}
-
-  take(size: number): Buffer {
-    const buffer = this.#free.pop()
-    if (buffer && buffer.length >= size) return buffer
-    // Too small for this answer: let it go, and make one that fits larger answers too.
-    return Buffer.allocUnsafeSlow(Math.max(this.minimumBytes, 2 ** Math.ceil(Math.log2(size))))
-  }
-
-  give(buffer: Buffer) {
-    if (this.#free.length < this.keep) this.#free.push(buffer)
-  }
-}
-
-/**
- * The answer as JSON bytes, in the schema above, written into `buffer`: each hit's document
- * already has the location's fields, so only the distance is added. A page is tens of kB, and
- * most documents are sent as held, so it is copied together here, not parsed and serialized again.
- */
-function writeAnswer(hits: SearchHit[], cursor: string | undefined, buffers: AnswerBuffers): { buffer: Buffer; answer: Buffer } {
-  // Everything written around the documents is ASCII: one byte a character.
-  const tails = hits.map(({ distance }) => `,"distance":${Math.round(distance * 10) / 10}}`)
-  const end = `]${cursor === undefined ? '' : `,"cursor":${JSON.stringify(cursor)}`}}`
-  const head = '{"locations":['
-  let size = head.length + end.length + Math.max(hits.length - 1, 0)
-  for (let i = 0; i < hits.length; i++) size += hits[i]!.bytes.length - 1 + tails[i]!.length
-  const buffer = buffers.take(size)
-  let at = buffer.write(head, 0, 'latin1')
-  for (let i = 0; i < hits.length; i++) {
-    if (i > 0) at += buffer.write(',', at, 'latin1')
-    const document = hits[i]!.bytes
-    // The document is an object whose last character is its closing brace; the tail closes it.
-    at += document.copy(buffer, at, 0, document.length - 1)
-    at += buffer.write(tails[i]!, at, 'latin1')
-  }
-  at += buffer.write(end, at, 'latin1')
-  return { buffer, answer: buffer.subarray(0, at) }
-}
-
 /** Filter errors name the field inside `filters`. */
 function filtersFrom(input: unknown) {
   try {
@@ -146,15 +61,13 @@ function filtersFrom(input: unknown) {
 
 /** Chargers near a point or in a map view, for drivers looking for Plug&Charge. */
 export const geosearchApi: FastifyPluginAsyncTypebox<{ platform: Platform }> = async (app, { platform }) => {
-  // As many as searches in flight on a busy server; 128 kB holds a page of 50 with room to spare.
-  const buffers = new AnswerBuffers(64, 128 * 1024)
+  const answers = new GeosearchAnswerWriter()
   const search = async (area: SearchArea, body: { filters?: unknown; limit?: number; cursor?: string }, reply: FastifyReply) => {
-    const result = await geosearch(platform, area, filtersFrom(body.filters), { limit: body.limit ?? MAX_LIMIT, cursor: body.cursor })
-    const { buffer, answer } = writeAnswer(result.hits, result.cursor, buffers)
-    // Once the response is closed the operating system has the bytes (or the client is gone).
-    reply.raw.once('close', () => buffers.give(buffer))
-    // Bytes are sent as they are; the schema documents them.
-    return reply.type('application/json; charset=utf-8').send(answer)
+    const page = await geosearch(platform, area, filtersFrom(body.filters), { limit: body.limit ?? MAX_LIMIT, cursor: body.cursor })
+    // The one place the answer's bytes are written: the reply's serializer, in the response schema's
+    // shape. Fastify's types say a serializer returns a string; a Buffer it returns is sent as is.
+    const serializer = answers.serializerFor(reply) as unknown as (payload: unknown) => string
+    return reply.type('application/json; charset=utf-8').serializer(serializer).send(page)
   }
 
   app.route({

@@ -1,8 +1,9 @@
 import { sql } from 'kysely'
 import type { Db } from '../../infra/db/database.ts'
-import type { OcpiLocation } from '../../core/locations/index.ts'
-import { removeLocationsNotIn, saveLocations } from '../../services/locations/store.ts'
-import { validateLocation } from '../../core/locations/validate.ts'
+import { removeLocationsNotIn } from '../../services/locations/store.ts'
+import { validateLocation } from './location-validation.ts'
+import { saveOcpiLocations } from './locations.ts'
+import type { OcpiLocation } from './locations-mapping.ts'
 import type { OutgoingHttp } from '../../infra/http/outgoing.ts'
 import type { Logger } from '../../infra/logger.ts'
 import { ocpiPages } from './client.ts'
@@ -69,7 +70,7 @@ export class LocationPull {
           this.log.warn({ partnerId, err: error }, 'skipped a location from a pull')
         }
       }
-      await saveLocations(this.db, partnerId, valid)
+      await saveOcpiLocations(this.db, partnerId, valid)
       result.stored += valid.length
     }
     if (full) result.removed = await removeLocationsNotIn(this.db, partnerId, kept)

@@ -1,8 +1,8 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Db } from '../../infra/db/database.ts'
-import type { OcpiConnector, OcpiEvse, OcpiLocation } from '../../core/locations/index.ts'
-import { changeLocation, readLocation } from '../../services/locations/store.ts'
-import { validateConnector, validateEvse, validateLocation } from '../../core/locations/validate.ts'
+import { changeLocation, readLocationRecord, saveLocations, type LocationEntry } from '../../services/locations/store.ts'
+import { validateConnector, validateEvse, validateLocation } from './location-validation.ts'
+import { locationFromOcpi, type OcpiConnector, type OcpiEvse, type OcpiLocation } from './locations-mapping.ts'
 import { partyName, sameParty, type OcpiPartner } from './partners.ts'
 import { OCPI_STATUS } from './protocol.ts'
 import { invalidParameters, OcpiError, success } from './transport.ts'
@@ -14,6 +14,23 @@ interface Path {
   evse_uid?: string
   connector_id?: string
 }
+
+/** What the store keeps of an OCPI Location: the neutral model for search, the Location as sent for GET. */
+export const ocpiLocationEntry = (location: OcpiLocation, partnerId: string | null): LocationEntry => ({
+  location: locationFromOcpi(location, partnerId),
+  record: location,
+})
+
+/** Stores validated OCPI Locations from a CPO (`partnerId`), or loaded in bulk (null: sandbox, simulator). */
+export function saveOcpiLocations(db: Db, partnerId: string | null, locations: OcpiLocation[]): Promise<void> {
+  return saveLocations(
+    db,
+    locations.map((location) => ocpiLocationEntry(location, partnerId)),
+  )
+}
+
+/** Reads a stored OCPI record back into the neutral model (fillSearchDocuments). */
+export const ocpiRecordReader = (record: unknown, partnerId: string | null) => locationFromOcpi(record as OcpiLocation, partnerId)
 
 const unknownLocation = (what: string) => new OcpiError('not_found', OCPI_STATUS.unknownLocation, `unknown ${what}`)
 const later = (a: string | undefined, b: string) => (a && Date.parse(a) > Date.parse(b) ? a : b)
@@ -44,7 +61,9 @@ export function locationReceiver(db: Db) {
   }
 
   const change = (partner: OcpiPartner, path: Path, fn: (current: OcpiLocation | null) => OcpiLocation) =>
-    changeLocation(db, { countryCode: path.country_code, partyId: path.party_id, locationId: path.location_id }, partner.id, fn)
+    changeLocation(db, 'ocpi', { countryCode: path.country_code, partyId: path.party_id, locationId: path.location_id }, (current) =>
+      ocpiLocationEntry(fn(current as OcpiLocation | null), partner.id),
+    )
 
   const findEvse = (location: OcpiLocation | null, uid: string) => {
     if (!location) throw unknownLocation('location')
@@ -55,7 +74,11 @@ export function locationReceiver(db: Db) {
   return {
     async get(partner: OcpiPartner, path: Path) {
       ownParty(partner, path)
-      const location = await readLocation(db, { countryCode: path.country_code, partyId: path.party_id, locationId: path.location_id })
+      const location = (await readLocationRecord(db, 'ocpi', {
+        countryCode: path.country_code,
+        partyId: path.party_id,
+        locationId: path.location_id,
+      })) as OcpiLocation | null
       if (!location) throw unknownLocation('location')
       if (!path.evse_uid) return location
       const evse = (location.evses ?? []).find((e) => sameId(e.uid, path.evse_uid!))

@@ -1,4 +1,4 @@
-import { saveLocations } from '../locations/store.ts'
+import { saveOcpiLocations } from '../../protocols/ocpi/locations.ts'
 import type { Platform } from '../../platform.ts'
 import { generateLocations } from '../../sim/locations.ts'
 
@@ -33,6 +33,6 @@ export async function createSandbox(platform: Platform): Promise<{ organizationI
   })
   await platform.users.create(organization, SANDBOX.user)
   await platform.chargingKeys.createPlugAndCharge(organization, SANDBOX.user.id, SANDBOX.vehicle)
-  await saveLocations(platform.db, null, generateLocations({ count: SANDBOX.locations, seed: 2026, version: '2.3.0' }))
+  await saveOcpiLocations(platform.db, null, generateLocations({ count: SANDBOX.locations, seed: 2026, version: '2.3.0' }))
   return { organizationId: organization.id, apiKey: key.apiKey }
 }

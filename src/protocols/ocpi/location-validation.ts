@@ -1,8 +1,10 @@
-import { isRealInstant } from '../date-time.ts'
-import { invalid } from '../errors.ts'
-import { EVSE_STATUSES, parseCoordinates, POWER_TYPES, type OcpiConnector, type OcpiEvse, type OcpiLocation } from './location.ts'
+import { isRealInstant } from '../../core/date-time.ts'
+import { invalid } from '../../core/errors.ts'
+import { EVSE_STATUSES, POWER_TYPES } from '../../core/locations/location.ts'
+import { parseCoordinates, type OcpiConnector, type OcpiEvse, type OcpiLocation } from './locations-mapping.ts'
 
-// What we must be able to read from a CPO's objects; everything else is kept as sent.
+// What we must be able to read from a CPO's OCPI objects to map them (locations-mapping.ts);
+// everything else is kept as sent.
 const fail = (field: string, rule: string): never => {
   throw invalid('invalid_location', `${field} ${rule}`, { field })
 }
@@ -69,6 +71,28 @@ export function validateEvse(input: unknown, at = '', partial = false): OcpiEvse
   return o as unknown as OcpiEvse
 }
 
+const HOUR_MINUTE = /^([0-1][0-9]|2[0-3]):[0-5][0-9]$/
+
+/** Hours (OCPI Hours): search answers with them, so they must be what the spec says. */
+function validateHours(input: unknown, at: string) {
+  if (!isObject(input)) fail(at, 'must be an object')
+  const o = input as Record<string, unknown>
+  if (typeof o.twentyfourseven !== 'boolean') fail(`${at}.twentyfourseven`, 'must be true or false')
+  if (o.regular_hours === undefined || o.regular_hours === null) return
+  if (!Array.isArray(o.regular_hours)) fail(`${at}.regular_hours`, 'must be a list')
+  ;(o.regular_hours as unknown[]).forEach((hours, i) => {
+    const field = `${at}.regular_hours[${i}]`
+    if (!isObject(hours)) fail(field, 'must be an object')
+    const h = hours as Record<string, unknown>
+    if (!Number.isInteger(h.weekday) || (h.weekday as number) < 1 || (h.weekday as number) > 7) {
+      fail(`${field}.weekday`, 'must be a whole number from 1 (Monday) to 7 (Sunday)')
+    }
+    for (const key of ['period_begin', 'period_end']) {
+      if (typeof h[key] !== 'string' || !HOUR_MINUTE.test(h[key] as string)) fail(`${field}.${key}`, 'must be a time of day as HH:MM')
+    }
+  })
+}
+
 export function validateLocation(input: unknown, partial = false): OcpiLocation {
   if (!isObject(input)) fail('location', 'must be an object')
   const o = input as Record<string, unknown>
@@ -80,6 +104,7 @@ export function validateLocation(input: unknown, partial = false): OcpiLocation 
   string(o, 'city', '', 45, partial)
   string(o, 'country', '', 3, partial)
   if (!partial || o.coordinates !== undefined) parseCoordinates(o.coordinates, 'coordinates')
+  if (o.opening_times !== undefined && o.opening_times !== null) validateHours(o.opening_times, 'opening_times')
   if (o.evses !== undefined) {
     if (!Array.isArray(o.evses)) fail('evses', 'must be a list')
     ;(o.evses as unknown[]).forEach((e, i) => validateEvse(e, `evses[${i}].`))
