@@ -1,10 +1,5 @@
 import { Type } from '@sinclair/typebox'
-import Fastify, {
-  type FastifyBaseLogger,
-  type FastifyInstance,
-  type FastifyPluginAsync,
-  type FastifyRequest,
-} from 'fastify'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync, type FastifyRequest } from 'fastify'
 import { OpenpncError } from '../../core/errors.ts'
 import type { Platform } from '../../platform.ts'
 import { ErrorResponse } from './errors.ts'

@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net'
-import type { FastifyInstance, FastifyReply, FastifyRequest, onResponseHookHandler } from 'fastify'
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, onResponseHookHandler } from 'fastify'
+import type { Bindings, ChildLoggerOptions } from 'pino'
 import { invalid } from '../../core/errors.ts'
 import type { PlatformMetrics } from '../metrics.ts'
 import { urlHasNul } from './json-body.ts'
@@ -52,4 +53,78 @@ export function perRequestHooks(app: FastifyInstance, metrics: PlatformMetrics):
 
 function observe(metrics: PlatformMetrics, pattern: string, request: FastifyRequest, reply: FastifyReply) {
   metrics.httpChild(pattern, request.method, reply.statusCode).observe(reply.elapsedTime / 1000)
+}
+
+type Level = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace'
+type LevelledLogger = FastifyBaseLogger & { isLevelEnabled(level: string): boolean }
+
+/**
+ * Fastify's `childLoggerFactory`: a request's logger. A route with a log level of its own gets a
+ * pino child at once (its level decides what is enabled); every other one a `RequestLogger`.
+ */
+export function requestLogger(parent: FastifyBaseLogger, bindings: Bindings, options: ChildLoggerOptions): FastifyBaseLogger {
+  if (options.level !== undefined || typeof (parent as Partial<LevelledLogger>).isLevelEnabled !== 'function') {
+    return parent.child(bindings, options)
+  }
+  return new RequestLogger(parent as LevelledLogger, bindings, options) as unknown as FastifyBaseLogger
+}
+
+/**
+ * A request's logger (`request.log`), made into a pino child only when something is logged at an
+ * enabled level: a child costs a serialization of its bindings, and most requests log nothing.
+ * The lines it writes are those of `parent.child(bindings, options)`.
+ */
+class RequestLogger {
+  private made: LevelledLogger | undefined
+
+  constructor(
+    private readonly parent: LevelledLogger,
+    private readonly childBindings: Bindings,
+    private readonly options: ChildLoggerOptions,
+  ) {}
+
+  private get real(): LevelledLogger {
+    return (this.made ??= this.parent.child(this.childBindings, this.options) as LevelledLogger)
+  }
+
+  private write(level: Level, args: unknown[]) {
+    if (!this.made && !this.parent.isLevelEnabled(level)) return
+    const real = this.real as unknown as Record<Level, (...a: unknown[]) => void>
+    real[level](...args)
+  }
+
+  get level(): string {
+    return this.made?.level ?? this.parent.level
+  }
+  set level(level: string) {
+    this.real.level = level
+  }
+  fatal(...args: unknown[]) {
+    this.write('fatal', args)
+  }
+  error(...args: unknown[]) {
+    this.write('error', args)
+  }
+  warn(...args: unknown[]) {
+    this.write('warn', args)
+  }
+  info(...args: unknown[]) {
+    this.write('info', args)
+  }
+  debug(...args: unknown[]) {
+    this.write('debug', args)
+  }
+  trace(...args: unknown[]) {
+    this.write('trace', args)
+  }
+  silent() {}
+  isLevelEnabled(level: string): boolean {
+    return (this.made ?? this.parent).isLevelEnabled(level)
+  }
+  bindings(): Bindings {
+    return (this.real as unknown as { bindings(): Bindings }).bindings()
+  }
+  child(bindings: Bindings, options?: ChildLoggerOptions): FastifyBaseLogger {
+    return this.real.child(bindings, options)
+  }
 }

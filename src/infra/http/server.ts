@@ -22,7 +22,7 @@ import { healthApi } from './health.ts'
 import { replayIdempotentPosts } from './idempotency.ts'
 import { parseJsonBody } from './json-body.ts'
 import { metricsApi } from './metrics.ts'
-import { perRequestHooks } from './per-request.ts'
+import { perRequestHooks, requestLogger } from './per-request.ts'
 import { closedObjects, schemaController } from './validation.ts'
 
 declare module 'fastify' {
@@ -57,6 +57,8 @@ export async function buildServer(platform: Platform): Promise<FastifyInstance> 
     bodyLimit: platform.config.bodyLimit,
     // Our own request IDs: the caller's X-Request-ID when it is sane, a UUID otherwise.
     requestIdHeader: false,
+    // A request's logger becomes a pino child only when the request logs something.
+    childLoggerFactory: requestLogger,
     // OCPI partners join our endpoint URLs with and without slashes: routed in canonical form.
     rewriteUrl: (req) => routeOcpiUrl(req.url ?? '/'),
     genReqId: (req) => {
@@ -118,7 +120,9 @@ export async function buildServer(platform: Platform): Promise<FastifyInstance> 
       return reply
         .code(405)
         .header('allow', allow.join(', '))
-        .send({ error: { code: 'method_not_allowed', message: `${request.method} is not allowed on ${path}; allowed: ${allow.join(', ')}` } })
+        .send({
+          error: { code: 'method_not_allowed', message: `${request.method} is not allowed on ${path}; allowed: ${allow.join(', ')}` },
+        })
     }
     return reply.code(404).send({ error: { code: 'route_not_found', message: `no route ${request.method} ${path}; see /docs` } })
   })
