@@ -139,10 +139,7 @@ export async function ocpiServer(app: FastifyInstance, { platform }: { platform:
     else reply.code(404)
     return reply.send({
       status_code: OCPI_STATUS.clientError,
-      status_message:
-        allow.length > 0
-          ? `${request.method} is not allowed on ${path}; allowed: ${allow.join(', ')}`
-          : `no OCPI endpoint ${request.method} ${path}`,
+      status_message: allow.length > 0 ? `${request.method} is not allowed on ${path}; allowed: ${allow.join(', ')}` : `no OCPI endpoint ${request.method} ${path}`,
       timestamp: ocpiTimestamp(),
     })
   })
