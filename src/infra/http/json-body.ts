@@ -32,10 +32,7 @@ function scan(text: string, maxDepth: number): { tooDeep: boolean; nul: boolean;
       } else if (c === 34 /* " */) {
         inString = false
         const length = i - stringStart
-        if (
-          (length === 9 && text.startsWith('__proto__', stringStart)) ||
-          (length === 11 && text.startsWith('constructor', stringStart))
-        ) {
+        if ((length === 9 && text.startsWith('__proto__', stringStart)) || (length === 11 && text.startsWith('constructor', stringStart))) {
           suspect = true
         }
       }
