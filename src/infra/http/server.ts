@@ -120,9 +120,7 @@ export async function buildServer(platform: Platform): Promise<FastifyInstance> 
       return reply
         .code(405)
         .header('allow', allow.join(', '))
-        .send({
-          error: { code: 'method_not_allowed', message: `${request.method} is not allowed on ${path}; allowed: ${allow.join(', ')}` },
-        })
+        .send({ error: { code: 'method_not_allowed', message: `${request.method} is not allowed on ${path}; allowed: ${allow.join(', ')}` } })
     }
     return reply.code(404).send({ error: { code: 'route_not_found', message: `no route ${request.method} ${path}; see /docs` } })
   })
