@@ -639,7 +639,7 @@ function report(outcome: Outcome) {
       share === null ? '-' : `${(((share / 100) * m.result.elapsedMs * 1000) / m.result.ok).toFixed(0)} µs`
     const p = m.profile
     lines.push(
-      `  ${label.padEnd(24)}CPU per request: server ${perRequest(p.server)}, postgres ${perRequest(p.postgres)}, load generator ${perRequest(p.generator)}`,
+      `  ${label.padEnd(24)}CPU per request: server ${perRequest(p.server)} (${perRequest(p.serverSystem)} of it system time), postgres ${perRequest(p.postgres)}, load generator ${perRequest(p.generator)}`,
     )
   }
   if (outcome.startup && seeded) {

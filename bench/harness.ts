@@ -300,6 +300,8 @@ export async function snapshot(server: Server, withPostgres: boolean, database?:
 export interface Profile {
   /** Percent of one core, over the measured run. */
   server: number
+  /** Of `server`, the part spent in the kernel on its behalf (system time). */
+  serverSystem: number
   generator: number
   postgres: number | null
   /** Everything else on the machine: for a clean figure, close to 0. */
@@ -316,6 +318,7 @@ export const BUSY_MACHINE = 25
 export function profile(before: Snapshot, after: Snapshot, elapsedMs: number): Profile {
   const pct = (ms: number) => (100 * ms) / elapsedMs
   const server = pct((after.child.cpuMicros - before.child.cpuMicros) / 1000)
+  const serverSystem = pct((after.child.cpuSystemMicros - before.child.cpuSystemMicros) / 1000)
   const generator = pct((after.generatorMicros - before.generatorMicros) / 1000)
   const machine = pct(after.machineBusyMs - before.machineBusyMs)
   const postgres = before.postgresMs !== null && after.postgresMs !== null ? pct(after.postgresMs - before.postgresMs) : null
@@ -336,6 +339,7 @@ export function profile(before: Snapshot, after: Snapshot, elapsedMs: number): P
   }
   return {
     server,
+    serverSystem,
     generator,
     postgres,
     others: Math.max(0, machine - server - generator - (postgres ?? 0)),

@@ -19,6 +19,8 @@ export type ChildMessage =
   | {
       type: 'stats'
       cpuMicros: number
+      /** of cpuMicros, the time spent in the kernel (socket writes and reads, mostly) */
+      cpuSystemMicros: number
       eventLoop: { idle: number; active: number }
       requests: number
       queries: number
@@ -64,6 +66,7 @@ process.on('message', (message: ParentMessage) => {
   send({
     type: 'stats',
     cpuMicros: cpu.user + cpu.system,
+    cpuSystemMicros: cpu.system,
     eventLoop: { idle: elu.idle, active: elu.active },
     requests,
     queries,

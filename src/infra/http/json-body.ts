@@ -3,34 +3,47 @@ import { invalid } from '../../core/errors.ts'
 /** How deeply a JSON body may nest: far beyond any schema of ours, far below a stack overflow. */
 export const MAX_JSON_DEPTH = 32
 
-const SUSPECT_KEY = /"(?:_|\\u005[Ff]){2}proto(?:_|\\u005[Ff]){2}"\s*:|"constructor"\s*:|\\u00(?:5[Ff]|6[3Ff])/
-
 /** `a.b[0].c`, as our error messages name fields. */
 export function fieldPath(segments: ReadonlyArray<string | number>): string {
   return segments.reduce<string>((acc, s) => (typeof s === 'number' ? `${acc}[${s}]` : acc ? `${acc}.${s}` : s), '')
 }
 
 /**
- * One pass over the text, outside the parser: the deepest nesting, and whether a string holds an
- * escaped NUL (a raw one is not valid JSON). Stops as soon as the depth is over the limit.
+ * One pass over the text, outside the parser: the deepest nesting (it stops as soon as that is
+ * over the limit), whether a string holds an escaped NUL (a raw one is not valid JSON), and whether
+ * a string may spell a prototype key: `__proto__` or `constructor` as written, or any `\u` escape
+ * (which could spell either). Only then is the parsed value walked for the exact check.
  */
-function scan(text: string, maxDepth: number): { tooDeep: boolean; nul: boolean } {
+function scan(text: string, maxDepth: number): { tooDeep: boolean; nul: boolean; suspect: boolean } {
   let depth = 0
   let inString = false
+  let stringStart = 0
   let nul = false
+  let suspect = false
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i)
     if (inString) {
       if (c === 92 /* \ */) {
-        if (text.startsWith('u0000', i + 1)) nul = true
+        if (text.charCodeAt(i + 1) === 117 /* u */) {
+          suspect = true
+          if (text.startsWith('u0000', i + 1)) nul = true
+        }
         i++
-      } else if (c === 34 /* " */) inString = false
-    } else if (c === 34) inString = true
-    else if (c === 123 /* { */ || c === 91 /* [ */) {
-      if (++depth > maxDepth) return { tooDeep: true, nul }
+      } else if (c === 34 /* " */) {
+        inString = false
+        const length = i - stringStart
+        if ((length === 9 && text.startsWith('__proto__', stringStart)) || (length === 11 && text.startsWith('constructor', stringStart))) {
+          suspect = true
+        }
+      }
+    } else if (c === 34) {
+      inString = true
+      stringStart = i + 1
+    } else if (c === 123 /* { */ || c === 91 /* [ */) {
+      if (++depth > maxDepth) return { tooDeep: true, nul, suspect }
     } else if (c === 125 /* } */ || c === 93 /* ] */) depth--
   }
-  return { tooDeep: false, nul }
+  return { tooDeep: false, nul, suspect }
 }
 
 type Problem = { kind: 'nul' | 'forbidden'; path: Array<string | number>; key?: string }
@@ -66,7 +79,7 @@ function findProblem(value: unknown, path: Array<string | number>, lookForNul: b
  * each a 400 `invalid` error naming the problem (and the field, where there is one).
  */
 export function parseJsonBody(text: string, maxDepth = MAX_JSON_DEPTH): unknown {
-  const { tooDeep, nul } = scan(text, maxDepth)
+  const { tooDeep, nul, suspect } = scan(text, maxDepth)
   if (tooDeep) throw invalid('nesting_too_deep', `the request body nests deeper than ${maxDepth} levels of objects and arrays`)
   let value: unknown
   try {
@@ -74,7 +87,7 @@ export function parseJsonBody(text: string, maxDepth = MAX_JSON_DEPTH): unknown 
   } catch {
     throw invalid('malformed_json', 'the request body is not valid JSON')
   }
-  if (!nul && !SUSPECT_KEY.test(text)) return value
+  if (!nul && !suspect) return value
   const problem = findProblem(value, [], nul)
   if (problem?.kind === 'nul') {
     const field = fieldPath(problem.path)

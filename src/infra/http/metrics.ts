@@ -1,17 +1,8 @@
 import { Type } from '@sinclair/typebox'
-import Fastify, {
-  type FastifyBaseLogger,
-  type FastifyInstance,
-  type FastifyPluginAsync,
-  type FastifyRequest,
-  type onResponseHookHandler,
-} from 'fastify'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync, type FastifyRequest } from 'fastify'
 import { OpenpncError } from '../../core/errors.ts'
 import type { Platform } from '../../platform.ts'
 import { ErrorResponse } from './errors.ts'
-
-/** Requests no route matched share one label, so a scan of random URLs cannot grow the series. */
-const UNMATCHED_ROUTE = '(unmatched)'
 
 const BEARER = /^Bearer\s+(\S+)$/i
 
@@ -38,27 +29,10 @@ async function answerMetrics(platform: Platform, reply: import('fastify').Fastif
 }
 
 /**
- * HTTP metrics for every route of the server (by route pattern, never the URL) and `GET /metrics`
- * behind the platform admin key. Registered without encapsulation and before the routes, so its
- * hooks see every route registered after it.
+ * `GET /metrics` behind the platform admin key. The HTTP metrics of every route are observed by
+ * the per-request hooks (per-request.ts).
  */
 const metricsPlugin: FastifyPluginAsync<{ platform: Platform }> = async (app, { platform }) => {
-  const { metrics } = platform
-  // Each route observes through a hook that knows its pattern already: nothing is looked up or
-  // allocated per request beyond finding the child of its method and status class.
-  app.addHook('onRoute', (route) => {
-    const pattern = route.url
-    const observe: onResponseHookHandler = (request, reply, done) => {
-      metrics.httpChild(pattern, request.method, reply.statusCode).observe(reply.elapsedTime / 1000)
-      done()
-    }
-    route.onResponse = [...(route.onResponse ? [route.onResponse].flat() : []), observe]
-  })
-  app.addHook('onResponse', (request, reply, done) => {
-    if (request.is404) metrics.httpChild(UNMATCHED_ROUTE, request.method, reply.statusCode).observe(reply.elapsedTime / 1000)
-    done()
-  })
-
   app.get('/metrics', {
     schema: metricsRouteSchema(true),
     onRequest: async (request) => {
@@ -72,7 +46,7 @@ const metricsPlugin: FastifyPluginAsync<{ platform: Platform }> = async (app, { 
     handler: (_request, reply) => answerMetrics(platform, reply),
   })
 }
-// The hook must apply to the routes registered beside it, not only inside this plugin.
+// Not encapsulated: its route is registered beside the others.
 ;(metricsPlugin as unknown as Record<symbol, boolean>)[Symbol.for('skip-override')] = true
 export { metricsPlugin as metricsApi }
 

@@ -20,8 +20,9 @@ import { requireApiKeys } from './auth.ts'
 import { ErrorResponse, toHttpError, type ErrorBody } from './errors.ts'
 import { healthApi } from './health.ts'
 import { replayIdempotentPosts } from './idempotency.ts'
-import { parseJsonBody, urlHasNul } from './json-body.ts'
+import { parseJsonBody } from './json-body.ts'
 import { metricsApi } from './metrics.ts'
+import { perRequestHooks, requestLogger } from './per-request.ts'
 import { closedObjects, schemaController } from './validation.ts'
 
 declare module 'fastify' {
@@ -56,6 +57,8 @@ export async function buildServer(platform: Platform): Promise<FastifyInstance> 
     bodyLimit: platform.config.bodyLimit,
     // Our own request IDs: the caller's X-Request-ID when it is sane, a UUID otherwise.
     requestIdHeader: false,
+    // A request's logger becomes a pino child only when the request logs something.
+    childLoggerFactory: requestLogger,
     // OCPI partners join our endpoint URLs with and without slashes: routed in canonical form.
     rewriteUrl: (req) => routeOcpiUrl(req.url ?? '/'),
     genReqId: (req) => {
@@ -83,25 +86,13 @@ export async function buildServer(platform: Platform): Promise<FastifyInstance> 
     return503OnClosing: false,
   }).withTypeProvider<TypeBoxTypeProvider>()
 
-  // Connections whose request was answered before its body had arrived (see answerClientError).
-  const answeredEarly = new WeakSet<Socket>()
-  app.addHook('onResponse', (request, _reply, done) => {
-    if (!request.raw.complete) answeredEarly.add(request.raw.socket)
-    done()
-  })
+  // Request ID, URL NUL check, HTTP metrics and early answers (see answerClientError): one seam.
+  const { answeredEarly } = perRequestHooks(app, platform.metrics)
 
   const routeMethods = new RouteMethods()
   app.addHook('onRoute', (route) => routeMethods.add(route.method, route.url))
   app.decorate('allowedMethods', (path: string) => routeMethods.allowed(path))
 
-  app.addHook('onRequest', (request, reply, done) => {
-    reply.header('x-request-id', request.id)
-    done()
-  })
-  // A NUL cannot be stored (PostgreSQL refuses it); refused here for every route, path and query.
-  app.addHook('onRequest', (request, _reply, done) => {
-    done(urlHasNul(request.url) ? invalid('nul_character', 'the URL must not contain a NUL character (%00)') : undefined)
-  })
   // JSON only: a text body would otherwise reach validation as a string and be misreported.
   app.removeContentTypeParser('text/plain')
   // Depth, NUL characters and prototype keys are checked while parsing, for every API.

@@ -242,12 +242,12 @@ export class OcpiPartners {
   }
 
   /** The partner presenting this token (Token A until it registers, then its credentials token). */
-  async authenticate(candidates: string[]): Promise<RecognisedPartner | null> {
+  async authenticate(candidates: readonly string[]): Promise<RecognisedPartner | null> {
     return this.recentlyRecognised(candidates) ?? this.lookUpAndRemember(candidates)
   }
 
   /** The partner when one of these tokens was recognised a moment ago, without waiting for anything. */
-  recentlyRecognised(candidates: string[]): RecognisedPartner | undefined {
+  recentlyRecognised(candidates: readonly string[]): RecognisedPartner | undefined {
     for (const token of candidates) {
       const cached = this.recognised.get(token)
       if (cached && Date.now() - cached.at < PARTNER_TOKEN_CACHE_MS) return cached.found
@@ -255,7 +255,7 @@ export class OcpiPartners {
     return undefined
   }
 
-  private async lookUpAndRemember(candidates: string[]): Promise<RecognisedPartner | null> {
+  private async lookUpAndRemember(candidates: readonly string[]): Promise<RecognisedPartner | null> {
     const found = await this.lookup(candidates)
     if (found) {
       if (this.recognised.size > 1000) this.recognised.clear()
@@ -264,7 +264,7 @@ export class OcpiPartners {
     return found
   }
 
-  private async lookup(candidates: string[]): Promise<RecognisedPartner | null> {
+  private async lookup(candidates: readonly string[]): Promise<RecognisedPartner | null> {
     for (const token of candidates) {
       const hash = sha256(token)
       const row = await partnersWithParties(this.db)

@@ -35,11 +35,12 @@ import {
 } from './transport.ts'
 
 export const OCPI_BASE_PATH = '/ocpi/emsp'
+const OCPI_PREFIX = `${OCPI_BASE_PATH}/`
 
 /** Fastify's rewriteUrl: OCPI paths are routed in their canonical form (duplicate and trailing slashes). */
 export function routeOcpiUrl(url: string): string {
   const canonical = canonicalOcpiUrl(url)
-  return canonical.startsWith(`${OCPI_BASE_PATH}/`) ? canonical : url
+  return canonical === url || !canonical.startsWith(OCPI_PREFIX) ? url : canonical
 }
 
 declare module 'fastify' {

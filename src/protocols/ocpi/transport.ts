@@ -82,8 +82,24 @@ export function ocpiErrorAnswer(error: unknown): { http: number; status: number;
  * The credentials token in an Authorization header. OCPI 2.2+ sends `Token <base64(token)>`,
  * earlier partners `Token <token>`; both candidates are returned, the caller tries each.
  */
-export function tokenCandidates(header: string | undefined): string[] {
-  const match = header ? /^Token\s+(\S+)\s*$/i.exec(header) : null
+export function tokenCandidates(header: string | undefined): readonly string[] {
+  if (!header) return NO_CANDIDATES
+  // A partner sends the same header on every call: decoded once, not per request.
+  let candidates = candidatesByHeader.get(header)
+  if (candidates) return candidates
+  candidates = Object.freeze(readTokenCandidates(header))
+  // Bounded: headers of unknown tokens (a scan) cannot grow it beyond this.
+  if (candidatesByHeader.size >= CANDIDATE_CACHE_SIZE) candidatesByHeader.clear()
+  candidatesByHeader.set(header, candidates)
+  return candidates
+}
+
+const NO_CANDIDATES: readonly string[] = Object.freeze([])
+const CANDIDATE_CACHE_SIZE = 1024
+const candidatesByHeader = new Map<string, readonly string[]>()
+
+function readTokenCandidates(header: string): string[] {
+  const match = /^Token\s+(\S+)\s*$/i.exec(header)
   if (!match) return []
   const raw = match[1]!
   const candidates = [raw]
@@ -111,14 +127,17 @@ export interface Party {
 
 /** Parses OCPI-from/to routing headers of a request, if present and well-formed. */
 export function routingHeaders(headers: Record<string, unknown>): { from?: Party; to?: Party } {
-  const party = (cc: unknown, id: unknown) =>
-    typeof cc === 'string' && typeof id === 'string' && /^[A-Za-z]{2}$/.test(cc) && /^[A-Za-z0-9]{3}$/.test(id)
-      ? { country_code: cc.toUpperCase(), party_id: id.toUpperCase() }
-      : undefined
   return {
     from: party(headers['ocpi-from-country-code'], headers['ocpi-from-party-id']),
     to: party(headers['ocpi-to-country-code'], headers['ocpi-to-party-id']),
   }
+}
+
+// At module level: every functional OCPI call reads the routing headers.
+function party(cc: unknown, id: unknown): Party | undefined {
+  return typeof cc === 'string' && typeof id === 'string' && /^[A-Za-z]{2}$/.test(cc) && /^[A-Za-z0-9]{3}$/.test(id)
+    ? { country_code: cc.toUpperCase(), party_id: id.toUpperCase() }
+    : undefined
 }
 
 // ---------- URLs
@@ -169,9 +188,11 @@ export function calledUrl<Op extends CalledOperationId>(
  */
 export function canonicalOcpiUrl(url: string): string {
   const query = url.indexOf('?')
-  const path = query === -1 ? url : url.slice(0, query)
-  // Every request passes here: most paths are canonical already.
-  if (!path.endsWith('/') && !path.includes('//')) return url
+  // Every request passes here and most paths are canonical already: told without a new string.
+  const end = query === -1 ? url.length : query
+  const doubled = url.indexOf('//')
+  if (url.charCodeAt(end - 1) !== 47 /* / */ && (doubled === -1 || doubled >= end)) return url
+  const path = url.slice(0, end)
   const canonical = path.replace(/\/{2,}/g, '/').replace(/(.)\/$/, '$1')
   return canonical === path ? url : canonical + (query === -1 ? '' : url.slice(query))
 }
