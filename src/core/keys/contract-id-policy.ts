@@ -1,6 +1,6 @@
 import { contractIdPrefixAllowed, expectedCheckCharacter, parseEmaid, type Emaid } from '../identifiers/index.ts'
 import { invalid } from '../errors.ts'
-import { formatContractIdPrefix, type OrganizationPolicy } from '../../services/organizations/settings.ts'
+import { formatContractIdPrefix, type OrganizationPolicy } from '../organizations/settings.ts'
 
 export interface AcceptedContractId {
   emaid: Emaid

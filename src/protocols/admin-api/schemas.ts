@@ -1,6 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox'
 import type { Organization } from '../../services/organizations/organizations.ts'
-import { formatContractIdPrefix } from '../../services/organizations/settings.ts'
+import { formatContractIdPrefix } from '../../core/organizations/settings.ts'
 
 const settings = {
   name: Type.String({ minLength: 1, maxLength: 200 }),

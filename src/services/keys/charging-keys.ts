@@ -11,7 +11,7 @@ import {
 } from '../../core/identifiers/index.ts'
 import { conflict, invalid, notFound, PG, pgConstraint, pgErrorCode } from '../../core/errors.ts'
 import type { Logger } from '../../infra/logger.ts'
-import type { OrganizationPolicy } from '../organizations/settings.ts'
+import type { OrganizationPolicy } from '../../core/organizations/settings.ts'
 import { normalizePcid } from '../../core/identifiers/index.ts'
 import { acceptContractId } from '../../core/keys/contract-id-policy.ts'
 import { effectiveChanges, toChargingKey, type ChargingKey, type ChargingKeyRow, type KeyChanges } from './charging-key.ts'

@@ -3,7 +3,7 @@ import type { Db } from '../../infra/db/database.ts'
 import type { OrganizationsTable } from '../../infra/db/schema.ts'
 import { notFound } from '../../core/errors.ts'
 import type { KeyStore } from '../keys/key-store.ts'
-import { normalizeSettings, type OrganizationPolicy, type OrganizationSettingsInput } from './settings.ts'
+import { normalizeSettings, type OrganizationPolicy, type OrganizationSettingsInput } from '../../core/organizations/settings.ts'
 
 export interface Organization extends OrganizationPolicy {
   createdAt: Date

@@ -5,7 +5,7 @@ import { conflict, PG, pgConstraint, pgErrorCode } from '../../core/errors.ts'
 import type { ChargingKeys } from '../keys/charging-keys.ts'
 import { GENERATION_ATTEMPTS, isEmaidConflict, userNotFound } from '../keys/charging-keys.ts'
 import type { KeyStore } from '../keys/key-store.ts'
-import type { OrganizationPolicy } from '../organizations/settings.ts'
+import type { OrganizationPolicy } from '../../core/organizations/settings.ts'
 
 export interface User {
   /** the partner's own user ID */

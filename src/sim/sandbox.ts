@@ -1,6 +1,6 @@
-import { saveOcpiLocations } from '../../protocols/ocpi/locations.ts'
-import type { Platform } from '../../platform.ts'
-import { generateLocations } from '../../sim/locations.ts'
+import { saveOcpiLocations } from '../protocols/ocpi/locations.ts'
+import type { Platform } from '../platform.ts'
+import { generateLocations } from './locations.ts'
 
 export const SANDBOX = {
   organization: 'Demo Mobility (sandbox)',

@@ -1,5 +1,5 @@
-import { normalizeContractIdPrefix, parseEmaidPrefix } from '../../core/identifiers/index.ts'
-import { invalid } from '../../core/errors.ts'
+import { normalizeContractIdPrefix, parseEmaidPrefix } from '../identifiers/index.ts'
+import { invalid } from '../errors.ts'
 
 /** What decides how an organization's charging keys are accepted. Pure data, no I/O. */
 export interface OrganizationPolicy {
