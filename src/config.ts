@@ -37,6 +37,14 @@ const SETTINGS = {
   ocpiRetryBaseMs: { env: 'OPENPNC_OCPI_RETRY_BASE_MS', schema: Type.Integer({ minimum: 10, maximum: 600_000, default: 1000 }) },
   ocpiRetryMaxMs: { env: 'OPENPNC_OCPI_RETRY_MAX_MS', schema: Type.Integer({ minimum: 10, maximum: 86_400_000, default: 300_000 }) },
   ocpiPushPollMs: { env: 'OPENPNC_OCPI_PUSH_POLL_MS', schema: Type.Integer({ minimum: 50, maximum: 60_000, default: 500 }) },
+  deliveryConcurrency: {
+    env: 'OPENPNC_DELIVERY_CONCURRENCY',
+    schema: Type.Integer({ minimum: 1, maximum: 64, default: 8, description: 'sends in parallel per partner' }),
+  },
+  deliveryBatchSize: {
+    env: 'OPENPNC_DELIVERY_BATCH_SIZE',
+    schema: Type.Integer({ minimum: 1, maximum: 5000, default: 200, description: 'deliveries leased per round' }),
+  },
   ocpiLocationsPullMs: {
     env: 'OPENPNC_OCPI_LOCATIONS_PULL_MS',
     schema: Type.Integer({ minimum: 1000, maximum: 86_400_000, default: 900_000 }),
