@@ -7,7 +7,7 @@ import { ADMIN_KEY, backends, startTestPlatform, waitFor, type TestPlatform } fr
 const KEYS = 10_000
 
 for (const backend of backends()) {
-  describe(`a newly registered CPO gets every existing token (${backend})`, () => {
+  describe(`OCPI token delivery: first sync, dead letters (${backend})`, () => {
     let t: TestPlatform
     const cpos: CpoSimulator[] = []
     const admin = (method: 'GET' | 'POST' | 'PATCH', url: string, payload?: object) =>
@@ -48,17 +48,17 @@ for (const backend of backends()) {
     })
 
     test('a CPO registering after 10,000 keys exist receives all of them through the delivery engine', async () => {
+      // The seeded keys and the app key each user gets.
+      const seeded = await sql<{ contract_id: string }>`SELECT contract_id FROM charging_keys`.execute(t.platform.db)
+      assert.ok(seeded.rows.length > KEYS)
       const { cpo, partnerId } = await registered('Push-only CPO', 'ALL')
-      await waitFor(() => cpo.tokens.size >= KEYS, 60_000, 'every token at the CPO').catch((error: Error) => {
+      await waitFor(() => cpo.tokens.size >= seeded.rows.length, 60_000, 'every token at the CPO').catch((error: Error) => {
         throw new Error(`${error.message} (${cpo.tokens.size} arrived)`)
       })
-      assert.equal(cpo.tokens.size, KEYS)
-      const seeded = await sql<{ contract_id: string }>`SELECT contract_id FROM charging_keys`.execute(t.platform.db)
+      assert.equal(cpo.tokens.size, seeded.rows.length)
       const contracts = new Set([...cpo.tokens.values()].map((token) => token.contract_id))
-      assert.ok(
-        seeded.rows.every((k) => contracts.has(k.contract_id)),
-        'each key arrived as a token',
-      )
+      const missing = seeded.rows.filter((k) => !contracts.has(k.contract_id))
+      assert.deepEqual(missing, [], 'each key arrived as a token')
       const status = await admin('GET', `/admin/v1/ocpi/partners/${partnerId}`)
       await waitFor(async () => (await admin('GET', `/admin/v1/ocpi/partners/${partnerId}`)).json().delivery.backlog === 0, 10_000, 'no backlog')
       assert.equal(status.json().pushAllTokens, true, 'on by default')
@@ -77,6 +77,48 @@ for (const backend of backends()) {
       const updated = await admin('PATCH', `/admin/v1/ocpi/partners/${partnerId}`, { pushAllTokens: true })
       assert.equal(updated.statusCode, 200, updated.body)
       assert.equal(updated.json().pushAllTokens, true)
+    })
+
+    test('a token that cannot be delivered for good is a dead letter: listed for the admin, counted, and replayed on request', async () => {
+      const { cpo, partnerId } = await registered('Changing CPO', 'CHG', { pushAllTokens: false })
+      const endpoints = (await admin('GET', `/admin/v1/ocpi/partners/${partnerId}`)).json().endpoints
+      // Held while the change is armed, then the partner stops offering a tokens Receiver.
+      assert.equal((await admin('POST', `/admin/v1/ocpi/partners/${partnerId}/suspend`)).statusCode, 200)
+      await sql`UPDATE charging_keys SET name = 'parked' WHERE contract_id = 'DE-8PS-S00000002'`.execute(t.platform.db)
+      await waitFor(async () => {
+        await t.platform.ocpi.push.runOnce()
+        return (await admin('GET', `/admin/v1/ocpi/partners/${partnerId}`)).json().delivery.backlog === 1
+      }, 15_000, 'the change armed for the partner')
+      await sql`UPDATE ocpi_partners SET endpoints = ${JSON.stringify(endpoints.filter((e: { identifier: string }) => e.identifier !== 'tokens'))}::jsonb
+                 WHERE id = ${partnerId}`.execute(t.platform.db)
+      assert.equal((await admin('POST', `/admin/v1/ocpi/partners/${partnerId}/resume`)).statusCode, 200)
+      await waitFor(
+        async () => (await admin('GET', `/admin/v1/ocpi/partners/${partnerId}`)).json().delivery.deadLetters === 1,
+        15_000,
+        'the delivery parked',
+      )
+      const view = (await admin('GET', `/admin/v1/ocpi/partners/${partnerId}`)).json().delivery
+      assert.equal(view.backlog, 0, 'a dead letter is not backlog')
+      const listed = await admin('GET', `/admin/v1/ocpi/partners/${partnerId}/dead-letters`)
+      assert.equal(listed.statusCode, 200, listed.body)
+      const keyId = (
+        await t.platform.db.selectFrom('charging_keys').select('id').where('contract_id', '=', 'DE-8PS-S00000002').executeTakeFirstOrThrow()
+      ).id
+      assert.deepEqual(
+        listed.json().deadLetters.map((d: { keyId: string; reason: string }) => [d.keyId, d.reason]),
+        [[keyId, 'the partner offers no tokens Receiver']],
+      )
+      const metrics = await t.platform.metrics.registry.metrics()
+      assert.match(metrics, new RegExp(`openpnc_delivery_dead_letters\\{destination="ocpi:${partnerId}",kind="ocpi-token"\\} 1`))
+
+      // Fixed: the replay sends the token's current state.
+      await sql`UPDATE ocpi_partners SET endpoints = ${JSON.stringify(endpoints)}::jsonb WHERE id = ${partnerId}`.execute(t.platform.db)
+      const replayed = await admin('POST', `/admin/v1/ocpi/partners/${partnerId}/dead-letters/replay`, {})
+      assert.deepEqual(replayed.json(), { replayed: 1 })
+      await waitFor(() => [...cpo.tokens.values()].some((token) => token.contract_id === 'DE-8PS-S00000002'), 15_000, 'the replayed token')
+      assert.deepEqual((await admin('GET', `/admin/v1/ocpi/partners/${partnerId}/dead-letters`)).json().deadLetters, [])
+      const unknown = await admin('GET', '/admin/v1/ocpi/partners/7c1e9b2a-3d4f-4a5b-8c6d-0e1f2a3b4c5d/dead-letters')
+      assert.equal(unknown.statusCode, 404)
     })
   })
 }
