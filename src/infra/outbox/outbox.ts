@@ -58,12 +58,14 @@ export class OutboxConsumer {
    * when there was nothing new.
    */
   async step<T>(handle: (trx: Executor, events: OutboxEvents) => Promise<T>): Promise<T | undefined> {
+    await sql`INSERT INTO outbox_cursors (name, next_tx_id) VALUES (${this.name}, '0') ON CONFLICT (name) DO NOTHING`.execute(this.db)
     return this.db.transaction().execute(async (trx) => {
-      await sql`INSERT INTO outbox_cursors (name, next_tx_id) VALUES (${this.name}, '0') ON CONFLICT (name) DO NOTHING`.execute(trx)
-      // Locked: one step of this consumer at a time, across instances.
-      const from = (
-        await sql<{ next_tx_id: string }>`SELECT next_tx_id::text FROM outbox_cursors WHERE name = ${this.name} FOR UPDATE`.execute(trx)
-      ).rows[0]!.next_tx_id
+      // One step of this consumer at a time, across instances. An advisory lock, not FOR UPDATE:
+      // locking a row would give this transaction an ID before the horizon is read, and the
+      // horizon would then stop at our own transaction.
+      await sql`SELECT pg_advisory_xact_lock(hashtext(${`outbox:${this.name}`}))`.execute(trx)
+      const from = (await sql<{ next_tx_id: string }>`SELECT next_tx_id::text FROM outbox_cursors WHERE name = ${this.name}`.execute(trx))
+        .rows[0]!.next_tx_id
       const to = await horizon(trx)
       if (from === to) return undefined
       const result = await handle(trx, sql<boolean>`(e.tx_id >= ${from}::xid8 AND e.tx_id < ${to}::xid8)`)
