@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test'
 import { DeliveryEngine, type Delivery, type DeliverySender, type DestinationSession } from '../src/infra/delivery/engine.ts'
 import { DeliveryFailure, isRetryableHttpStatus } from '../src/infra/delivery/failure.ts'
 import { createLogger } from '../src/infra/logger.ts'
-import { backends, startTestPlatform, waitFor, type TestPlatform } from './support.ts'
+import { ADMIN_KEY, backends, startTestPlatform, waitFor, type TestPlatform } from './support.ts'
 
 const KIND = 'test-webhook'
 
@@ -254,6 +254,44 @@ for (const backend of backends()) {
       await change('hook-missing', 'r1', 2, 'fixed payload')
       await engine.runOnce()
       assert.deepEqual(sentTo('hook-missing', 'r1'), ['fixed payload'])
+    })
+
+    test('the admin API shows the backlog per destination, lists dead letters by destination and replays them', async () => {
+      const admin = (method: 'GET' | 'POST', url: string, payload?: object) =>
+        t.app.inject({ method, url, headers: { 'x-api-key': ADMIN_KEY }, ...(payload && { payload }) })
+      answers.set('hook-admin', 422)
+      answers.set('hook-waiting', 503)
+      await change('hook-admin', 'a1', 1, 'one')
+      await change('hook-admin', 'a2', 1, 'two')
+      await change('hook-waiting', 'w1', 1, 'waiting')
+      await engine.runOnce()
+      const backlogs = (await admin('GET', '/admin/v1/deliveries')).json().destinations
+      assert.deepEqual(
+        backlogs.find((d: { destination: string }) => d.destination === 'hook-admin'),
+        { destination: 'hook-admin', kind: KIND, backlog: 0, failing: 0, deadLetters: 2 },
+      )
+      assert.deepEqual(
+        backlogs.find((d: { destination: string }) => d.destination === 'hook-waiting'),
+        { destination: 'hook-waiting', kind: KIND, backlog: 1, failing: 1, deadLetters: 0 },
+      )
+      const listed = await admin('GET', '/admin/v1/deliveries/dead-letters?destination=hook-admin')
+      assert.equal(listed.statusCode, 200, listed.body)
+      assert.deepEqual(listed.json().deadLetters.map((d: { subject: string; reason: string }) => [d.subject, d.reason]).sort(), [
+        ['a1', 'HTTP 422'],
+        ['a2', 'HTTP 422'],
+      ])
+      answers.delete('hook-admin')
+      assert.deepEqual((await admin('POST', '/admin/v1/deliveries/dead-letters/replay', { destination: 'hook-admin', subject: 'a2' })).json(), {
+        replayed: 1,
+      })
+      assert.deepEqual((await admin('POST', '/admin/v1/deliveries/dead-letters/replay', { destination: 'hook-admin' })).json(), { replayed: 1 })
+      await engine.runOnce()
+      assert.deepEqual(sentTo('hook-admin', 'a1'), ['one'])
+      assert.deepEqual(sentTo('hook-admin', 'a2'), ['two'])
+      const missing = await admin('POST', '/admin/v1/deliveries/dead-letters/replay', {})
+      assert.equal(missing.statusCode, 400)
+      assert.match(missing.body, /destination/)
+      answers.delete('hook-waiting')
     })
 
     test('two engines over one database never send the same row at once, and every row exactly once', async () => {

@@ -108,6 +108,15 @@ for (const backend of backends()) {
         listed.json().deadLetters.map((d: { keyId: string; reason: string }) => [d.keyId, d.reason]),
         [[keyId, 'the partner offers no tokens Receiver']],
       )
+      // The same, in the engine's view of every destination.
+      const destination = `ocpi:${partnerId}`
+      const everywhere = (await admin('GET', `/admin/v1/deliveries/dead-letters?destination=${destination}`)).json().deadLetters
+      assert.deepEqual(
+        everywhere.map((d: { kind: string; subject: string }) => [d.kind, d.subject]),
+        [['ocpi-token', `token:${keyId}`]],
+      )
+      const backlogs = (await admin('GET', '/admin/v1/deliveries')).json().destinations
+      assert.equal(backlogs.find((d: { destination: string }) => d.destination === destination).deadLetters, 1)
       const metrics = await t.platform.metrics.registry.metrics()
       assert.match(metrics, new RegExp(`openpnc_delivery_dead_letters\\{destination="ocpi:${partnerId}",kind="ocpi-token"\\} 1`))
 
