@@ -52,7 +52,7 @@ for (const backend of backends()) {
       const seeded = await sql<{ contract_id: string }>`SELECT contract_id FROM charging_keys`.execute(t.platform.db)
       assert.ok(seeded.rows.length > KEYS)
       const { cpo, partnerId } = await registered('Push-only CPO', 'ALL')
-      await waitFor(() => cpo.tokens.size >= seeded.rows.length, 60_000, 'every token at the CPO').catch((error: Error) => {
+      await waitFor(() => cpo.tokens.size >= seeded.rows.length, 120_000, 'every token at the CPO').catch((error: Error) => {
         throw new Error(`${error.message} (${cpo.tokens.size} arrived)`)
       })
       assert.equal(cpo.tokens.size, seeded.rows.length)
