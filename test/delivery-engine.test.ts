@@ -75,16 +75,25 @@ for (const backend of backends()) {
     let sender: TestSender
     let engine: DeliveryEngine
     const newEngine = () => {
-      const e = new DeliveryEngine(t.platform.db, createLogger('info', 'json', { write: (line: string) => void logs.push(JSON.parse(line)) }), {
-        baseBackoffMs: 20,
-        maxBackoffMs: 40,
-        batchSize: 50,
-      })
+      const e = new DeliveryEngine(
+        t.platform.db,
+        createLogger('info', 'json', { write: (line: string) => void logs.push(JSON.parse(line)) }),
+        {
+          baseBackoffMs: 20,
+          maxBackoffMs: 40,
+          batchSize: 50,
+        },
+      )
       e.register(KIND, sender)
       return e
     }
     const row = async (destination: string, subject: string) =>
-      t.platform.db.selectFrom('deliveries').selectAll().where('destination', '=', destination).where('subject', '=', subject).executeTakeFirstOrThrow()
+      t.platform.db
+        .selectFrom('deliveries')
+        .selectAll()
+        .where('destination', '=', destination)
+        .where('subject', '=', subject)
+        .executeTakeFirstOrThrow()
     const change = async (destination: string, subject: string, version: number, state: string) => {
       sender.states.set(subject, state)
       await engine.enqueue([{ kind: KIND, destination, subject, version }])
@@ -176,7 +185,10 @@ for (const backend of backends()) {
         const retried = await row(destination, 'r1')
         assert.equal(retried.attempts, 1, destination)
         assert.equal(retried.dead_at, null, destination)
-        assert.ok(new Date(retried.next_attempt_at).getTime() > new Date(retried.updated_at).getTime(), `${destination} waits before its retry`)
+        assert.ok(
+          new Date(retried.next_attempt_at).getTime() > new Date(retried.updated_at).getTime(),
+          `${destination} waits before its retry`,
+        )
         const status = await engine.status(destination)
         assert.equal(status.failing, 1)
         assert.equal(status.backlog, 1)
@@ -232,16 +244,16 @@ for (const backend of backends()) {
       const dead = await engine.deadLetters({ destination: 'hook-strict' })
       assert.deepEqual(dead.map((d) => d.subject).sort(), ['r1', 'r2', 'r3'])
       assert.ok(dead.every((d) => d.reason === 'HTTP 400' && d.destination === 'hook-strict' && d.kind === KIND))
-      assert.ok((await engine.deadLetters()).some((d) => d.destination === 'hook-missing'), 'unfiltered: every destination')
+      assert.ok(
+        (await engine.deadLetters()).some((d) => d.destination === 'hook-missing'),
+        'unfiltered: every destination',
+      )
 
       answers.delete('hook-strict')
       assert.equal(await engine.replay('hook-strict', 'r1'), 1)
       await engine.runOnce()
       assert.deepEqual(sentTo('hook-strict', 'r1'), ['payload'])
-      assert.deepEqual(
-        (await engine.deadLetters({ destination: 'hook-strict' })).map((d) => d.subject).sort(),
-        ['r2', 'r3'],
-      )
+      assert.deepEqual((await engine.deadLetters({ destination: 'hook-strict' })).map((d) => d.subject).sort(), ['r2', 'r3'])
       assert.equal(await engine.replay('hook-strict'), 2)
       await engine.runOnce()
       assert.deepEqual(sentTo('hook-strict', 'r2'), ['second payload'])
@@ -276,15 +288,26 @@ for (const backend of backends()) {
       )
       const listed = await admin('GET', '/admin/v1/deliveries/dead-letters?destination=hook-admin')
       assert.equal(listed.statusCode, 200, listed.body)
-      assert.deepEqual(listed.json().deadLetters.map((d: { subject: string; reason: string }) => [d.subject, d.reason]).sort(), [
-        ['a1', 'HTTP 422'],
-        ['a2', 'HTTP 422'],
-      ])
+      assert.deepEqual(
+        listed
+          .json()
+          .deadLetters.map((d: { subject: string; reason: string }) => [d.subject, d.reason])
+          .sort(),
+        [
+          ['a1', 'HTTP 422'],
+          ['a2', 'HTTP 422'],
+        ],
+      )
       answers.delete('hook-admin')
-      assert.deepEqual((await admin('POST', '/admin/v1/deliveries/dead-letters/replay', { destination: 'hook-admin', subject: 'a2' })).json(), {
+      assert.deepEqual(
+        (await admin('POST', '/admin/v1/deliveries/dead-letters/replay', { destination: 'hook-admin', subject: 'a2' })).json(),
+        {
+          replayed: 1,
+        },
+      )
+      assert.deepEqual((await admin('POST', '/admin/v1/deliveries/dead-letters/replay', { destination: 'hook-admin' })).json(), {
         replayed: 1,
       })
-      assert.deepEqual((await admin('POST', '/admin/v1/deliveries/dead-letters/replay', { destination: 'hook-admin' })).json(), { replayed: 1 })
       await engine.runOnce()
       assert.deepEqual(sentTo('hook-admin', 'a1'), ['one'])
       assert.deepEqual(sentTo('hook-admin', 'a2'), ['two'])
@@ -297,7 +320,9 @@ for (const backend of backends()) {
     test('two engines over one database never send the same row at once, and every row exactly once', async () => {
       const subjects = Array.from({ length: 300 }, (_, i) => `bulk-${i}`)
       for (const s of subjects) sender.states.set(s, `state of ${s}`)
-      await engine.enqueue(subjects.flatMap((subject) => ['hook-x', 'hook-y'].map((destination) => ({ kind: KIND, destination, subject, version: 1 }))))
+      await engine.enqueue(
+        subjects.flatMap((subject) => ['hook-x', 'hook-y'].map((destination) => ({ kind: KIND, destination, subject, version: 1 }))),
+      )
       const before = overlapping
       const workers = [newEngine(), newEngine()]
       const drain = async (worker: DeliveryEngine) => {

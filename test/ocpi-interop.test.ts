@@ -74,7 +74,8 @@ describe('following pagination Links', () => {
       const pages: unknown[][] = []
       await assert.rejects(
         (async () => {
-          for await (const p of ocpiPages<unknown>(`${endpoint.origin}/locations`, { http, token: 'secret-token', style: 'raw' })) pages.push(p)
+          for await (const p of ocpiPages<unknown>(`${endpoint.origin}/locations`, { http, token: 'secret-token', style: 'raw' }))
+            pages.push(p)
         })(),
         (error: Error) => {
           assert.match(error.message, /not the endpoint's origin/)

@@ -23,7 +23,11 @@ for (const backend of backends()) {
     }
 
     before(async () => {
-      t = await startTestPlatform(backend, { OPENPNC_OCPI_PUSH_POLL_MS: '100', OPENPNC_DELIVERY_CONCURRENCY: '32', OPENPNC_DELIVERY_BATCH_SIZE: '1000' }, { listen: true })
+      t = await startTestPlatform(
+        backend,
+        { OPENPNC_OCPI_PUSH_POLL_MS: '100', OPENPNC_DELIVERY_CONCURRENCY: '32', OPENPNC_DELIVERY_BATCH_SIZE: '1000' },
+        { listen: true },
+      )
       const org = await t.createOrganization({ name: 'Many Keys Mobility' })
       assert.equal((await t.request(org.apiKey, { method: 'POST', url: '/v1/users', payload: { id: 'fleet' } })).statusCode, 201)
       // Seeded through the schema, fast: the trigger writes each key's event as an API call would.
@@ -60,7 +64,11 @@ for (const backend of backends()) {
       const missing = seeded.rows.filter((k) => !contracts.has(k.contract_id))
       assert.deepEqual(missing, [], 'each key arrived as a token')
       const status = await admin('GET', `/admin/v1/ocpi/partners/${partnerId}`)
-      await waitFor(async () => (await admin('GET', `/admin/v1/ocpi/partners/${partnerId}`)).json().delivery.backlog === 0, 10_000, 'no backlog')
+      await waitFor(
+        async () => (await admin('GET', `/admin/v1/ocpi/partners/${partnerId}`)).json().delivery.backlog === 0,
+        10_000,
+        'no backlog',
+      )
       assert.equal(status.json().pushAllTokens, true, 'on by default')
     })
 
@@ -85,10 +93,14 @@ for (const backend of backends()) {
       // Held while the change is armed, then the partner stops offering a tokens Receiver.
       assert.equal((await admin('POST', `/admin/v1/ocpi/partners/${partnerId}/suspend`)).statusCode, 200)
       await sql`UPDATE charging_keys SET name = 'parked' WHERE contract_id = 'DE-8PS-S00000002'`.execute(t.platform.db)
-      await waitFor(async () => {
-        await t.platform.ocpi.push.runOnce()
-        return (await admin('GET', `/admin/v1/ocpi/partners/${partnerId}`)).json().delivery.backlog === 1
-      }, 15_000, 'the change armed for the partner')
+      await waitFor(
+        async () => {
+          await t.platform.ocpi.push.runOnce()
+          return (await admin('GET', `/admin/v1/ocpi/partners/${partnerId}`)).json().delivery.backlog === 1
+        },
+        15_000,
+        'the change armed for the partner',
+      )
       await sql`UPDATE ocpi_partners SET endpoints = ${JSON.stringify(endpoints.filter((e: { identifier: string }) => e.identifier !== 'tokens'))}::jsonb
                  WHERE id = ${partnerId}`.execute(t.platform.db)
       assert.equal((await admin('POST', `/admin/v1/ocpi/partners/${partnerId}/resume`)).statusCode, 200)

@@ -16,7 +16,8 @@ for (const backend of backends()) {
       const identity = `DE8PSO${String(n).padStart(8, '0')}`
       const text = `INSERT INTO charging_keys (organization_id, user_id, type, contract_id, emaid_identity) VALUES ($1, $2, 'virtual', $3, $3)`
       if (db) await db.query(text, [user.organization_id, user.id, identity])
-      else await sql`INSERT INTO charging_keys (organization_id, user_id, type, contract_id, emaid_identity)
+      else
+        await sql`INSERT INTO charging_keys (organization_id, user_id, type, contract_id, emaid_identity)
                       VALUES (${user.organization_id}, ${user.id}, 'virtual', ${identity}, ${identity})`.execute(t.platform.db)
       return identity
     }
@@ -35,15 +36,21 @@ for (const backend of backends()) {
     /** One step of a named consumer: the contract IDs of the keys whose events it was handed. */
     const step = async (name: string) =>
       (await outbox.consumer(name).step(async (trx, events) =>
-        (await sql<{ contract_id: string }>`SELECT k.contract_id FROM key_events e JOIN charging_keys k ON k.id = e.key_id
-                                             WHERE ${events} ORDER BY e.seq`.execute(trx)).rows.map((r) => r.contract_id),
+        (
+          await sql<{ contract_id: string }>`SELECT k.contract_id FROM key_events e JOIN charging_keys k ON k.id = e.key_id
+                                             WHERE ${events} ORDER BY e.seq`.execute(trx)
+        ).rows.map((r) => r.contract_id),
       )) ?? []
 
     before(async () => {
       t = await startTestPlatform(backend)
       const org = await t.createOrganization({ name: 'Outbox Mobility' })
       await t.request(org.apiKey, { method: 'POST', url: '/v1/users', payload: { id: 'reader' } })
-      user = await t.platform.db.selectFrom('users').select(['id', 'organization_id']).where('organization_id', '=', org.id).executeTakeFirstOrThrow()
+      user = await t.platform.db
+        .selectFrom('users')
+        .select(['id', 'organization_id'])
+        .where('organization_id', '=', org.id)
+        .executeTakeFirstOrThrow()
       outbox = new Outbox(t.platform.db)
     })
     after(() => t.close())
@@ -64,7 +71,7 @@ for (const backend of backends()) {
       assert.equal(await outbox.consumer('second').pending(), 1)
     })
 
-    test("a step whose handler fails moves nothing: the same events come again", async () => {
+    test('a step whose handler fails moves nothing: the same events come again', async () => {
       await step('retrying')
       const a = await insertKey()
       let failed = 0
@@ -96,8 +103,10 @@ for (const backend of backends()) {
           // A later transaction commits first.
           const late = await insertKey()
           const seen = await follower.step(async (events) =>
-            (await sql<{ contract_id: string }>`SELECT k.contract_id FROM key_events e JOIN charging_keys k ON k.id = e.key_id
-                                                 WHERE ${events!}`.execute(t.platform.db)).rows.map((r) => r.contract_id),
+            (
+              await sql<{ contract_id: string }>`SELECT k.contract_id FROM key_events e JOIN charging_keys k ON k.id = e.key_id
+                                                 WHERE ${events!}`.execute(t.platform.db)
+            ).rows.map((r) => r.contract_id),
           )
           assert.deepEqual(seen, [late], 'a cache learns of the committed change without waiting')
           assert.deepEqual(await step('patient'), [], 'the named consumer waits for the older transaction')

@@ -171,7 +171,10 @@ export class DeliveryEngine {
   }
 
   /** Arms deliveries from a list (see the static `enqueue`). */
-  async enqueue(items: ReadonlyArray<{ kind: string; destination: string; subject: string; version: number | string }>, mode: EnqueueMode = 'change') {
+  async enqueue(
+    items: ReadonlyArray<{ kind: string; destination: string; subject: string; version: number | string }>,
+    mode: EnqueueMode = 'change',
+  ) {
     if (items.length === 0) return 0
     return DeliveryEngine.enqueue(
       this.db,
@@ -330,7 +333,11 @@ export class DeliveryEngine {
       )
     }
     const retried = failures.filter((f) => !f.failure.permanent)
-    this.noteOutcome(sender, destination, fields, { delivered: succeeded.length, failed: retried.length, firstError: retried[0]?.failure.reason })
+    this.noteOutcome(sender, destination, fields, {
+      delivered: succeeded.length,
+      failed: retried.length,
+      firstError: retried[0]?.failure.reason,
+    })
     return { delivered: succeeded.length, failed: failures.length }
   }
 
@@ -406,7 +413,14 @@ export class DeliveryEngine {
    */
   async status(destination: string, alsoWaiting?: RawBuilder<number>): Promise<DeliveryStatus> {
     const row = (
-      await sql<{ backlog: string; failing: string; delivered: string; dead: string; next_attempt_at: Date | string | null; last_error: string | null }>`
+      await sql<{
+        backlog: string
+        failing: string
+        delivered: string
+        dead: string
+        next_attempt_at: Date | string | null
+        last_error: string | null
+      }>`
         SELECT (s.backlog + ${alsoWaiting ?? sql`0`})::text AS backlog, s.failing::text, s.delivered::text, s.dead::text, s.next_attempt_at,
                (SELECT last_error FROM deliveries WHERE destination = ${destination} AND last_error IS NOT NULL
                  ORDER BY updated_at DESC LIMIT 1) AS last_error

@@ -84,7 +84,7 @@ export const adminApi: FastifyPluginAsyncTypebox<{ platform: Platform }> = async
   )
 
   // The delivery engine's state, whatever the protocol: backlog per destination, dead letters.
-  const Destination = Type.String({ minLength: 1, maxLength: 200, description: "a destination, e.g. ocpi:<partnerId>" })
+  const Destination = Type.String({ minLength: 1, maxLength: 200, description: 'a destination, e.g. ocpi:<partnerId>' })
   app.route({
     ...R.listDeliveryBacklogs.route,
     schema: {
@@ -143,7 +143,9 @@ export const adminApi: FastifyPluginAsyncTypebox<{ platform: Platform }> = async
       ...R.replayDeadLetters.doc,
       body: Type.Object({
         destination: Destination,
-        subject: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'one subject; without it, every dead letter of the destination' })),
+        subject: Type.Optional(
+          Type.String({ minLength: 1, maxLength: 200, description: 'one subject; without it, every dead letter of the destination' }),
+        ),
       }),
       response: { 200: Type.Object({ replayed: Type.Integer() }), ...errors },
     },

@@ -91,7 +91,9 @@ export const ADMIN_API = routeTable({
     summary: 'The delivery backlog per destination (every partner and kind of push), with its dead letters',
     example: {
       response: {
-        destinations: [{ destination: 'ocpi:7c1e9b2a-3d4f-4a5b-8c6d-0e1f2a3b4c5d', kind: 'ocpi-token', backlog: 12, failing: 3, deadLetters: 1 }],
+        destinations: [
+          { destination: 'ocpi:7c1e9b2a-3d4f-4a5b-8c6d-0e1f2a3b4c5d', kind: 'ocpi-token', backlog: 12, failing: 3, deadLetters: 1 },
+        ],
       },
     },
   },

@@ -325,14 +325,14 @@ export class OcpiPartners {
         await trx
           .updateTable('ocpi_partners')
           .set({
-          status: 'registered',
-          token_a_sha256: null,
-          incoming_token_sha256: sha256(registration.incomingToken),
-          outgoing_token_encrypted: this.secrets.seal(registration.outgoingToken),
-          versions_url: registration.versionsUrl,
-          version: registration.version,
-          endpoints: JSON.stringify(registration.endpoints),
-          roles: JSON.stringify(registration.roles),
+            status: 'registered',
+            token_a_sha256: null,
+            incoming_token_sha256: sha256(registration.incomingToken),
+            outgoing_token_encrypted: this.secrets.seal(registration.outgoingToken),
+            versions_url: registration.versionsUrl,
+            version: registration.version,
+            endpoints: JSON.stringify(registration.endpoints),
+            roles: JSON.stringify(registration.roles),
             registered_at: now,
             updated_at: now,
             // Newly registered: the token publisher queues every existing token for it.

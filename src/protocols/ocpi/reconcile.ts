@@ -77,8 +77,7 @@ export async function reconcileTokens(
 }
 
 /** The CPO does not have the token: HTTP 404 or OCPI 2004. */
-const isUnknownToken = (error: unknown) =>
-  error instanceof OcpiClientError && (error.ocpiStatus === 2004 || error.httpStatus === 404)
+const isUnknownToken = (error: unknown) => error instanceof OcpiClientError && (error.ocpiStatus === 2004 || error.httpStatus === 404)
 
 /** The Token in a GET answer: an object, or (some CPOs answer a list) the one object of a list. */
 function readToken(data: unknown): Record<string, unknown> | undefined {

@@ -378,7 +378,12 @@ export class KeyDirectory {
   async poll(): Promise<void> {
     const row = await this.outbox.step(async (events) => {
       const organizations = sql<string>`(SELECT count(*) || ':' || coalesce(max(updated_at)::text, '') FROM organizations)`
-      if (events === null) return (await sql<{ identities: null; organizations: string }>`SELECT NULL AS identities, ${organizations} AS organizations`.execute(this.db)).rows[0]!
+      if (events === null)
+        return (
+          await sql<{ identities: null; organizations: string }>`SELECT NULL AS identities, ${organizations} AS organizations`.execute(
+            this.db,
+          )
+        ).rows[0]!
       const result = await sql<{ identities: string[] | null; organizations: string }>`
         SELECT (SELECT array_agg(DISTINCT x) FROM (
                   SELECT k.emaid_identity AS x FROM key_events e JOIN charging_keys k ON k.id = e.key_id WHERE ${events}
