@@ -40,6 +40,14 @@ const SETTINGS = {
   // How often changes made elsewhere (another instance, SQL) reach the in-memory key directory;
   // changes through this instance count at once.
   keyDirectoryPollMs: { env: 'OPENPNC_KEY_DIRECTORY_POLL_MS', schema: Type.Integer({ minimum: 50, maximum: 3_600_000, default: 250 }) },
+  deliveryConcurrency: {
+    env: 'OPENPNC_DELIVERY_CONCURRENCY',
+    schema: Type.Integer({ minimum: 1, maximum: 64, default: 8, description: 'sends in parallel per partner' }),
+  },
+  deliveryBatchSize: {
+    env: 'OPENPNC_DELIVERY_BATCH_SIZE',
+    schema: Type.Integer({ minimum: 1, maximum: 5000, default: 200, description: 'deliveries leased per round' }),
+  },
   ocpiLocationsPullMs: {
     env: 'OPENPNC_OCPI_LOCATIONS_PULL_MS',
     schema: Type.Integer({ minimum: 1000, maximum: 86_400_000, default: 900_000 }),

@@ -85,6 +85,7 @@ export async function startPlatform(config: Config, options: StartOptions = {}):
         Promise.all(
           (await platform.ocpi.partners.list()).map(async (p) => ({ partnerId: p.id, ...(await platform.ocpi.push.status(p.id)) })),
         ),
+      destinations: () => platform.deliveries.backlogs(),
     },
     log,
   )
@@ -113,6 +114,7 @@ export async function startPlatform(config: Config, options: StartOptions = {}):
   )
 
   platform.ocpi.push.start()
+  platform.deliveries.start()
   platform.ocpi.locationPull.start()
 
   // Replays are kept 24 hours; sweep the older ones now and then.
@@ -128,7 +130,14 @@ export async function startPlatform(config: Config, options: StartOptions = {}):
       [
         { name: 'stopped accepting connections and answered the requests in flight', run: () => server.close() },
         ...(metricsServer ? [{ name: 'closed the metrics server', run: () => metricsServer.close() }] : []),
-        { name: 'stopped the token push after its round in flight', run: () => platform.ocpi.push.stop() },
+        {
+          // the publisher first (no new rows), then the delivery engine after its round
+          name: 'stopped the token push after its round in flight',
+          run: async () => {
+            await platform.ocpi.push.stop()
+            await platform.deliveries.stop()
+          },
+        },
         { name: 'stopped the location pull', run: () => platform.ocpi.locationPull.stop() },
         { name: 'closed the connections to partners', run: () => platform.outgoing.close() },
         { name: 'stopped the key directory', run: () => platform.keyDirectory.stop() },

@@ -12,6 +12,9 @@ import type { Logger } from './infra/logger.ts'
 import { OcpiRegistration } from './protocols/ocpi/credentials.ts'
 import { OcpiPartners } from './protocols/ocpi/partners.ts'
 import { TokenPush } from './protocols/ocpi/push.ts'
+import { partnerOfDestination } from './protocols/ocpi/partners.ts'
+import { OCPI_TOKEN } from './protocols/ocpi/token-sender.ts'
+import { DeliveryEngine } from './infra/delivery/engine.ts'
 import { LocationPull } from './protocols/ocpi/location-pull.ts'
 import { SearchDocumentCache } from './services/locations/document-cache.ts'
 import { PlatformMetrics } from './infra/metrics.ts'
@@ -40,6 +43,8 @@ export interface Platform {
   searchDocuments: SearchDocumentCache
   /** every call to a URL a partner gave us goes through this policy (closed when the platform stops) */
   outgoing: OutgoingHttp
+  /** the durable delivery engine: every push to a partner (OCPI tokens first) goes through it */
+  deliveries: DeliveryEngine
   ocpi: {
     partners: OcpiPartners
     registration: OcpiRegistration
@@ -68,6 +73,18 @@ export function createPlatform(db: Db, config: Config, log: Logger): Platform {
     maxAnswerBytes: config.partnerAnswerMaxBytes,
     timeoutMs: config.partnerTimeoutMs,
   })
+  const deliveries = new DeliveryEngine(db, log, {
+    pollMs: config.ocpiPushPollMs,
+    batchSize: config.deliveryBatchSize,
+    concurrency: config.deliveryConcurrency,
+    baseBackoffMs: config.ocpiRetryBaseMs,
+    maxBackoffMs: config.ocpiRetryMaxMs,
+    // A lease outlives the longest send, so a row is never sent by two workers at once.
+    leaseMs: Math.max(60_000, 2 * config.partnerTimeoutMs),
+    onFailure: (delivery) => {
+      if (delivery.kind === OCPI_TOKEN) metrics.deliveryFailed(partnerOfDestination(delivery.destination))
+    },
+  })
   let publicUrl = config.publicUrl ?? `http://${config.host}:${config.port}`
   const identity = {
     countryCode: config.ocpiCountryCode,
@@ -90,15 +107,13 @@ export function createPlatform(db: Db, config: Config, log: Logger): Platform {
     decisions,
     searchDocuments: new SearchDocumentCache(config.geosearchCacheMb * 1024 * 1024),
     outgoing,
+    deliveries,
     ocpi: {
       partners,
       registration: new OcpiRegistration(partners, identity, log, outgoing),
-      push: new TokenPush(db, partners, { countryCode: config.ocpiCountryCode, partyId: config.ocpiPartyId }, log, {
+      push: new TokenPush(db, partners, { countryCode: config.ocpiCountryCode, partyId: config.ocpiPartyId }, log, deliveries, {
         http: outgoing,
         pollMs: config.ocpiPushPollMs,
-        baseBackoffMs: config.ocpiRetryBaseMs,
-        maxBackoffMs: config.ocpiRetryMaxMs,
-        onFailure: (partnerId) => metrics.deliveryFailed(partnerId),
       }),
       locationPull: new LocationPull(db, partners, log, { intervalMs: config.ocpiLocationsPullMs, http: outgoing }),
     },

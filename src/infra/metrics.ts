@@ -91,6 +91,8 @@ export interface MetricSources {
   searchDocuments: { stats(): { entries: number; bytes: number; hits: number; misses: number } }
   /** per OCPI partner, what `GET /admin/v1/ocpi/partners` shows as `delivery` */
   deliveries(): Promise<Array<{ partnerId: string; backlog: number; failing: number }>>
+  /** the delivery engine's rows per destination (every kind: OCPI tokens, later others) */
+  destinations?(): Promise<Array<{ destination: string; kind: string; backlog: number; deadLetters: number }>>
   databasePool(): { total: number; idle: number; waiting: number }
 }
 
@@ -237,5 +239,32 @@ export class PlatformMetrics {
       })
     deliveryGauge('openpnc_ocpi_token_delivery_backlog', 'Tokens with a change not yet delivered, by OCPI partner', 'backlog')
     deliveryGauge('openpnc_ocpi_token_delivery_failing', 'Of the backlog, tokens whose last attempt failed, by OCPI partner', 'failing')
+    const destinations = sources.destinations
+    if (destinations) {
+      // Both engine gauges come from one read per scrape too.
+      let read: ReturnType<typeof destinations> | undefined
+      const readDestinations = () => (read ??= destinations().finally(() => setImmediate(() => (read = undefined))))
+      const destinationGauge = (name: string, help: string, field: 'backlog' | 'deadLetters') =>
+        new Gauge({
+          name,
+          help,
+          labelNames: ['destination', 'kind'],
+          registers,
+          async collect() {
+            this.reset()
+            try {
+              for (const d of await readDestinations()) this.set({ destination: d.destination, kind: d.kind }, d[field])
+            } catch (err) {
+              log.warn({ err }, 'metrics: could not read the delivery backlog')
+            }
+          },
+        })
+      destinationGauge('openpnc_delivery_backlog', 'Deliveries with a change not yet delivered, by destination and kind', 'backlog')
+      destinationGauge(
+        'openpnc_delivery_dead_letters',
+        'Deliveries parked after a permanent failure, waiting for a replay, by destination and kind',
+        'deadLetters',
+      )
+    }
   }
 }

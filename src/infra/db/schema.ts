@@ -10,7 +10,9 @@ export interface Database {
   idempotency_records: IdempotencyRecordsTable
   ocpi_partners: OcpiPartnersTable
   outbox_cursors: OutboxCursorsTable
+  /** a read-only view over `deliveries` (migration 0010) */
   ocpi_token_deliveries: OcpiTokenDeliveriesTable
+  deliveries: DeliveriesTable
   ocpi_partner_parties: OcpiPartnerPartiesTable
   authorization_decisions: AuthorizationDecisionsTable
   locations: LocationsTable
@@ -127,6 +129,9 @@ export interface OcpiPartnersTable {
   registered_at: NullableTimestamp
   locations_pulled_at: NullableTimestamp
   suspended_at: NullableTimestamp
+  /** migration 0011: a newly registered partner gets every existing token */
+  push_all_tokens: Generated<boolean>
+  token_sync_requested_at: NullableTimestamp
   created_at: Timestamp
   updated_at: Timestamp
 }
@@ -144,6 +149,24 @@ export interface OutboxCursorsTable {
   next_tx_id: string
 }
 
+/** The delivery engine's rows (migration 0010): one per destination and subject. */
+export interface DeliveriesTable {
+  destination: string
+  subject: string
+  kind: string
+  version: ColumnType<string, string | number | bigint, string | number | bigint>
+  delivered_version: ColumnType<string, string | number | bigint | undefined, string | number | bigint>
+  generation: ColumnType<string, string | number | bigint | undefined, string | number | bigint>
+  attempts: Generated<number>
+  next_attempt_at: Timestamp
+  lease_until: NullableTimestamp
+  lease_id: string | null
+  dead_at: NullableTimestamp
+  last_error: string | null
+  created_at: Timestamp
+  updated_at: Timestamp
+}
+
 export interface OcpiTokenDeliveriesTable {
   partner_id: string
   key_id: string
@@ -153,6 +176,7 @@ export interface OcpiTokenDeliveriesTable {
   next_attempt_at: Timestamp
   leased_until: NullableTimestamp
   last_error: string | null
+  dead_at: NullableTimestamp
   updated_at: Timestamp
 }
 

@@ -82,4 +82,73 @@ export const adminApi: FastifyPluginAsyncTypebox<{ platform: Platform }> = async
       organizationId: async (request) => (await organizations.get((request.params as { organizationId: string }).organizationId)).id,
     },
   )
+
+  // The delivery engine's state, whatever the protocol: backlog per destination, dead letters.
+  const Destination = Type.String({ minLength: 1, maxLength: 200, description: 'a destination, e.g. ocpi:<partnerId>' })
+  app.route({
+    ...R.listDeliveryBacklogs.route,
+    schema: {
+      ...R.listDeliveryBacklogs.doc,
+      response: {
+        200: Type.Object({
+          destinations: Type.Array(
+            Type.Object({
+              destination: Type.String(),
+              kind: Type.String(),
+              backlog: Type.Integer({ description: 'deliveries with a change not yet delivered' }),
+              failing: Type.Integer({ description: 'of those, deliveries whose last attempt failed' }),
+              deadLetters: Type.Integer(),
+            }),
+          ),
+        }),
+        ...errors,
+      },
+    },
+    handler: async () => ({ destinations: await platform.deliveries.backlogs() }),
+  })
+
+  app.route({
+    ...R.listDeadLetters.route,
+    schema: {
+      ...R.listDeadLetters.doc,
+      querystring: Type.Object({
+        destination: Type.Optional(Destination),
+        limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+      }),
+      response: {
+        200: Type.Object({
+          deadLetters: Type.Array(
+            Type.Object({
+              kind: Type.String(),
+              destination: Type.String(),
+              subject: Type.String(),
+              version: Type.String(),
+              attempts: Type.Integer(),
+              reason: Type.Union([Type.String(), Type.Null()]),
+              deadAt: Type.String({ format: 'date-time' }),
+            }),
+          ),
+        }),
+        ...errors,
+      },
+    },
+    handler: async (request) => ({
+      deadLetters: (await platform.deliveries.deadLetters(request.query)).map((d) => ({ ...d, deadAt: d.deadAt.toISOString() })),
+    }),
+  })
+
+  app.route({
+    ...R.replayDeadLetters.route,
+    schema: {
+      ...R.replayDeadLetters.doc,
+      body: Type.Object({
+        destination: Destination,
+        subject: Type.Optional(
+          Type.String({ minLength: 1, maxLength: 200, description: 'one subject; without it, every dead letter of the destination' }),
+        ),
+      }),
+      response: { 200: Type.Object({ replayed: Type.Integer() }), ...errors },
+    },
+    handler: async (request) => ({ replayed: await platform.deliveries.replay(request.body.destination, request.body.subject) }),
+  })
 }

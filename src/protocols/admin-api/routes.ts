@@ -83,4 +83,48 @@ export const ADMIN_API = routeTable({
     summary: "Revoke an organization's API key",
     errors: ['organization_not_found', 'api_key_not_found'],
   },
+  listDeliveryBacklogs: {
+    method: 'GET',
+    url: '/admin/v1/deliveries',
+    auth: platform,
+    tag: 'Admin',
+    summary: 'The delivery backlog per destination (every partner and kind of push), with its dead letters',
+    example: {
+      response: {
+        destinations: [
+          { destination: 'ocpi:7c1e9b2a-3d4f-4a5b-8c6d-0e1f2a3b4c5d', kind: 'ocpi-token', backlog: 12, failing: 3, deadLetters: 1 },
+        ],
+      },
+    },
+  },
+  listDeadLetters: {
+    method: 'GET',
+    url: '/admin/v1/deliveries/dead-letters',
+    auth: platform,
+    tag: 'Admin',
+    summary: 'Deliveries that failed for good (parked until replayed or changed again), newest first; of one destination if given',
+    example: {
+      response: {
+        deadLetters: [
+          {
+            kind: 'ocpi-token',
+            destination: 'ocpi:7c1e9b2a-3d4f-4a5b-8c6d-0e1f2a3b4c5d',
+            subject: 'token:3d9a4c1e-7b2f-4e8a-9c0d-1f2e3a4b5c6d',
+            version: '18234',
+            attempts: 1,
+            reason: 'HTTP 400 from partner (OCPI status 2001)',
+            deadAt: '2026-01-15T09:20:00.000Z',
+          },
+        ],
+      },
+    },
+  },
+  replayDeadLetters: {
+    method: 'POST',
+    url: '/admin/v1/deliveries/dead-letters/replay',
+    auth: platform,
+    tag: 'Admin',
+    summary: "Send a destination's dead letters again, one (subject) or all, in their current state",
+    example: { request: { destination: 'ocpi:7c1e9b2a-3d4f-4a5b-8c6d-0e1f2a3b4c5d' }, response: { replayed: 1 } },
+  },
 })

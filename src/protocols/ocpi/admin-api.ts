@@ -4,7 +4,8 @@ import { OpenpncError } from '../../core/errors.ts'
 import { ErrorResponse } from '../../infra/http/errors.ts'
 import { platform as platformAuth, routeTable } from '../../infra/http/route-table.ts'
 import type { Platform } from '../../platform.ts'
-import { parseParty, partyName, type OcpiPartner } from './partners.ts'
+import { ocpiDestination, parseParty, partyName, type OcpiPartner } from './partners.ts'
+import { tokenSubject } from './token-sender.ts'
 
 // Examples for the documentation (a test validates them against the schemas).
 const partnerExample = {
@@ -17,7 +18,8 @@ const partnerExample = {
   endpoints: [{ identifier: 'tokens', role: 'RECEIVER', url: 'https://cpo.example.com/ocpi/2.3.0/tokens' }],
   authorizationStyle: 'base64',
   emaidTokenType: null,
-  delivery: { backlog: 0, failing: 0, delivered: 1250, nextAttemptAt: null, lastError: null },
+  pushAllTokens: true,
+  delivery: { backlog: 0, failing: 0, delivered: 1250, deadLetters: 0, nextAttemptAt: null, lastError: null },
   suspended: null,
   parties: ['NL*SIM'],
   registered: '2026-01-15T09:10:00.000Z',
@@ -112,6 +114,36 @@ export const OCPI_ADMIN_API = routeTable({
     errors: ['ocpi_partner_not_found', 'ocpi_pull_failed', 'ocpi_partner_suspended'],
     example: { request: { full: true }, response: { received: 5120, stored: 5118, invalid: 2, removed: 14, full: true } },
   },
+  listOcpiPartnerDeadLetters: {
+    method: 'GET',
+    url: '/admin/v1/ocpi/partners/:partnerId/dead-letters',
+    auth: platformAuth,
+    tag: 'Admin: OCPI',
+    summary: "A partner's token deliveries that failed for good (e.g. refused as invalid): parked until replayed or changed again",
+    errors: ['ocpi_partner_not_found'],
+    example: {
+      response: {
+        deadLetters: [
+          {
+            keyId: '3d9a4c1e-7b2f-4e8a-9c0d-1f2e3a4b5c6d',
+            version: '18234',
+            attempts: 1,
+            reason: 'HTTP 400 from partner (OCPI status 2001)',
+            deadAt: '2026-01-15T09:20:00.000Z',
+          },
+        ],
+      },
+    },
+  },
+  replayOcpiPartnerDeadLetters: {
+    method: 'POST',
+    url: '/admin/v1/ocpi/partners/:partnerId/dead-letters/replay',
+    auth: platformAuth,
+    tag: 'Admin: OCPI',
+    summary: "Send a partner's dead letters again, one (keyId) or all, in the token's current state",
+    errors: ['ocpi_partner_not_found'],
+    example: { request: { keyId: '3d9a4c1e-7b2f-4e8a-9c0d-1f2e3a4b5c6d' }, response: { replayed: 1 } },
+  },
   registerWithOcpiPartner: {
     method: 'POST',
     url: '/admin/v1/ocpi/partners/:partnerId/register',
@@ -134,6 +166,10 @@ const Style = Type.Union([Type.Literal('base64'), Type.Literal('raw')], {
 })
 const EmaidTokenType = Type.Union([Type.Literal('OTHER'), Type.Literal('EMAID'), Type.Null()], {
   description: 'Token.type of Plug&Charge keys for this partner; null: OTHER on 2.2.1, EMAID on 2.3.0',
+})
+
+const PushAllTokens = Type.Boolean({
+  description: 'queue every existing token for the partner when it registers (default true: many CPOs only accept pushes)',
 })
 
 const Parties = Type.Array(
@@ -166,10 +202,12 @@ const PartnerResponse = Type.Object(
     parties: Type.Array(Type.String(), { description: 'the parties it may act for, as NL*CPO' }),
     authorizationStyle: Type.String(),
     emaidTokenType: Type.Union([Type.String(), Type.Null()]),
+    pushAllTokens: Type.Boolean({ description: 'whether registering queues every existing token for the partner' }),
     delivery: Type.Object({
       backlog: Type.Integer({ description: 'tokens with a change not yet delivered' }),
       failing: Type.Integer({ description: 'of those, tokens whose last attempt failed' }),
       delivered: Type.Integer(),
+      deadLetters: Type.Integer({ description: 'tokens whose delivery failed for good, waiting for a replay (not in the backlog)' }),
       nextAttemptAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
       lastError: Type.Union([Type.String(), Type.Null()]),
     }),
@@ -197,7 +235,15 @@ function presentPartner(p: OcpiPartner, delivery: Delivery): Static<typeof Partn
     parties: p.parties.map(partyName),
     authorizationStyle: p.authorizationStyle,
     emaidTokenType: p.emaidTokenType,
-    delivery: { ...delivery, nextAttemptAt: delivery.nextAttemptAt?.toISOString() ?? null },
+    pushAllTokens: p.pushAllTokens,
+    delivery: {
+      backlog: delivery.backlog,
+      failing: delivery.failing,
+      delivered: delivery.delivered,
+      deadLetters: delivery.deadLetters,
+      nextAttemptAt: delivery.nextAttemptAt?.toISOString() ?? null,
+      lastError: delivery.lastError,
+    },
     registered: p.registeredAt?.toISOString() ?? null,
     created: p.createdAt.toISOString(),
     updated: p.updatedAt.toISOString(),
@@ -223,6 +269,7 @@ export const ocpiAdminApi: FastifyPluginAsyncTypebox<{ platform: Platform }> = a
         authorizationStyle: Type.Optional(Style),
         emaidTokenType: Type.Optional(EmaidTokenType),
         parties: Type.Optional(Parties),
+        pushAllTokens: Type.Optional(PushAllTokens),
       }),
       response: {
         201: Type.Object({
@@ -263,6 +310,7 @@ export const ocpiAdminApi: FastifyPluginAsyncTypebox<{ platform: Platform }> = a
         authorizationStyle: Type.Optional(Style),
         emaidTokenType: Type.Optional(EmaidTokenType),
         parties: Type.Optional(Parties),
+        pushAllTokens: Type.Optional(PushAllTokens),
       }),
       response: { 200: PartnerResponse, ...errors },
     },
@@ -295,6 +343,57 @@ export const ocpiAdminApi: FastifyPluginAsyncTypebox<{ platform: Platform }> = a
     handler: async (request, reply) => {
       await partners.remove(request.params.partnerId)
       return reply.code(204).send(null)
+    },
+  })
+
+  app.route({
+    ...R.listOcpiPartnerDeadLetters.route,
+    schema: {
+      ...R.listOcpiPartnerDeadLetters.doc,
+      params: PartnerParams,
+      querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })) }),
+      response: {
+        200: Type.Object({
+          deadLetters: Type.Array(
+            Type.Object({
+              keyId: Type.String(),
+              version: Type.String({ description: 'the key event the delivery was for' }),
+              attempts: Type.Integer(),
+              reason: Type.Union([Type.String(), Type.Null()]),
+              deadAt: Type.String({ format: 'date-time' }),
+            }),
+          ),
+        }),
+        ...errors,
+      },
+    },
+    handler: async (request) => {
+      const partner = await partners.get(request.params.partnerId)
+      const dead = await platform.deliveries.deadLetters({ destination: ocpiDestination(partner.id), limit: request.query.limit })
+      return {
+        deadLetters: dead.map((d) => ({
+          keyId: d.subject.replace(/^token:/, ''),
+          version: d.version,
+          attempts: d.attempts,
+          reason: d.reason,
+          deadAt: d.deadAt.toISOString(),
+        })),
+      }
+    },
+  })
+
+  app.route({
+    ...R.replayOcpiPartnerDeadLetters.route,
+    schema: {
+      ...R.replayOcpiPartnerDeadLetters.doc,
+      params: PartnerParams,
+      body: Type.Object({ keyId: Type.Optional(Type.String({ format: 'uuid', description: 'one key; without it, every dead letter' })) }),
+      response: { 200: Type.Object({ replayed: Type.Integer() }), ...errors },
+    },
+    handler: async (request) => {
+      const partner = await partners.get(request.params.partnerId)
+      const { keyId } = request.body
+      return { replayed: await platform.deliveries.replay(ocpiDestination(partner.id), keyId && tokenSubject(keyId.toLowerCase())) }
     },
   })
 

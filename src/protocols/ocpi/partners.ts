@@ -22,6 +22,8 @@ export interface OcpiPartner {
   registeredAt: Date | null
   /** set while a platform admin has suspended the partner */
   suspendedAt: Date | null
+  /** whether its registration queues every existing token for it (many CPOs only accept pushes) */
+  pushAllTokens: boolean
   createdAt: Date
   updatedAt: Date
   hasOutgoingToken: boolean
@@ -33,6 +35,10 @@ const sha256 = (token: string) => createHash('sha256').update(token).digest()
 export const newCredentialsToken = () => randomBytes(32).toString('base64url')
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
+/** The delivery destination of a partner: what the delivery engine sends to it is filed under this. */
+export const ocpiDestination = (partnerId: string) => `ocpi:${partnerId}`
+export const partnerOfDestination = (destination: string) => destination.slice('ocpi:'.length)
 
 /** `NL*CPO`, as the admin API and the CLI write a party. */
 export const partyName = (p: Party) => `${p.country_code}*${p.party_id}`
@@ -88,6 +94,7 @@ function toPartner(row: PartnerRow): OcpiPartner {
     emaidTokenType: row.emaid_token_type,
     registeredAt: row.registered_at,
     suspendedAt: row.suspended_at,
+    pushAllTokens: row.push_all_tokens,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
     hasOutgoingToken: row.outgoing_token_encrypted !== null,
@@ -166,6 +173,7 @@ export class OcpiPartners {
     authorizationStyle?: 'base64' | 'raw'
     emaidTokenType?: 'OTHER' | 'EMAID' | null
     parties?: Party[]
+    pushAllTokens?: boolean
   }) {
     const tokenA = newCredentialsToken()
     const id = await this.db.transaction().execute(async (trx) => {
@@ -176,6 +184,7 @@ export class OcpiPartners {
           token_a_sha256: sha256(tokenA),
           authorization_style: input.authorizationStyle,
           emaid_token_type: input.emaidTokenType ?? null,
+          push_all_tokens: input.pushAllTokens,
         })
         .returning('id')
         .executeTakeFirstOrThrow()
@@ -199,7 +208,13 @@ export class OcpiPartners {
   /** Admin changes; `parties` replaces the partner's grants. */
   async update(
     id: string,
-    changes: { name?: string; authorizationStyle?: 'base64' | 'raw'; emaidTokenType?: 'OTHER' | 'EMAID' | null; parties?: Party[] },
+    changes: {
+      name?: string
+      authorizationStyle?: 'base64' | 'raw'
+      emaidTokenType?: 'OTHER' | 'EMAID' | null
+      parties?: Party[]
+      pushAllTokens?: boolean
+    },
   ) {
     const found = await this.changing(() =>
       this.db.transaction().execute(async (trx) => {
@@ -209,6 +224,7 @@ export class OcpiPartners {
             name: changes.name,
             authorization_style: changes.authorizationStyle,
             emaid_token_type: changes.emaidTokenType,
+            push_all_tokens: changes.pushAllTokens,
             updated_at: new Date(),
           })
           .where('id', '=', id)
@@ -288,7 +304,12 @@ export class OcpiPartners {
     await this.changing(() =>
       this.db.transaction().execute(async (trx) => {
         // One exchange of this partner at a time, so its grants are read and fixed once.
-        await trx.selectFrom('ocpi_partners').select('id').where('id', '=', id).forUpdate().executeTakeFirstOrThrow()
+        const before = await trx
+          .selectFrom('ocpi_partners')
+          .select(['status', 'push_all_tokens'])
+          .where('id', '=', id)
+          .forUpdate()
+          .executeTakeFirstOrThrow()
         const granted = await trx
           .selectFrom('ocpi_partner_parties')
           .select(['country_code', 'party_id'])
@@ -304,16 +325,18 @@ export class OcpiPartners {
         await trx
           .updateTable('ocpi_partners')
           .set({
-          status: 'registered',
-          token_a_sha256: null,
-          incoming_token_sha256: sha256(registration.incomingToken),
-          outgoing_token_encrypted: this.secrets.seal(registration.outgoingToken),
-          versions_url: registration.versionsUrl,
-          version: registration.version,
-          endpoints: JSON.stringify(registration.endpoints),
-          roles: JSON.stringify(registration.roles),
+            status: 'registered',
+            token_a_sha256: null,
+            incoming_token_sha256: sha256(registration.incomingToken),
+            outgoing_token_encrypted: this.secrets.seal(registration.outgoingToken),
+            versions_url: registration.versionsUrl,
+            version: registration.version,
+            endpoints: JSON.stringify(registration.endpoints),
+            roles: JSON.stringify(registration.roles),
             registered_at: now,
             updated_at: now,
+            // Newly registered: the token publisher queues every existing token for it.
+            ...(before.status !== 'registered' && before.push_all_tokens && { token_sync_requested_at: now }),
           })
           .where('id', '=', id)
           .execute()
@@ -368,11 +391,17 @@ export class OcpiPartners {
 
   /**
    * Deletes a partner for good: its credentials, its pending token deliveries and the locations it
-   * sent us go with it (foreign keys, ON DELETE CASCADE); recorded authorization decisions stay.
+   * sent us go with it (foreign keys, ON DELETE CASCADE; its deliveries in the same transaction);
+   * recorded authorization decisions stay.
    */
   async remove(id: string): Promise<void> {
     if (!UUID.test(id)) throw notFound('ocpi_partner_not_found', `OCPI partner ${id} not found`)
-    const deleted = await this.changing(() => this.db.deleteFrom('ocpi_partners').where('id', '=', id).executeTakeFirst())
+    const deleted = await this.changing(() =>
+      this.db.transaction().execute(async (trx) => {
+        await trx.deleteFrom('deliveries').where('destination', '=', ocpiDestination(id)).execute()
+        return trx.deleteFrom('ocpi_partners').where('id', '=', id).executeTakeFirst()
+      }),
+    )
     if (deleted.numDeletedRows === 0n) throw notFound('ocpi_partner_not_found', `OCPI partner ${id} not found`)
   }
 

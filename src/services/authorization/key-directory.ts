@@ -2,6 +2,7 @@ import { sql } from 'kysely'
 import type { Db } from '../../infra/db/database.ts'
 import type { ChargingKeyType } from '../../infra/db/schema.ts'
 import type { Logger } from '../../infra/logger.ts'
+import { Outbox, type OutboxFollower } from '../../infra/outbox/outbox.ts'
 import type { KeyCard } from '../keys/roaming-key.ts'
 
 export interface KeyRef {
@@ -165,7 +166,9 @@ export class KeyDirectory {
   private readonly readsInFlight = new Map<number, number>()
   private reloading: Promise<void> | undefined
   private stopped = false
-  private cursor: string | null = null
+  /** This process's own position in the key-event outbox (every instance sees every change). */
+  private readonly outbox: OutboxFollower
+  private polled = false
   private timer: NodeJS.Timeout | undefined
   private organizationsVersion = ''
   /** False while the outbox cannot be read: then nothing is served from memory. */
@@ -177,7 +180,9 @@ export class KeyDirectory {
     private readonly db: Db,
     private readonly log: Logger,
     private readonly options: { pollMs?: number; loadAll?: boolean; reloadAfter?: number } = {},
-  ) {}
+  ) {
+    this.outbox = new Outbox(db).follower()
+  }
 
   /** True once every key has been loaded (readiness). */
   get loaded(): boolean {
@@ -386,19 +391,26 @@ export class KeyDirectory {
 
   /** Reads the outbox for changes since the last poll (by transaction, so none is skipped). */
   async poll(): Promise<void> {
-    const result = await sql<{ xmin: string; identities: string[] | null; organizations: string }>`
-      SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin,
-             (SELECT array_agg(DISTINCT x) FROM (
-                SELECT k.emaid_identity AS x FROM key_events e JOIN charging_keys k ON k.id = e.key_id
-                 WHERE e.tx_id >= ${this.cursor ?? '0'}::xid8
-                UNION
-                SELECT k.rfid_uid FROM key_events e JOIN charging_keys k ON k.id = e.key_id
-                 WHERE e.tx_id >= ${this.cursor ?? '0'}::xid8 AND k.rfid_uid IS NOT NULL) changed) AS identities,
-             (SELECT count(*) || ':' || coalesce(max(updated_at)::text, '') FROM organizations) AS organizations`.execute(this.db)
-    const row = result.rows[0]!
-    if (this.cursor === null) {
+    const row = await this.outbox.step(async (events) => {
+      const organizations = sql<string>`(SELECT count(*) || ':' || coalesce(max(updated_at)::text, '') FROM organizations)`
+      if (events === null)
+        return (
+          await sql<{ identities: null; organizations: string }>`SELECT NULL AS identities, ${organizations} AS organizations`.execute(
+            this.db,
+          )
+        ).rows[0]!
+      const result = await sql<{ identities: string[] | null; organizations: string }>`
+        SELECT (SELECT array_agg(DISTINCT x) FROM (
+                  SELECT k.emaid_identity AS x FROM key_events e JOIN charging_keys k ON k.id = e.key_id WHERE ${events}
+                  UNION
+                  SELECT k.rfid_uid FROM key_events e JOIN charging_keys k ON k.id = e.key_id
+                   WHERE ${events} AND k.rfid_uid IS NOT NULL) changed) AS identities,
+               ${organizations} AS organizations`.execute(this.db)
+      return result.rows[0]!
+    })
+    if (!this.polled) {
       // First poll: nothing is held yet, only the position matters.
-      this.cursor = row.xmin
+      this.polled = true
       this.organizationsVersion = row.organizations
       return
     }
@@ -406,7 +418,6 @@ export class KeyDirectory {
       await this.loadOrganizations()
       this.organizationsVersion = row.organizations
     }
-    this.cursor = row.xmin
     if (row.identities?.length) this.invalidate(row.identities)
     if (this.readsInFlight.size > 0) {
       // Only reads still running care when an identifier changed: older marks can go.
