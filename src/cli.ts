@@ -250,9 +250,14 @@ withServer(
     .command('create')
     .description('create a partner and print the Token A it registers with')
     .requiredOption('--name <name>')
-    .option('--party <cc*party>', 'a party it may act for, e.g. NL*CPO (repeatable; none: its first registration fixes them)', collectParty),
+    .option('--party <cc*party>', 'a party it may act for, e.g. NL*CPO (repeatable; none: its first registration fixes them)', collectParty)
+    .option('--no-push-all-tokens', 'once registered, send it only later changes, not every existing token'),
 ).action(async (o) => {
-  const payload = await callAdmin(o, 'POST', '/admin/v1/ocpi/partners', { name: o.name, ...(o.party && { parties: o.party }) })
+  const payload = await callAdmin(o, 'POST', '/admin/v1/ocpi/partners', {
+    name: o.name,
+    ...(o.party && { parties: o.party }),
+    ...(o.pushAllTokens === false && { pushAllTokens: false }),
+  })
   print(o, payload, () => `partner ${payload.id}\nversions URL: ${payload.versionsUrl}\nToken A: ${payload.tokenA}`)
 })
 
@@ -321,6 +326,29 @@ withServer(
 ).action(async (id: string, o) => {
   const payload = await callAdmin(o, 'POST', `/admin/v1/ocpi/partners/${encodeURIComponent(id)}/reconcile`)
   print(o, payload, () => `checked ${payload.checked} tokens, ${payload.differing} queued for re-push, ${payload.unreadable} unreadable`)
+})
+
+withServer(
+  partner.command('dead-letters <id>').description("list a partner's token deliveries that failed for good (parked until replayed)"),
+).action(async (id: string, o) => {
+  const payload = await callAdmin(o, 'GET', `/admin/v1/ocpi/partners/${encodeURIComponent(id)}/dead-letters`)
+  print(o, payload, () =>
+    payload.deadLetters.length === 0
+      ? 'no dead letters'
+      : payload.deadLetters
+          .map((d: { keyId: string; attempts: number; reason: string; deadAt: string }) => `${d.keyId}  ${d.deadAt}  after ${d.attempts} attempt(s): ${d.reason}`)
+          .join('\n'),
+  )
+})
+
+withServer(
+  partner
+    .command('replay <id>')
+    .description("send a partner's dead letters again, in each token's current state")
+    .option('--key <keyId>', 'only this charging key (default: all)'),
+).action(async (id: string, o) => {
+  const payload = await callAdmin(o, 'POST', `/admin/v1/ocpi/partners/${encodeURIComponent(id)}/dead-letters/replay`, o.key ? { keyId: o.key } : {})
+  print(o, payload, () => `${payload.replayed} deliveries queued again`)
 })
 
 withServer(

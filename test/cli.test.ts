@@ -137,6 +137,20 @@ describe('openpnc CLI against a running server', () => {
     }
   })
 
+  test('ocpi partner create --no-push-all-tokens, dead-letters and replay: a partner without the first full sync, and its parked deliveries', async () => {
+    const cli = async (...args: string[]) => (await run(process.execPath, [...CLI, 'ocpi', 'partner', ...args], { cwd: ROOT, env: env() })).stdout
+    const partner = JSON.parse(await cli('create', '--name', 'Later only', '--no-push-all-tokens', '--json'))
+    const listed = JSON.parse(await cli('list', '--json')).partners.find((p: { id: string }) => p.id === partner.id)
+    assert.equal(listed.pushAllTokens, false)
+    assert.equal((await cli('dead-letters', partner.id)).trim(), 'no dead letters')
+    assert.deepEqual(JSON.parse(await cli('dead-letters', partner.id, '--json')), { deadLetters: [] })
+    assert.equal((await cli('replay', partner.id)).trim(), '0 deliveries queued again')
+    await assert.rejects(cli('dead-letters', '00000000-0000-4000-8000-000000000000'), (error: { stderr: string }) => {
+      assert.match(error.stderr, /ocpi_partner_not_found|not found/i)
+      return true
+    })
+  })
+
   test('sim locations loads a generated network through the OCPI Receiver, and geosearch finds it', async () => {
     const partner = JSON.parse(
       (await run(process.execPath, [...CLI, 'ocpi', 'partner', 'create', '--name', 'Net', '--json'], { cwd: ROOT, env: env() })).stdout,
