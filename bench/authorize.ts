@@ -537,7 +537,14 @@ async function run(outcome: Outcome) {
   // million PUTs to the simulator out of the measurement; this CPO pulls the list instead, which is
   // what step 3 measures.
   await waitForPushCursor(database.url)
-  const partner = (await call(server.url, adminKey, 'POST', '/admin/v1/ocpi/partners', { name: 'Bench CPO', pushAllTokens: false }, 201)) as {
+  const partner = (await call(
+    server.url,
+    adminKey,
+    'POST',
+    '/admin/v1/ocpi/partners',
+    { name: 'Bench CPO', pushAllTokens: false },
+    201,
+  )) as {
     tokenA: string
     versionsUrl: string
   }

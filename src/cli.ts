@@ -336,7 +336,10 @@ withServer(
     payload.deadLetters.length === 0
       ? 'no dead letters'
       : payload.deadLetters
-          .map((d: { keyId: string; attempts: number; reason: string; deadAt: string }) => `${d.keyId}  ${d.deadAt}  after ${d.attempts} attempt(s): ${d.reason}`)
+          .map(
+            (d: { keyId: string; attempts: number; reason: string; deadAt: string }) =>
+              `${d.keyId}  ${d.deadAt}  after ${d.attempts} attempt(s): ${d.reason}`,
+          )
           .join('\n'),
   )
 })
@@ -347,7 +350,12 @@ withServer(
     .description("send a partner's dead letters again, in each token's current state")
     .option('--key <keyId>', 'only this charging key (default: all)'),
 ).action(async (id: string, o) => {
-  const payload = await callAdmin(o, 'POST', `/admin/v1/ocpi/partners/${encodeURIComponent(id)}/dead-letters/replay`, o.key ? { keyId: o.key } : {})
+  const payload = await callAdmin(
+    o,
+    'POST',
+    `/admin/v1/ocpi/partners/${encodeURIComponent(id)}/dead-letters/replay`,
+    o.key ? { keyId: o.key } : {},
+  )
   print(o, payload, () => `${payload.replayed} deliveries queued again`)
 })
 

@@ -138,7 +138,8 @@ describe('openpnc CLI against a running server', () => {
   })
 
   test('ocpi partner create --no-push-all-tokens, dead-letters and replay: a partner without the first full sync, and its parked deliveries', async () => {
-    const cli = async (...args: string[]) => (await run(process.execPath, [...CLI, 'ocpi', 'partner', ...args], { cwd: ROOT, env: env() })).stdout
+    const cli = async (...args: string[]) =>
+      (await run(process.execPath, [...CLI, 'ocpi', 'partner', ...args], { cwd: ROOT, env: env() })).stdout
     const partner = JSON.parse(await cli('create', '--name', 'Later only', '--no-push-all-tokens', '--json'))
     const listed = JSON.parse(await cli('list', '--json')).partners.find((p: { id: string }) => p.id === partner.id)
     assert.equal(listed.pushAllTokens, false)

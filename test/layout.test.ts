@@ -30,8 +30,16 @@ export function importsOf(file: string, text: string, root: string): ImportEdge[
   const add = (specifier: ts.Node | undefined, at: ts.Node) => {
     if (!specifier || !ts.isStringLiteral(specifier)) return
     const spec = specifier.text
-    const to = spec.startsWith('.') ? relative(root, resolve(dirname(file), spec)).split(sep).join('/') : spec
-    edges.push({ from: relative(root, file).split(sep).join('/'), to, line: source.getLineAndCharacterOfPosition(at.getStart(source)).line + 1 })
+    const to = spec.startsWith('.')
+      ? relative(root, resolve(dirname(file), spec))
+          .split(sep)
+          .join('/')
+      : spec
+    edges.push({
+      from: relative(root, file).split(sep).join('/'),
+      to,
+      line: source.getLineAndCharacterOfPosition(at.getStart(source)).line + 1,
+    })
   }
   const visit = (node: ts.Node): void => {
     if (ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) add(node.moduleSpecifier, node)

@@ -3,6 +3,7 @@ import { sql, type Kysely, type RawBuilder } from 'kysely'
 import type { Db } from '../db/database.ts'
 import type { Database } from '../db/schema.ts'
 import type { Logger } from '../logger.ts'
+import { Periodic } from '../periodic.ts'
 import { backoffMs, classify, type DeliveryFailure } from './failure.ts'
 
 type Executor = Kysely<Database>
@@ -139,9 +140,7 @@ const ON_CONFLICT = {
  */
 export class DeliveryEngine {
   private readonly senders = new Map<string, DeliverySender>()
-  private timer: NodeJS.Timeout | undefined
-  private running: Promise<void> | undefined
-  private stopped = false
+  private readonly rounds: Periodic
   /** destinations whose deliveries are failing: the first failure's time and the failed attempts since */
   private readonly failureStreaks = new Map<string, { since: Date; failedAttempts: number }>()
 
@@ -149,7 +148,12 @@ export class DeliveryEngine {
     private readonly db: Db,
     private readonly log: Logger,
     private readonly options: DeliveryOptions = {},
-  ) {}
+  ) {
+    this.rounds = new Periodic(() => this.runOnce(), {
+      everyMs: options.pollMs ?? 500,
+      onError: (err) => log.warn({ err }, 'delivery round failed'),
+    })
+  }
 
   /** The sender of one kind; a kind without a sender is not claimed by this engine. */
   register(kind: string, sender: DeliverySender) {
@@ -190,28 +194,12 @@ export class DeliveryEngine {
   }
 
   start() {
-    this.stopped = false
-    const loop = async () => {
-      if (this.stopped) return
-      this.running = this.runOnce().then(
-        () => undefined,
-        (err) => this.log.warn({ err }, 'delivery round failed'),
-      )
-      await this.running
-      if (!this.stopped) {
-        this.timer = setTimeout(loop, this.options.pollMs ?? 500)
-        this.timer.unref()
-      }
-    }
-    this.timer = setTimeout(loop, 0)
-    this.timer.unref()
+    this.rounds.start()
   }
 
   /** Stops after the round in flight: its outcomes are recorded. */
   async stop() {
-    this.stopped = true
-    clearTimeout(this.timer)
-    await this.running
+    await this.rounds.stop()
   }
 
   /** Drains what is due now, batch by batch; tests call it to step the engine. */
@@ -222,7 +210,7 @@ export class DeliveryEngine {
       const round = await this.deliverDue()
       delivered += round.delivered
       failed += round.failed
-      if (round.claimed < (this.options.batchSize ?? 200) || this.stopped) break
+      if (round.claimed < (this.options.batchSize ?? 200) || this.rounds.stopped) break
     }
     return { delivered, failed }
   }

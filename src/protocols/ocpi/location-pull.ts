@@ -6,6 +6,7 @@ import { saveOcpiLocations } from './locations.ts'
 import type { OcpiLocation } from './locations-mapping.ts'
 import type { OutgoingHttp } from '../../infra/http/outgoing.ts'
 import type { Logger } from '../../infra/logger.ts'
+import { Periodic } from '../../infra/periodic.ts'
 import { ocpiPages } from './client.ts'
 import { partyName, type OcpiPartners } from './partners.ts'
 import { partnerEndpoint, partnerHasEndpoint } from './protocol.ts'
@@ -27,15 +28,20 @@ export interface PullResult {
  * replaces the CPO's set: what it no longer lists is gone. One bad object does not stop a pull.
  */
 export class LocationPull {
-  private timer: NodeJS.Timeout | undefined
-  private running: Promise<void> | undefined
+  private readonly schedule: Periodic
 
   constructor(
     private readonly db: Db,
     private readonly partners: OcpiPartners,
     private readonly log: Logger,
     private readonly options: { intervalMs: number; http: OutgoingHttp },
-  ) {}
+  ) {
+    this.schedule = new Periodic(() => this.pullAll(), {
+      everyMs: options.intervalMs,
+      firstAfterMs: options.intervalMs,
+      onError: (err) => log.warn({ err }, 'scheduled location pull failed'),
+    })
+  }
 
   async pull(partnerId: string, options: { full?: boolean } = {}): Promise<PullResult> {
     const partner = await this.partners.get(partnerId)
@@ -81,19 +87,11 @@ export class LocationPull {
 
   /** Delta pulls of every CPO with a locations Sender, every `intervalMs`. */
   start() {
-    const loop = async () => {
-      this.running = this.pullAll().catch((err) => this.log.warn({ err }, 'scheduled location pull failed'))
-      await this.running
-      this.timer = setTimeout(loop, this.options.intervalMs)
-      this.timer.unref()
-    }
-    this.timer = setTimeout(loop, this.options.intervalMs)
-    this.timer.unref()
+    this.schedule.start()
   }
 
   async stop() {
-    clearTimeout(this.timer)
-    await this.running
+    await this.schedule.stop()
   }
 
   private async pullAll() {

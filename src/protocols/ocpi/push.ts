@@ -2,6 +2,7 @@ import type { Db } from '../../infra/db/database.ts'
 import type { DeliveryEngine, DeliveryStatus } from '../../infra/delivery/engine.ts'
 import type { OutgoingHttp } from '../../infra/http/outgoing.ts'
 import type { Logger } from '../../infra/logger.ts'
+import { Periodic } from '../../infra/periodic.ts'
 import { ocpiDestination, type OcpiPartners } from './partners.ts'
 import { reconcileTokens } from './reconcile.ts'
 import { TokenPublisher } from './token-publisher.ts'
@@ -24,9 +25,7 @@ export interface PushOptions {
  */
 export class TokenPush {
   readonly publisher: TokenPublisher
-  private timer: NodeJS.Timeout | undefined
-  private running: Promise<void> | undefined
-  private stopped = false
+  private readonly publishing: Periodic
 
   constructor(
     private readonly db: Db,
@@ -37,33 +36,21 @@ export class TokenPush {
     private readonly options: PushOptions,
   ) {
     this.publisher = new TokenPublisher(db)
+    this.publishing = new Periodic(() => this.publisher.publish(), {
+      everyMs: options.pollMs ?? 500,
+      onError: (err) => log.warn({ err }, 'OCPI token publishing failed'),
+    })
     engine.register(OCPI_TOKEN, new OcpiTokenSender(db, partners, party, options.http, options.timeoutMs))
   }
 
   /** Starts the publisher; the delivery engine runs on its own (the platform starts it). */
   start() {
-    this.stopped = false
-    const loop = async () => {
-      if (this.stopped) return
-      this.running = this.publisher.publish().then(
-        () => undefined,
-        (err) => this.log.warn({ err }, 'OCPI token publishing failed'),
-      )
-      await this.running
-      if (!this.stopped) {
-        this.timer = setTimeout(loop, this.options.pollMs ?? 500)
-        this.timer.unref()
-      }
-    }
-    this.timer = setTimeout(loop, 0)
-    this.timer.unref()
+    this.publishing.start()
   }
 
   /** Stops the publisher after its step in flight. */
   async stop() {
-    this.stopped = true
-    clearTimeout(this.timer)
-    await this.running
+    await this.publishing.stop()
   }
 
   /** One publish step and one delivery round; tests call it to step the pipeline. */

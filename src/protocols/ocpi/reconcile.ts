@@ -44,8 +44,13 @@ export async function reconcileTokens(
           checked++
           let answer: unknown
           try {
-            answer = (await ocpiCall<unknown>(CALLED.getToken.method, url, { http: context.http, token: target.token, style: partner.authorizationStyle }))
-              .data
+            answer = (
+              await ocpiCall<unknown>(CALLED.getToken.method, url, {
+                http: context.http,
+                token: target.token,
+                style: partner.authorizationStyle,
+              })
+            ).data
           } catch (error) {
             if (isUnknownToken(error)) differing.push(key.key.id)
             else unreadable.push({ keyId: key.key.id, reason: (error as Error).message })

@@ -26,7 +26,12 @@ export const RECEIVES_TOKENS = sql<boolean>`(p.status = 'registered' AND ${partn
  */
 export function cpoTokenUrl(tokensUrl: string, token: { country_code: string; party_id: string; uid: string; type: string }): string {
   // GET, PUT and PATCH of a token share the path; the protocol table builds it.
-  return calledUrl('putToken', tokensUrl, { country_code: token.country_code, party_id: token.party_id, token_uid: token.uid }, { type: token.type })
+  return calledUrl(
+    'putToken',
+    tokensUrl,
+    { country_code: token.country_code, party_id: token.party_id, token_uid: token.uid },
+    { type: token.type },
+  )
 }
 
 export interface TokenTarget {

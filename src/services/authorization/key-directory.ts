@@ -3,6 +3,7 @@ import type { Db } from '../../infra/db/database.ts'
 import type { ChargingKeyType } from '../../infra/db/schema.ts'
 import type { Logger } from '../../infra/logger.ts'
 import { Outbox, type OutboxFollower } from '../../infra/outbox/outbox.ts'
+import { Periodic } from '../../infra/periodic.ts'
 import type { KeyCard } from '../keys/roaming-key.ts'
 
 export interface KeyRef {
@@ -169,7 +170,7 @@ export class KeyDirectory {
   /** This process's own position in the key-event outbox (every instance sees every change). */
   private readonly outbox: OutboxFollower
   private polled = false
-  private timer: NodeJS.Timeout | undefined
+  private polling: Periodic | undefined
   private organizationsVersion = ''
   /** False while the outbox cannot be read: then nothing is served from memory. */
   private fresh = false
@@ -450,17 +451,14 @@ export class KeyDirectory {
     }
     await tick()
     if (this.options.loadAll ?? true) await this.reload()
-    const loop = async () => {
-      await tick()
-      this.timer = setTimeout(loop, pollMs)
-      this.timer.unref()
-    }
-    this.timer = setTimeout(loop, pollMs)
-    this.timer.unref()
+    // tick tells its own failures (once per outage), so the schedule has none to tell.
+    this.polling = new Periodic(tick, { everyMs: pollMs, firstAfterMs: pollMs, onError: () => {} })
+    this.polling.start()
   }
 
-  stop() {
+  /** Stops polling, after the poll in flight. */
+  async stop() {
     this.stopped = true
-    clearTimeout(this.timer)
+    await this.polling?.stop()
   }
 }
