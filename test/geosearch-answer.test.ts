@@ -7,6 +7,7 @@ import { GeosearchAnswer, GeosearchAnswerWriter } from '../src/protocols/drive-a
 import { generateLocations } from '../src/sim/locations.ts'
 import { locationFromOcpi } from '../src/protocols/ocpi/locations-mapping.ts'
 import { SearchHit } from '../src/services/locations/geosearch.ts'
+import { neutralMcsEvse } from './samples.ts'
 
 const ajv = new Ajv({ strict: false, allErrors: true })
 addFormats.default(ajv)
@@ -27,26 +28,7 @@ const hubject: Location = {
   openingHours: { twentyfourseven: false, regularHours: [{ weekday: 7, periodBegin: '09:00', periodEnd: '18:00' }] },
   operator: { id: 'DE*HUB', name: null },
   published: true,
-  evses: [
-    {
-      uid: 'E1',
-      evseId: null,
-      status: 'UNKNOWN',
-      capabilities: ['PLUG_AND_CHARGE_CAPABLE'],
-      connectors: [
-        {
-          id: '1',
-          standard: 'MCS',
-          format: 'CABLE',
-          powerType: 'DC',
-          maxPower: 1_000_000,
-          maxVoltage: null,
-          maxAmperage: null,
-          capabilities: [],
-        },
-      ],
-    },
-  ],
+  evses: [neutralMcsEvse('E1', null, 'UNKNOWN')],
   lastUpdated: '2026-02-01T10:00:00.000Z',
 }
 const searchable = [...network.filter((l) => searchDocumentOf(l).evses.length > 0), hubject]

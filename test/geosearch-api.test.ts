@@ -7,40 +7,8 @@ import { saveOcpiLocations as saveLocations } from '../src/protocols/ocpi/locati
 import { readLocationRecord, saveLocations as saveNeutralLocations } from '../src/services/locations/store.ts'
 import type { Location } from '../src/core/locations/index.ts'
 import type { OcpiLocation } from '../src/protocols/ocpi/locations-mapping.ts'
+import { ocpiConnector as connector, ocpiLocation as location, neutralMcsEvse } from './samples.ts'
 import { ADMIN_KEY, backends, startTestPlatform, type TestPlatform } from './support.ts'
-
-const connector = (id: string, extra: Record<string, unknown> = {}) => ({
-  id,
-  standard: 'IEC_62196_T2_COMBO',
-  format: 'CABLE',
-  power_type: 'DC',
-  max_voltage: 920,
-  max_amperage: 400,
-  max_electric_power: 150000,
-  last_updated: '2026-01-01T00:00:00Z',
-  ...extra,
-})
-
-function location(id: string, latitude: string, longitude: string, evses: unknown[], extra: Record<string, unknown> = {}): OcpiLocation {
-  return {
-    country_code: 'NL',
-    party_id: 'SIM',
-    id,
-    publish: true,
-    name: `Site ${id}`,
-    address: 'Damrak 1',
-    city: 'Amsterdam',
-    postal_code: '1012 LG',
-    country: 'NLD',
-    coordinates: { latitude, longitude },
-    time_zone: 'Europe/Amsterdam',
-    operator: { name: 'Sim Charging' },
-    opening_times: { twentyfourseven: true },
-    evses: evses as OcpiLocation['evses'],
-    last_updated: '2026-01-01T00:00:00Z',
-    ...extra,
-  } as OcpiLocation
-}
 
 for (const backend of backends()) {
   describe(`geosearch API (${backend})`, () => {
@@ -352,26 +320,7 @@ for (const backend of backends()) {
         openingHours: { twentyfourseven: true, regularHours: [] },
         operator: { id: 'DE*HUB', name: 'Hub Charge' },
         published: true,
-        evses: [
-          {
-            uid: 'DE*HUB*E7001',
-            evseId: 'DE*HUB*E7001',
-            status: 'AVAILABLE',
-            capabilities: ['PLUG_AND_CHARGE_CAPABLE'],
-            connectors: [
-              {
-                id: '1',
-                standard: 'MCS',
-                format: 'CABLE',
-                powerType: 'DC',
-                maxPower: 1_000_000,
-                maxVoltage: null,
-                maxAmperage: null,
-                capabilities: [],
-              },
-            ],
-          },
-        ],
+        evses: [neutralMcsEvse('DE*HUB*E7001', 'DE*HUB*E7001', 'AVAILABLE')],
         lastUpdated: '2026-02-01T10:00:00.000Z',
       }
       const record = { EvseID: 'DE*HUB*E7001', ChargingPoolID: 'KS1' }

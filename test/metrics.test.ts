@@ -4,9 +4,9 @@ import { sql } from 'kysely'
 import { request } from 'undici'
 import { loadConfig } from '../src/config.ts'
 import { saveOcpiLocations as saveLocations } from '../src/protocols/ocpi/locations.ts'
-import type { OcpiLocation } from '../src/protocols/ocpi/locations-mapping.ts'
 import { CpoSimulator } from '../src/sim/cpo.ts'
 import { ADMIN_KEY, backends, startTestPlatform, waitFor, type TestPlatform } from './support.ts'
+import { ocpiConnector, ocpiLocation } from './samples.ts'
 
 interface Sample {
   name: string
@@ -151,40 +151,10 @@ describe('the Prometheus text reader of these tests', () => {
   })
 })
 
-const location = (id: string, latitude: string): OcpiLocation =>
-  ({
-    country_code: 'NL',
-    party_id: 'SIM',
-    id,
-    publish: true,
-    name: `Site ${id}`,
-    address: 'Damrak 1',
-    city: 'Amsterdam',
-    postal_code: '1012 LG',
-    country: 'NLD',
-    coordinates: { latitude, longitude: '4.895168' },
-    time_zone: 'Europe/Amsterdam',
-    evses: [
-      {
-        uid: 'E1',
-        status: 'AVAILABLE',
-        connectors: [
-          {
-            id: '1',
-            standard: 'IEC_62196_T2_COMBO',
-            format: 'CABLE',
-            power_type: 'DC',
-            max_voltage: 920,
-            max_amperage: 400,
-            max_electric_power: 150000,
-            last_updated: '2026-01-01T00:00:00Z',
-          },
-        ],
-        last_updated: '2026-01-01T00:00:00Z',
-      },
-    ],
-    last_updated: '2026-01-01T00:00:00Z',
-  }) as OcpiLocation
+const location = (id: string, latitude: string) =>
+  ocpiLocation(id, latitude, '4.895168', [
+    { uid: 'E1', status: 'AVAILABLE', connectors: [ocpiConnector('1')], last_updated: '2026-01-01T00:00:00Z' },
+  ])
 
 for (const backend of backends()) {
   describe(`metrics (${backend})`, () => {
