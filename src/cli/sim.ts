@@ -1,0 +1,106 @@
+import type { Command } from 'commander'
+import { openDatabase } from '../infra/db/database.ts'
+import { migrate } from '../infra/db/migrate.ts'
+import { config, stopOnSignal } from './shared.ts'
+
+/** `sim`: simulated roaming peers for demos and tests. */
+export function simCommands(program: Command) {
+  // ----- simulators
+
+  const sim = program.command('sim').description('simulated roaming peers for demos and tests')
+
+  sim
+    .command('cpo')
+    .description('run a simulated OCPI CPO; with --versions-url and --token-a it registers with openpnc')
+    .option('--port <port>', 'port of the CPO', '8090')
+    .option('--host <host>', 'interface', '127.0.0.1')
+    .option('--country <cc>', 'country code', 'NL')
+    .option('--party <id>', 'party ID', 'SIM')
+    .option('--ocpi-versions <list>', 'versions the CPO speaks', '2.2.1,2.3.0')
+    .option('--versions-url <url>', "openpnc's OCPI versions URL")
+    .option('--token-a <token>', 'Token A from `openpnc ocpi partner create`')
+    .option('--authorize <uid>', 'after registering, ask openpnc to authorize this token and print the answer')
+    .action(async (o) => {
+      const { CpoSimulator } = await import('../sim/cpo.ts')
+      const cpo = new CpoSimulator({
+        host: o.host,
+        port: Number(o.port),
+        countryCode: o.country,
+        partyId: o.party,
+        versions: String(o.ocpiVersions).split(',') as Array<'2.2.1' | '2.3.0'>,
+      })
+      const url = await cpo.start()
+      process.stdout.write(`simulated CPO ${o.country}*${o.party} at ${url}/ocpi/cpo/versions\n`)
+      if (o.versionsUrl && o.tokenA) {
+        const version = await cpo.registerWith(o.versionsUrl, o.tokenA)
+        process.stdout.write(`registered with openpnc on OCPI ${version}\n`)
+        if (o.authorize) process.stdout.write(`${JSON.stringify(await cpo.authorize(o.authorize), null, 2)}\n`)
+      } else {
+        process.stdout.write(`give openpnc this Token A to register with us: ${cpo.issueTokenA()}\n`)
+      }
+      let seen = 0
+      const report = setInterval(() => {
+        for (const push of cpo.pushes.slice(seen)) {
+          process.stdout.write(`${push.at.toISOString()} ${push.method} token ${push.uid} valid=${push.body.valid ?? '-'}\n`)
+        }
+        seen = cpo.pushes.length
+      }, 500)
+      stopOnSignal(async () => {
+        clearInterval(report)
+        await cpo.stop()
+      })
+    })
+
+  sim
+    .command('locations')
+    .description('generate an OCPI-shaped European charging network and load it: through the OCPI Receiver as a CPO, or in bulk')
+    .requiredOption('--count <n>', 'number of locations')
+    .option('--seed <n>', 'seed of the generator (same seed, same network)', '1')
+    .option('--ocpi-version <v>', '2.2.1 or 2.3.0', '2.3.0')
+    .option('--versions-url <url>', "openpnc's OCPI versions URL (with --token-a: load through the Receiver)")
+    .option('--token-a <token>', 'Token A from `openpnc ocpi partner create`')
+    .option('--bulk', 'write straight into the database (DATABASE_URL or the data directory; not while an embedded server runs)')
+    .action(async (o) => {
+      const { generateLocations } = await import('../sim/locations.ts')
+      const count = Number(o.count)
+      if (!Number.isInteger(count) || count < 1) throw new Error('--count must be a positive whole number')
+      const version = o.ocpiVersion === '2.2.1' ? '2.2.1' : '2.3.0'
+      if (o.bulk) {
+        const { saveOcpiLocations } = await import('../protocols/ocpi/locations.ts')
+        const c = config()
+        const database = await openDatabase({ databaseUrl: c.databaseUrl, dataDir: c.dataDir })
+        await migrate(database.db)
+        for (let done = 0, chunk = 0; done < count; chunk++) {
+          const n = Math.min(10_000, count - done)
+          await saveOcpiLocations(database.db, null, generateLocations({ count: n, seed: Number(o.seed) * 1000 + chunk, version }))
+          done += n
+          process.stdout.write(`${done} locations stored\n`)
+        }
+        await database.close()
+        return
+      }
+      if (!o.versionsUrl || !o.tokenA) throw new Error('give --versions-url and --token-a (load as a CPO), or --bulk')
+      const { CpoSimulator } = await import('../sim/cpo.ts')
+      const cpo = new CpoSimulator({ versions: [version] })
+      await cpo.start()
+      let registered = false
+      try {
+        await cpo.registerWith(o.versionsUrl, o.tokenA)
+        registered = true
+        const locations = generateLocations({
+          count,
+          seed: Number(o.seed),
+          version,
+          countryCode: cpo.party.country_code,
+          partyId: cpo.party.party_id,
+        })
+        const sent = await cpo.putLocations(locations)
+        process.stdout.write(`${sent} locations sent to openpnc as ${cpo.party.country_code}*${cpo.party.party_id} over OCPI ${version}\n`)
+      } finally {
+        // This CPO ends with the command: unregister, so openpnc keeps its locations but no
+        // partner stays behind that every key change would then fail to reach.
+        if (registered) await cpo.unregister()
+        await cpo.stop()
+      }
+    })
+}
