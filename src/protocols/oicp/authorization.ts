@@ -29,7 +29,8 @@ export function oicpField(record: Json, name: string): unknown {
 }
 
 /** How the driver identified: the Identification option the identifier came from. */
-export type IdentificationMethod = 'PlugAndChargeIdentification' | 'RemoteIdentification' | 'RFIDMifareFamilyIdentification' | 'RFIDIdentification'
+export type IdentificationMethod =
+  'PlugAndChargeIdentification' | 'RemoteIdentification' | 'RFIDMifareFamilyIdentification' | 'RFIDIdentification'
 
 /** The session IDs Hubject's answers echo. */
 export interface SessionEcho {
@@ -109,14 +110,14 @@ function readIdentification(
     return { ok: true, method, presented: parsePresentedIdentifier(uid.trim(), 'rfid'), tokenUid: uid }
   }
   if (oicpField(identification, 'QRCodeIdentification') !== undefined) {
-    return { ok: false, refusal: { code: OICP_STATUS.qrCodeFailed.code, description: 'QR code authentication is not offered by this provider' } }
+    return {
+      ok: false,
+      refusal: { code: OICP_STATUS.qrCodeFailed.code, description: 'QR code authentication is not offered by this provider' },
+    }
   }
   return {
     ok: false,
-    refusal: dataError(
-      'Identification',
-      'must carry PlugAndChargeIdentification, RemoteIdentification or RFIDMifareFamilyIdentification',
-    ),
+    refusal: dataError('Identification', 'must carry PlugAndChargeIdentification, RemoteIdentification or RFIDMifareFamilyIdentification'),
   }
 }
 
@@ -199,7 +200,11 @@ function stopIdentification(request: Extract<ParsedAuthorize, { ok: true }>): Re
  * else NotAuthorized with the refusal's code. Always names our ProviderID (the spec requires it)
  * and echoes the request's session IDs.
  */
-export function authorizationStartAnswer(request: ParsedAuthorize, allowed: OutcomeAllowed | null, providerId: string): AuthorizationAnswer {
+export function authorizationStartAnswer(
+  request: ParsedAuthorize,
+  allowed: OutcomeAllowed | null,
+  providerId: string,
+): AuthorizationAnswer {
   if (!request.ok) return notAuthorized(request.session, request.refusal, providerId)
   if (allowed === 'ALLOWED') {
     const answer: AuthorizationAnswer = {
@@ -243,7 +248,11 @@ export function sameIdentifier(a: PresentedIdentifier, b: PresentedIdentifier): 
  * The eRoamingAuthorizationStop answer: Authorized when the session is one we authorized and the
  * stop names the same identification that started it; otherwise 400 "Session is invalid".
  */
-export function authorizationStopAnswer(request: ParsedAuthorize, session: AuthorizedSession | null, providerId: string): AuthorizationAnswer {
+export function authorizationStopAnswer(
+  request: ParsedAuthorize,
+  session: AuthorizedSession | null,
+  providerId: string,
+): AuthorizationAnswer {
   if (!request.ok) return notAuthorized(request.session, request.refusal, providerId)
   if (session === null || session.sessionId !== request.session.SessionID || !sameIdentifier(session.presented, request.presented)) {
     return notAuthorized(request.session, { code: OICP_STATUS.sessionInvalid.code, description: 'Session is invalid' }, providerId)

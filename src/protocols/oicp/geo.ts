@@ -66,7 +66,8 @@ const GOOGLE = /^\s*(-?\d{1,3}(?:\.\d+)?)\s*(?:,\s*|\s+)(-?\d{1,3}(?:\.\d+)?)\s*
 function google(raw: unknown, field: string): Coordinates {
   if (typeof raw !== 'string') throw new GeoCoordinatesError(field, 'is required, as "latitude longitude" (e.g. "47.662249 9.360922")')
   const match = GOOGLE.exec(raw)
-  if (!match) throw new GeoCoordinatesError(field, `"latitude longitude" in decimal degrees (e.g. "47.662249 9.360922"), got ${JSON.stringify(raw)}`)
+  if (!match)
+    throw new GeoCoordinatesError(field, `"latitude longitude" in decimal degrees (e.g. "47.662249 9.360922"), got ${JSON.stringify(raw)}`)
   return { latitude: inRange(Number(match[1]), 'Latitude', field), longitude: inRange(Number(match[2]), 'Longitude', field) }
 }
 

@@ -103,7 +103,12 @@ const PARAM = /\{(\w+)\}/g
  * The URL of a called operation below Hubject's base URL (e.g. `https://service-qa.hubject.com/api/oicp`):
  * parameters percent-encoded, the base's own path kept, query in the table's order.
  */
-export function calledUrl<Op extends CalledOperationId>(base: string, op: Op, params: CalledParams<Op>, query: CalledQuery<Op> = {}): string {
+export function calledUrl<Op extends CalledOperationId>(
+  base: string,
+  op: Op,
+  params: CalledParams<Op>,
+  query: CalledQuery<Op> = {},
+): string {
   const values = params as Record<string, string>
   const path = CALLED[op].path.replace(PARAM, (_, name: string) => {
     const value = values[name]
