@@ -1,4 +1,4 @@
-import type { Allowed } from '../../core/authorization/decision.ts'
+import type { AuthorizationOutcome } from '../../services/authorization/authorizer.ts'
 import { parsePresentedIdentifier, presentedIdentity, presentedUid, type PresentedIdentifier } from '../../core/authorization/presented.ts'
 import { isEvcoId } from './evco-id.ts'
 import { OICP_STATUS, type OicpStatusCode } from './protocol.ts'
@@ -159,8 +159,8 @@ export interface AuthorizationAnswer extends SessionEcho {
   AuthorizationStopIdentifications?: Array<Record<string, { UID: string } | { EvcoID: string }>>
 }
 
-/** What the authorizer decided (services/authorization: AuthorizationOutcome['allowed']). */
-export type OutcomeAllowed = Allowed | 'UNKNOWN'
+/** What the authorizer decided: its answer is passed as is (a type-only tie, the adapter stays pure). */
+export type OutcomeAllowed = AuthorizationOutcome['allowed']
 
 /** Why the decision refuses, as the spec's closest status code. */
 export function refusalFor(allowed: Exclude<OutcomeAllowed, 'ALLOWED'>, method: IdentificationMethod): Refusal {
