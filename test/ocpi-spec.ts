@@ -6,10 +6,9 @@
 // ("../../components/schema.yaml#/components/schemas/OCPIResponse") and JSON pointers into
 // `paths`/`components`. Loading is synchronous so validators can be built inline in tests.
 import { AssertionError } from 'node:assert'
-import { readFileSync } from 'node:fs'
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js'
 import addFormatsPlugin from 'ajv-formats'
-import { parse as parseYaml } from 'yaml'
+import { filesReferenced, isObject, readSpecYaml, refsIn, type Json, type JsonObject } from './spec-files.ts'
 
 export type OcpiVersion = '2.2.1' | '2.3.0'
 export type OcpiInterfaceFile = 'sender-interface' | 'receiver-interface' | 'interface'
@@ -58,15 +57,8 @@ ajv.addVocabulary(['example', 'x-enumDescriptions', 'discriminator', 'xml', 'ext
 // must therefore be known keywords. The root validator they produce accepts anything.
 ajv.addVocabulary(['openapi', 'info', 'jsonSchemaDialect', 'servers', 'paths', 'webhooks', 'components', 'security', 'tags'])
 
-type Json = null | boolean | number | string | Json[] | { [key: string]: Json }
-type JsonObject = { [key: string]: Json }
-
 const docs = new Map<string, JsonObject>() // file URL -> parsed (and adjusted) YAML
 const validators = new Map<string, OcpiValidator>()
-
-function isObject(value: Json | undefined): value is JsonObject {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
-}
 
 /**
  * An OCPI OpenEnum ("format: open-enum") lists known values but a receiver must accept any string:
@@ -82,39 +74,17 @@ function dropOpenEnumLists(node: Json): void {
   }
 }
 
-function collectRefs(node: Json, into: Set<string>): void {
-  if (Array.isArray(node)) {
-    for (const item of node) collectRefs(item, into)
-  } else if (isObject(node)) {
-    if (typeof node.$ref === 'string') into.add(node.$ref)
-    for (const value of Object.values(node)) collectRefs(value, into)
-  }
-}
-
 /** Loads a spec file and, transitively, every file its `$ref`s point to (Ajv resolves refs only among added schemas). */
 function loadDoc(fileUrl: string): JsonObject {
   const cached = docs.get(fileUrl)
   if (cached) return cached
-  let text: string
-  try {
-    text = readFileSync(new URL(fileUrl), 'utf8')
-  } catch (err) {
-    throw new Error(`OCPI spec file not found: ${fileUrl}`, { cause: err })
-  }
-  const doc = parseYaml(text) as Json
+  const doc = readSpecYaml(fileUrl, 'OCPI')
   if (!isObject(doc)) throw new Error(`OCPI spec file is not a YAML mapping: ${fileUrl}`)
   dropOpenEnumLists(doc)
   doc.$id = fileUrl
   docs.set(fileUrl, doc)
   ajv.addSchema(doc)
-  const refs = new Set<string>()
-  collectRefs(doc, refs)
-  for (const ref of refs) {
-    if (ref.startsWith('#')) continue
-    const target = new URL(ref, fileUrl)
-    target.hash = ''
-    loadDoc(target.href)
-  }
+  for (const file of filesReferenced(refsIn(doc), fileUrl)) loadDoc(file)
   return doc
 }
 

@@ -7,10 +7,9 @@
 // Ajv itself resolves "./SessionID.yaml" between them. Named schemas are those listed in
 // schemas/_index.yaml (what openapi.yaml puts under components/schemas).
 import { AssertionError } from 'node:assert'
-import { readFileSync } from 'node:fs'
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
 import addFormatsPlugin from 'ajv-formats'
-import { parse as parseYaml } from 'yaml'
+import { filesReferenced, isObject, readSpecYaml, refsIn, type Json, type JsonObject } from './spec-files.ts'
 
 export type OicpValidator = ValidateFunction<unknown>
 
@@ -21,13 +20,6 @@ const SCHEMA_INDEX = new URL('_index.yaml', SCHEMAS_DIR).href
 
 // ajv-formats is CommonJS: under NodeNext the default import is typed as module.exports.
 const addFormats = addFormatsPlugin.default
-
-type Json = null | boolean | number | string | Json[] | { [key: string]: Json }
-type JsonObject = { [key: string]: Json }
-
-function isObject(value: Json | undefined): value is JsonObject {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
-}
 
 /**
  * Makes a Hubject `pattern` compilable by Ajv, which builds every pattern as a Unicode RegExp
@@ -107,34 +99,13 @@ function newAjv(): Ajv {
 const files = new Map<string, Json>() // file URL -> parsed YAML, as in the repository
 const refsByFile = new Map<string, string[]>()
 
-function collectRefs(node: Json, into: Set<string>): void {
-  if (Array.isArray(node)) {
-    for (const item of node) collectRefs(item, into)
-  } else if (isObject(node)) {
-    if (typeof node.$ref === 'string') into.add(node.$ref)
-    for (const value of Object.values(node)) collectRefs(value, into)
-  }
-}
-
 function loadFile(fileUrl: string): Json {
   if (files.has(fileUrl)) return files.get(fileUrl)!
-  let text: string
-  try {
-    text = readFileSync(new URL(fileUrl), 'utf8')
-  } catch (err) {
-    throw new Error(`OICP spec file not found: ${fileUrl}`, { cause: err })
-  }
-  const doc = parseYaml(text) as Json
+  const doc = readSpecYaml(fileUrl, 'OICP')
   files.set(fileUrl, doc)
-  const refs = new Set<string>()
-  collectRefs(doc, refs)
-  refsByFile.set(fileUrl, [...refs])
-  for (const ref of refs) {
-    if (ref.startsWith('#')) continue
-    const target = new URL(ref, fileUrl)
-    target.hash = ''
-    loadFile(target.href)
-  }
+  const refs = refsIn(doc)
+  refsByFile.set(fileUrl, refs)
+  for (const file of filesReferenced(refs, fileUrl)) loadFile(file)
   return doc
 }
 
