@@ -71,6 +71,23 @@ const SETTINGS = {
     env: 'OPENPNC_PARTNER_ANSWER_MAX_BYTES',
     schema: Type.Integer({ minimum: 1024, maximum: 1_073_741_824, default: 8_388_608 }),
   },
+  // ----- OICP 2.3 (Hubject), README "Roaming over Hubject OICP"
+  // Hubject calls us on a listener of its own; without TLS settings it binds to loopback over HTTP.
+  oicpPort: { env: 'OPENPNC_OICP_PORT', schema: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })) },
+  oicpPrefix: { env: 'OPENPNC_OICP_PREFIX', schema: Type.String({ pattern: '^(/[A-Za-z0-9._~-]+)*$', default: '/oicp' }) },
+  oicpTlsCert: { env: 'OPENPNC_OICP_TLS_CERT', schema: Type.Optional(Type.String({ minLength: 1 })) },
+  oicpTlsKey: { env: 'OPENPNC_OICP_TLS_KEY', schema: Type.Optional(Type.String({ minLength: 1 })) },
+  oicpTlsClientCa: { env: 'OPENPNC_OICP_TLS_CLIENT_CA', schema: Type.Optional(Type.String({ minLength: 1 })) },
+  // We call Hubject at this base URL (e.g. https://service-qa.hubject.com/api/oicp), with our client certificate.
+  oicpUrl: { env: 'OPENPNC_OICP_URL', schema: Type.Optional(Type.String({ pattern: '^https?://' })) },
+  oicpClientCert: { env: 'OPENPNC_OICP_CLIENT_CERT', schema: Type.Optional(Type.String({ minLength: 1 })) },
+  oicpClientKey: { env: 'OPENPNC_OICP_CLIENT_KEY', schema: Type.Optional(Type.String({ minLength: 1 })) },
+  oicpServerCa: { env: 'OPENPNC_OICP_SERVER_CA', schema: Type.Optional(Type.String({ minLength: 1 })) },
+  // Our ProviderID; default: the EMAID prefix with '*' (DE-8PS: DE*8PS).
+  oicpProviderId: { env: 'OPENPNC_OICP_PROVIDER_ID', schema: Type.Optional(Type.String({ pattern: '^[A-Za-z]{2}[*-]?[A-Za-z0-9]{3}$' })) },
+  // An offline EMP pushes its authentication data to Hubject (PushAuthenticationData).
+  oicpOffline: { env: 'OPENPNC_OICP_OFFLINE', schema: Type.Boolean({ default: false }) },
+  oicpEvsePullMs: { env: 'OPENPNC_OICP_EVSE_PULL_MS', schema: Type.Integer({ minimum: 1000, maximum: 86_400_000, default: 900_000 }) },
   partnerTimeoutMs: { env: 'OPENPNC_PARTNER_TIMEOUT_MS', schema: Type.Integer({ minimum: 100, maximum: 600_000, default: 10_000 }) },
 } as const
 
@@ -83,6 +100,8 @@ const ConfigSchema = Type.Object(
 export type Config = Static<typeof ConfigSchema> & {
   /** The platform's EMAID prefix, parsed. */
   emaidPrefixParts: { country: string; provider: string }
+  /** Our OICP ProviderID, e.g. `DE*8PS` (OPENPNC_OICP_PROVIDER_ID, else the EMAID prefix). */
+  oicpProviderIdResolved: string
 }
 
 export class ConfigError extends Error {}
@@ -113,5 +132,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (config.metricsPort !== undefined && config.metricsPort !== 0 && config.metricsPort === config.port) {
     throw new ConfigError('invalid configuration: OPENPNC_METRICS_PORT must differ from PORT (metrics on PORT need no port of their own)')
   }
-  return { ...config, emaidPrefixParts }
+  const tls = [config.oicpTlsCert, config.oicpTlsKey, config.oicpTlsClientCa]
+  if (tls.some((v) => v !== undefined) && tls.some((v) => v === undefined)) {
+    throw new ConfigError(
+      'invalid configuration: OPENPNC_OICP_TLS_CERT, OPENPNC_OICP_TLS_KEY and OPENPNC_OICP_TLS_CLIENT_CA go together (mutual TLS needs all three)',
+    )
+  }
+  if ((config.oicpClientCert === undefined) !== (config.oicpClientKey === undefined)) {
+    throw new ConfigError('invalid configuration: OPENPNC_OICP_CLIENT_CERT and OPENPNC_OICP_CLIENT_KEY go together')
+  }
+  if (config.oicpOffline && config.oicpUrl === undefined) {
+    throw new ConfigError('invalid configuration: OPENPNC_OICP_OFFLINE needs OPENPNC_OICP_URL (where authentication data is pushed)')
+  }
+  const provider = config.oicpProviderId
+  const oicpProviderIdResolved = provider ?? `${emaidPrefixParts.country}*${emaidPrefixParts.provider}`
+  return { ...config, emaidPrefixParts, oicpProviderIdResolved }
 }

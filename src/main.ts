@@ -139,7 +139,13 @@ export async function startPlatform(config: Config, options: StartOptions = {}):
           },
         },
         { name: 'stopped the location pull', run: () => platform.ocpi.locationPull.stop() },
-        { name: 'closed the connections to partners', run: () => platform.outgoing.close() },
+        {
+          name: 'closed the connections to partners',
+          run: async () => {
+            await platform.outgoing.close()
+            await platform.oicp.client?.close()
+          },
+        },
         { name: 'stopped the key directory', run: () => platform.keyDirectory.stop() },
         { name: 'wrote the buffered authorization decisions', run: () => platform.decisions.flush() },
         { name: 'closed the database', run: () => database.close() },

@@ -22,6 +22,7 @@ import { ApiKeys } from './services/organizations/api-keys.ts'
 import { Organizations } from './services/organizations/organizations.ts'
 import { SecretBox } from './infra/secrets/secret-box.ts'
 import { Users } from './services/users/users.ts'
+import { OicpClient } from './protocols/oicp/client.ts'
 
 /** The domain services, wired once; every protocol adapter works through these. */
 export interface Platform {
@@ -50,6 +51,11 @@ export interface Platform {
     registration: OcpiRegistration
     push: TokenPush
     locationPull: LocationPull
+  }
+  /** Hubject OICP 2.3, we as EMP */
+  oicp: {
+    /** our client of Hubject (OPENPNC_OICP_URL); null when none is configured */
+    client: OicpClient | null
   }
   /** Prometheus metrics of this platform (its own registry) */
   metrics: PlatformMetrics
@@ -116,6 +122,9 @@ export function createPlatform(db: Db, config: Config, log: Logger): Platform {
         pollMs: config.ocpiPushPollMs,
       }),
       locationPull: new LocationPull(db, partners, log, { intervalMs: config.ocpiLocationsPullMs, http: outgoing }),
+    },
+    oicp: {
+      client: OicpClient.fromConfig(config),
     },
     metrics,
     lifecycle: { shuttingDown: false },

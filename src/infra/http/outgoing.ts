@@ -126,6 +126,11 @@ export interface OutgoingPolicy {
   maxAnswerBytes: number
   /** the whole call, from connecting to the last byte of the answer */
   timeoutMs: number
+  /**
+   * TLS for https targets (PEM): our client certificate and key for mutual TLS, and the CA that
+   * must have signed the server's certificate instead of Node's default roots (Hubject's).
+   */
+  tls?: { cert?: string | Buffer; key?: string | Buffer; ca?: string | Buffer }
 }
 
 /** What went wrong, as a class callers can act on without reading a message. */
@@ -208,7 +213,10 @@ export class OutgoingHttp {
 
   constructor(readonly policy: OutgoingPolicy) {
     const allowAll = policy.allowPrivateAddresses
-    const connect = buildConnector(allowAll ? {} : ({ lookup: publicOnlyLookup } as buildConnector.BuildOptions))
+    const connect = buildConnector({
+      ...(allowAll ? {} : { lookup: publicOnlyLookup }),
+      ...(policy.tls ?? {}),
+    } as buildConnector.BuildOptions)
     this.agent = new Agent({
       connect: (options, callback) => {
         // A literal IP address is connected to without a lookup: judge it here.
