@@ -241,15 +241,16 @@ export class DeliveryEngine {
     const exclusive = [...this.senders].filter(([, s]) => s.exclusive).map(([kind]) => kind)
     const leaseId = randomUUID()
     const leaseMs = this.options.leaseMs ?? 60_000
-    const claim = (db: Executor) => sql<{
-      kind: string
-      destination: string
-      subject: string
-      version: string
-      delivered_version: string
-      generation: string
-      attempts: number
-    }>`
+    const claim = (db: Executor) =>
+      sql<{
+        kind: string
+        destination: string
+        subject: string
+        version: string
+        delivered_version: string
+        generation: string
+        attempts: number
+      }>`
       UPDATE deliveries d
          SET lease_until = now() + make_interval(secs => ${leaseMs / 1000}), lease_id = ${leaseId}::uuid
         FROM (SELECT destination, subject FROM deliveries

@@ -1,6 +1,12 @@
 import { sql } from 'kysely'
 import type { Db } from '../../infra/db/database.ts'
-import { DeliveryEngine, type Delivery, type DeliverySender, type DeliveryStatus, type DestinationSession } from '../../infra/delivery/engine.ts'
+import {
+  DeliveryEngine,
+  type Delivery,
+  type DeliverySender,
+  type DeliveryStatus,
+  type DestinationSession,
+} from '../../infra/delivery/engine.ts'
 import { DeliveryFailure } from '../../infra/delivery/failure.ts'
 import type { Logger } from '../../infra/logger.ts'
 import { Outbox, OutboxConsumer } from '../../infra/outbox/outbox.ts'
@@ -154,7 +160,10 @@ export class OicpAuthDataPush implements DeliverySender {
    * It is a delivery like the records' changes, so it never overlaps or overtakes one.
    */
   async requestFullLoad(): Promise<void> {
-    await this.engine.enqueue([{ kind: OICP_AUTH_DATA, destination: HUBJECT_DESTINATION, subject: FULL_LOAD_SUBJECT, version: 1 }], 'afresh')
+    await this.engine.enqueue(
+      [{ kind: OICP_AUTH_DATA, destination: HUBJECT_DESTINATION, subject: FULL_LOAD_SUBJECT, version: 1 }],
+      'afresh',
+    )
   }
 
   /** Sends the waiting changes now, their backoff skipped, dead letters included. Returns how many. */
@@ -189,11 +198,14 @@ export class OicpAuthDataPush implements DeliverySender {
    */
   private async sendAll(client: OicpClient, deliveries: readonly Delivery[]): Promise<Map<string, unknown>> {
     const failures = new Map<string, unknown>()
-    const ordered = [...deliveries].sort((a, b) => (BigInt(a.version) < BigInt(b.version) ? -1 : BigInt(a.version) > BigInt(b.version) ? 1 : 0))
+    const ordered = [...deliveries].sort((a, b) =>
+      BigInt(a.version) < BigInt(b.version) ? -1 : BigInt(a.version) > BigInt(b.version) ? 1 : 0,
+    )
     const fullLoad = ordered.find((d) => d.subject === FULL_LOAD_SUBJECT)
     const records = ordered.filter((d) => d.subject !== FULL_LOAD_SUBJECT)
     for (const d of records) {
-      if (!isRecordSubject(d.subject)) failures.set(d.subject, DeliveryFailure.permanent(`${d.subject} names no authentication data record`))
+      if (!isRecordSubject(d.subject))
+        failures.set(d.subject, DeliveryFailure.permanent(`${d.subject} names no authentication data record`))
     }
     if (fullLoad) {
       try {
@@ -255,7 +267,11 @@ export class OicpAuthDataPush implements DeliverySender {
   ): Promise<Map<string, string>> {
     const refused = new Map<string, string>()
     try {
-      await this.push(client, action, items.map((i) => i.record))
+      await this.push(
+        client,
+        action,
+        items.map((i) => i.record),
+      )
       await this.noteHeld(action, items)
       return refused
     } catch (error) {
@@ -310,7 +326,14 @@ export class OicpAuthDataPush implements DeliverySender {
   private async noteHeld(action: 'insert' | 'delete', items: ReadonlyArray<{ subject: string; record: AuthenticationDataRecord }>) {
     if (items.length === 0) return
     if (action === 'delete') {
-      await this.db.deleteFrom('oicp_auth_records').where('record', 'in', items.map((i) => i.subject)).execute()
+      await this.db
+        .deleteFrom('oicp_auth_records')
+        .where(
+          'record',
+          'in',
+          items.map((i) => i.subject),
+        )
+        .execute()
       return
     }
     await this.db
@@ -379,7 +402,12 @@ export class OicpAuthDataPush implements DeliverySender {
   private async *wantedChunks(size: number): AsyncGenerator<string[]> {
     let yielded = false
     const kinds = [
-      { type: 'plug_and_charge', column: sql.ref('k.emaid_identity'), prefix: 'evco:', extra: sql`AND substr(k.emaid_identity, 6, 1) = 'C'` },
+      {
+        type: 'plug_and_charge',
+        column: sql.ref('k.emaid_identity'),
+        prefix: 'evco:',
+        extra: sql`AND substr(k.emaid_identity, 6, 1) = 'C'`,
+      },
       { type: 'rfid', column: sql.ref('k.rfid_uid'), prefix: 'uid:', extra: sql`` },
     ]
     let pending: string[] = []

@@ -92,7 +92,11 @@ export function recordAction(wanted: boolean, heldByHubject: boolean): 'insert' 
 }
 
 /** The request body of one push. */
-export function pushRequest(action: AuthActionType, providerId: string, records: AuthenticationDataRecord[]): PushAuthenticationDataRequest {
+export function pushRequest(
+  action: AuthActionType,
+  providerId: string,
+  records: AuthenticationDataRecord[],
+): PushAuthenticationDataRequest {
   return { ActionType: action, ProviderAuthenticationData: { ProviderID: providerId, AuthenticationDataRecord: records } }
 }
 
