@@ -62,7 +62,8 @@ export class HubjectAuthData implements HubjectSimPart {
   register(app: FastifyInstance) {
     app.route({
       method: CALLED.pushAuthenticationData.method,
-      url: CALLED.pushAuthenticationData.path,
+      // the spec writes parameters as {name}, Fastify as :name
+      url: CALLED.pushAuthenticationData.path.replace(/\{(\w+)\}/g, ':$1'),
       handler: async (request, reply) => {
         const providerId = (request.params as { providerID: string }).providerID
         const ack = this.handle(providerId, request.body)
