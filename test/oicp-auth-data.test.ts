@@ -254,17 +254,15 @@ for (const backend of backends()) {
       const before = hubject.received.length
       sim.available = true
       await settle()
-      const after = hubject.received
-        .slice(before)
-        .map(
-          (r) =>
-            r.body as {
-              ActionType: string
-              ProviderAuthenticationData: {
-                AuthenticationDataRecord: Array<{ Identification: { PlugAndChargeIdentification: { EvcoID: string } } }>
-              }
-            },
-        )
+      const after = hubject.received.slice(before).map(
+        (r) =>
+          r.body as {
+            ActionType: string
+            ProviderAuthenticationData: {
+              AuthenticationDataRecord: Array<{ Identification: { PlugAndChargeIdentification: { EvcoID: string } } }>
+            }
+          },
+      )
       const pushed = after.flatMap((b) =>
         b.ProviderAuthenticationData.AuthenticationDataRecord.map(
           (r) => `${b.ActionType} ${r.Identification.PlugAndChargeIdentification.EvcoID}`,
@@ -280,6 +278,27 @@ for (const backend of backends()) {
       )
       assert.ok(after.length <= 5, `a burst travels in few requests, not ${after.length}`)
       assert.deepEqual(new Set(hubject.identifiers('DE*8PS')), new Set([...held, ...keys.slice(0, 100).map(evco)]))
+    })
+
+    test('a key whose validTo passes is withdrawn from Hubject without any change to it', async () => {
+      const id = await newKey()
+      await settle()
+      assert.ok(hubject.identifiers('DE*8PS').includes(evco(id)))
+      const validTo = new Date(Date.now() + 1500).toISOString()
+      assert.equal((await drive('PATCH', `/v1/users/driver/charging-keys/${id}`, { validTo })).statusCode, 200)
+      await settle()
+      assert.ok(hubject.identifiers('DE*8PS').includes(evco(id)), 'still valid: still at Hubject')
+      await waitFor(
+        async () => {
+          await push().validityPassed()
+          await push().runOnce()
+          return !hubject.identifiers('DE*8PS').includes(evco(id))
+        },
+        30_000,
+        'the expired key is deleted at Hubject',
+      )
+      const last = hubject.received.at(-1)!.body as { ActionType: string }
+      assert.equal(last.ActionType, 'delete')
     })
 
     test('an EvcoID of another provider is refused with 019 and parked as a dead letter, without holding back the others', async () => {

@@ -21,3 +21,8 @@ CREATE TABLE oicp_auth_push (
   last_full_load_records integer
 );
 INSERT INTO oicp_auth_push DEFAULT VALUES;
+
+-- A key's validity ending or beginning by the clock withdraws or adds its record: the push looks
+-- for those keys every minute, through these instead of every key.
+CREATE INDEX charging_keys_valid_to_idx ON charging_keys (valid_to) WHERE valid_to IS NOT NULL;
+CREATE INDEX charging_keys_later_start_idx ON charging_keys (valid_from) WHERE valid_from > created_at;
