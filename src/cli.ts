@@ -1,5 +1,6 @@
 import { Command } from 'commander'
 import { ocpiCommands } from './cli/ocpi.ts'
+import { oicpCommands } from './cli/oicp.ts'
 import { orgCommands } from './cli/org.ts'
 import { serveCommands } from './cli/serve.ts'
 import { simCommands } from './cli/sim.ts'
@@ -10,6 +11,7 @@ const program = new Command('openpnc').description('openpnc: Plug&Charge platfor
 serveCommands(program)
 orgCommands(program)
 ocpiCommands(program)
+oicpCommands(program)
 simCommands(program)
 
 program.parseAsync().catch((error: Error) => {

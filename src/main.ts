@@ -114,6 +114,7 @@ export async function startPlatform(config: Config, options: StartOptions = {}):
   )
 
   platform.ocpi.push.start()
+  platform.oicp.authData.start()
   platform.deliveries.start()
   platform.ocpi.locationPull.start()
 
@@ -135,6 +136,7 @@ export async function startPlatform(config: Config, options: StartOptions = {}):
           name: 'stopped the token push after its round in flight',
           run: async () => {
             await platform.ocpi.push.stop()
+            await platform.oicp.authData.stop()
             await platform.deliveries.stop()
           },
         },

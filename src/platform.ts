@@ -23,6 +23,7 @@ import { Organizations } from './services/organizations/organizations.ts'
 import { SecretBox } from './infra/secrets/secret-box.ts'
 import { Users } from './services/users/users.ts'
 import { OicpClient } from './protocols/oicp/client.ts'
+import { OicpAuthDataPush } from './protocols/oicp/auth-data-push.ts'
 
 /** The domain services, wired once; every protocol adapter works through these. */
 export interface Platform {
@@ -56,6 +57,8 @@ export interface Platform {
   oicp: {
     /** our client of Hubject (OPENPNC_OICP_URL); null when none is configured */
     client: OicpClient | null
+    /** PushAuthenticationData as an offline EMP (OPENPNC_OICP_OFFLINE): key changes to Hubject */
+    authData: OicpAuthDataPush
   }
   /** Prometheus metrics of this platform (its own registry) */
   metrics: PlatformMetrics
@@ -91,6 +94,7 @@ export function createPlatform(db: Db, config: Config, log: Logger): Platform {
       if (delivery.kind === OCPI_TOKEN) metrics.deliveryFailed(partnerOfDestination(delivery.destination))
     },
   })
+  const oicpClient = OicpClient.fromConfig(config)
   let publicUrl = config.publicUrl ?? `http://${config.host}:${config.port}`
   const identity = {
     countryCode: config.ocpiCountryCode,
@@ -124,7 +128,8 @@ export function createPlatform(db: Db, config: Config, log: Logger): Platform {
       locationPull: new LocationPull(db, partners, log, { intervalMs: config.ocpiLocationsPullMs, http: outgoing }),
     },
     oicp: {
-      client: OicpClient.fromConfig(config),
+      client: oicpClient,
+      authData: new OicpAuthDataPush(db, log, deliveries, oicpClient, config.oicpOffline, { pollMs: config.ocpiPushPollMs }),
     },
     metrics,
     lifecycle: { shuttingDown: false },

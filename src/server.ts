@@ -11,6 +11,7 @@ import { geosearchApi } from './protocols/drive-api/geosearch.ts'
 import { invalid, OpenpncError } from './core/errors.ts'
 import { OCPI_BASE_PATH, ocpiServer, routeOcpiUrl } from './protocols/ocpi/server.ts'
 import { ocpiAdminApi } from './protocols/ocpi/admin-api.ts'
+import { oicpAdminApi } from './protocols/oicp/admin-api.ts'
 import { OCPI_STATUS } from './protocols/ocpi/protocol.ts'
 import { ocpiTimestamp } from './protocols/ocpi/transport.ts'
 import type { Platform } from './platform.ts'
@@ -179,6 +180,7 @@ export async function buildServer(platform: Platform): Promise<FastifyInstance> 
     await authenticated.register(geosearchApi, { platform })
     await authenticated.register(adminApi, { platform })
     await authenticated.register(ocpiAdminApi, { platform })
+    await authenticated.register(oicpAdminApi, { platform })
   })
 
   // OCPI has its own authentication (credentials tokens) and answers in OCPI envelopes.

@@ -4,6 +4,7 @@ import { sql } from 'kysely'
 import { ADMIN_API } from '../src/protocols/admin-api/routes.ts'
 import { DRIVE_API } from '../src/protocols/drive-api/routes.ts'
 import { OCPI_ADMIN_API } from '../src/protocols/ocpi/admin-api.ts'
+import { OICP_ADMIN_API } from '../src/protocols/oicp/admin-api.ts'
 import { backends, startTestPlatform, type TestPlatform } from './support.ts'
 
 for (const backend of backends()) {
@@ -127,7 +128,12 @@ for (const backend of backends()) {
       assert.equal(response.statusCode, 200)
       const doc = response.json()
       assert.equal(doc.openapi, '3.0.3')
-      for (const spec of [...Object.values(DRIVE_API), ...Object.values(ADMIN_API), ...Object.values(OCPI_ADMIN_API)]) {
+      for (const spec of [
+        ...Object.values(DRIVE_API),
+        ...Object.values(ADMIN_API),
+        ...Object.values(OCPI_ADMIN_API),
+        ...Object.values(OICP_ADMIN_API),
+      ]) {
         const path = spec.url.replace(/:(\w+)/g, '{$1}')
         const operation = doc.paths[path]?.[spec.method.toLowerCase()]
         assert.ok(operation, `${spec.method} ${path} is documented`)
@@ -143,7 +149,12 @@ for (const backend of backends()) {
     })
 
     test('the server serves exactly the routes of the Drive API and admin tables, each behind its scope', async () => {
-      const tables = [...Object.values(DRIVE_API), ...Object.values(ADMIN_API), ...Object.values(OCPI_ADMIN_API)]
+      const tables = [
+        ...Object.values(DRIVE_API),
+        ...Object.values(ADMIN_API),
+        ...Object.values(OCPI_ADMIN_API),
+        ...Object.values(OICP_ADMIN_API),
+      ]
       for (const spec of tables) {
         assert.ok(t.app.hasRoute({ method: spec.method, url: spec.url }), `${spec.method} ${spec.url} is served`)
         const anonymous = await t.app.inject({ method: spec.method, url: spec.url.replace(/:(\w+)/g, 'x') })

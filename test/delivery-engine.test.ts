@@ -341,5 +341,48 @@ for (const backend of backends()) {
         assert.equal(new Set(arrived.map((r) => r.subject)).size, subjects.length)
       }
     })
+
+    test('an exclusive sender that sends a round at once never has two rounds in flight for one destination, across engines', async () => {
+      const BATCH = 'test-batch'
+      let inFlight = 0
+      let overlaps = 0
+      const rounds: string[][] = []
+      const batchSender: DeliverySender = {
+        label: 'test batch',
+        exclusive: true,
+        describe: (destination) => ({ target: destination }),
+        open: async () => ({
+          sendAll: async (deliveries) => {
+            if (++inFlight > 1) overlaps++
+            await new Promise((resolve) => setTimeout(resolve, 5))
+            inFlight--
+            rounds.push(deliveries.map((d) => d.subject))
+            // one subject refused for good, the others delivered
+            return new Map(deliveries.filter((d) => d.subject === 'batch-7').map((d) => [d.subject, DeliveryFailure.permanent('refused')]))
+          },
+        }),
+      }
+      const engines = [0, 1].map(() => {
+        const e = new DeliveryEngine(t.platform.db, createLogger('silent'), { batchSize: 10 })
+        e.register(BATCH, batchSender)
+        return e
+      })
+      await engines[0]!.enqueue(
+        Array.from({ length: 60 }, (_, i) => ({ kind: BATCH, destination: 'batch-dest', subject: `batch-${i}`, version: 1 })),
+      )
+      await Promise.all(
+        engines.map(async (e) => {
+          while ((await e.status('batch-dest')).backlog > 0) {
+            const round = await e.runOnce()
+            if (round.delivered === 0) await new Promise((resolve) => setTimeout(resolve, 5))
+          }
+        }),
+      )
+      assert.equal(overlaps, 0, 'no two rounds of the destination overlapped')
+      assert.equal(rounds.flat().length, 60, 'each subject was sent once')
+      assert.ok(rounds.every((r) => r.length <= 10))
+      const status = await engines[0]!.status('batch-dest')
+      assert.deepEqual([status.delivered, status.deadLetters, status.backlog], [59, 1, 0])
+    })
   })
 }

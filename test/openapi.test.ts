@@ -8,6 +8,7 @@ import { ADMIN_API } from '../src/protocols/admin-api/routes.ts'
 import { DRIVE_API } from '../src/protocols/drive-api/routes.ts'
 import { statusOf, type ErrorCode } from '../src/infra/http/error-codes.ts'
 import { OCPI_ADMIN_API } from '../src/protocols/ocpi/admin-api.ts'
+import { OICP_ADMIN_API } from '../src/protocols/oicp/admin-api.ts'
 import { ADMIN_KEY, backends, startTestPlatform, type TestPlatform } from './support.ts'
 
 type Operation = {
@@ -20,7 +21,12 @@ type Operation = {
 }
 type Spec = { method: string; url: string; errors?: readonly ErrorCode[]; errorCodes: readonly ErrorCode[]; doc: { operationId: string } }
 
-const TABLES: Spec[] = [...Object.values(DRIVE_API), ...Object.values(ADMIN_API), ...Object.values(OCPI_ADMIN_API)]
+const TABLES: Spec[] = [
+  ...Object.values(DRIVE_API),
+  ...Object.values(ADMIN_API),
+  ...Object.values(OCPI_ADMIN_API),
+  ...Object.values(OICP_ADMIN_API),
+]
 const pathOf = (spec: Spec) => spec.url.replace(/:(\w+)/g, '{$1}')
 
 for (const backend of backends()) {
@@ -170,7 +176,7 @@ for (const backend of backends()) {
         payload: { enabled: false },
       })
       const R = DRIVE_API
-      const A = { ...ADMIN_API, ...OCPI_ADMIN_API }
+      const A = { ...ADMIN_API, ...OCPI_ADMIN_API, ...OICP_ADMIN_API }
       const pnc = '/v1/users/driver-1/charging-keys/plug-and-charge'
       const cases: Array<[Spec, ErrorCode, InjectOptions & { key?: string | null }]> = [
         [R.getUser, 'missing_api_key', { url: '/v1/users/driver-1', key: null }],

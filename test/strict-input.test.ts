@@ -5,13 +5,19 @@ import { ADMIN_API } from '../src/protocols/admin-api/routes.ts'
 import { DRIVE_API } from '../src/protocols/drive-api/routes.ts'
 import { MAX_PARAM_LENGTH } from '../src/server.ts'
 import { OCPI_ADMIN_API } from '../src/protocols/ocpi/admin-api.ts'
+import { OICP_ADMIN_API } from '../src/protocols/oicp/admin-api.ts'
 import { expectedOcpiRoutes } from '../src/protocols/ocpi/server.ts'
 import { ADMIN_KEY, backends, startTestPlatform, type TestPlatform } from './support.ts'
 
 type Schema = { type?: string | string[]; anyOf?: Schema[]; properties?: Record<string, Schema>; const?: unknown }
 
 /** Every route of the REST route tables (the API-key routes are in the Drive API and admin tables). */
-const REST_ROUTES = [...Object.values(DRIVE_API), ...Object.values(ADMIN_API), ...Object.values(OCPI_ADMIN_API)]
+const REST_ROUTES = [
+  ...Object.values(DRIVE_API),
+  ...Object.values(ADMIN_API),
+  ...Object.values(OCPI_ADMIN_API),
+  ...Object.values(OICP_ADMIN_API),
+]
 
 /** The JSON types a schema accepts. */
 function acceptedTypes(schema: Schema): Set<string> {

@@ -16,6 +16,8 @@ export interface Database {
   ocpi_partner_parties: OcpiPartnerPartiesTable
   authorization_decisions: AuthorizationDecisionsTable
   locations: LocationsTable
+  oicp_auth_records: OicpAuthRecordsTable
+  oicp_auth_push: OicpAuthPushTable
 }
 
 type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>
@@ -221,4 +223,22 @@ export interface LocationsTable {
   plug_and_charge: boolean
   last_updated: Timestamp
   updated_at: Timestamp
+}
+
+/** The authentication data records Hubject holds after our pushes (migration 0014). */
+export interface OicpAuthRecordsTable {
+  record: string
+  identification: ColumnType<unknown, string, string>
+  pushed_at: Timestamp
+}
+
+/** The OICP authentication data push's own state, one row (migration 0014). */
+export interface OicpAuthPushTable {
+  id: Generated<boolean>
+  validity_checked_until: Timestamp
+  last_push_at: NullableTimestamp
+  last_push_action: string | null
+  last_push_records: number | null
+  last_full_load_at: NullableTimestamp
+  last_full_load_records: number | null
 }

@@ -30,12 +30,25 @@ interface Claimed extends Delivery {
   generation: string
 }
 
-/** A destination opened for one round: sends one delivery at a time, several in parallel. */
-export interface DestinationSession {
+/**
+ * A destination opened for one round. Either it sends one delivery at a time (`send`, several in
+ * parallel unless the sender is exclusive), or all of the round's deliveries at once (`sendAll`,
+ * for protocols that batch many subjects into one request).
+ */
+export type DestinationSession = {
   /** log fields naming the destination beyond the sender's own (e.g. a partner's name); never secrets */
   describe?: Record<string, unknown>
-  send(delivery: Delivery): Promise<void>
-}
+} & (
+  | { send(delivery: Delivery): Promise<void>; sendAll?: never }
+  | {
+      /**
+       * Sends every delivery of the round; returns the failures by subject (the rest succeeded).
+       * A throw fails them all, classified like a send's.
+       */
+      sendAll(deliveries: readonly Delivery[]): Promise<Map<string, unknown>>
+      send?: never
+    }
+)
 
 /** What the engine needs of one kind of delivery (OCPI tokens, later Hubject, webhooks). */
 export interface DeliverySender {
@@ -45,6 +58,12 @@ export interface DeliverySender {
   describe(destination: string): Record<string, unknown>
   /** destinations whose deliveries wait (e.g. a suspended partner): they are not claimed */
   held?(): Promise<string[]>
+  /**
+   * One round at a time per destination, across instances, its sends one after the other: for a
+   * protocol whose calls must never overlap (Hubject's PushAuthenticationData). A destination with
+   * a live lease is not claimed again until that round has recorded its outcomes.
+   */
+  exclusive?: boolean
   /**
    * Prepares sending `deliveries` to one destination (reads once what they share). A throw fails
    * them all (classified like a send's); 'hold' hands them back without counting an attempt.
@@ -219,17 +238,19 @@ export class DeliveryEngine {
     const kinds = [...this.senders.keys()]
     if (kinds.length === 0) return { claimed: 0, delivered: 0, failed: 0 }
     const held = (await Promise.all([...this.senders.values()].map((s) => s.held?.() ?? []))).flat()
+    const exclusive = [...this.senders].filter(([, s]) => s.exclusive).map(([kind]) => kind)
     const leaseId = randomUUID()
     const leaseMs = this.options.leaseMs ?? 60_000
-    const claimed = await sql<{
-      kind: string
-      destination: string
-      subject: string
-      version: string
-      delivered_version: string
-      generation: string
-      attempts: number
-    }>`
+    const claim = (db: Executor) =>
+      sql<{
+        kind: string
+        destination: string
+        subject: string
+        version: string
+        delivered_version: string
+        generation: string
+        attempts: number
+      }>`
       UPDATE deliveries d
          SET lease_until = now() + make_interval(secs => ${leaseMs / 1000}), lease_id = ${leaseId}::uuid
         FROM (SELECT destination, subject FROM deliveries
@@ -237,13 +258,23 @@ export class DeliveryEngine {
                  AND (lease_until IS NULL OR lease_until < now())
                  AND kind = ANY(${kinds}::text[])
                  AND NOT (destination = ANY(${held}::text[]))
+                 AND (NOT (kind = ANY(${exclusive}::text[]))
+                      OR NOT EXISTS (SELECT 1 FROM deliveries x
+                                      WHERE x.destination = deliveries.destination AND x.lease_until >= now()))
                ORDER BY next_attempt_at
                LIMIT ${this.options.batchSize ?? 200}
                FOR UPDATE SKIP LOCKED) due
        WHERE d.destination = due.destination AND d.subject = due.subject
-      RETURNING d.kind, d.destination, d.subject, d.version::text, d.delivered_version::text, d.generation::text, d.attempts`.execute(
-      this.db,
-    )
+      RETURNING d.kind, d.destination, d.subject, d.version::text, d.delivered_version::text, d.generation::text, d.attempts`.execute(db)
+    // An exclusive kind's claims take turns (a transaction-scoped lock), so two instances cannot
+    // both see its destination free and each lease part of it.
+    const claimed =
+      exclusive.length === 0
+        ? await claim(this.db)
+        : await this.db.transaction().execute(async (trx) => {
+            await sql`SELECT pg_advisory_xact_lock(hashtext('deliveries:exclusive-claim'))`.execute(trx)
+            return claim(trx)
+          })
     if (claimed.rows.length === 0) return { claimed: 0, delivered: 0, failed: 0 }
 
     const groups = new Map<string, Claimed[]>()
@@ -295,7 +326,19 @@ export class DeliveryEngine {
                    AND lease_id = ${leaseId}::uuid`.execute(this.db)
       return { delivered: 0, failed: 0 }
     }
-    if (session) {
+    if (session?.sendAll) {
+      Object.assign(fields, session.describe)
+      try {
+        const failed = await session.sendAll(rows)
+        for (const row of rows) {
+          if (failed.has(row.subject)) failures.push({ row, failure: classify(failed.get(row.subject)) })
+          else succeeded.push(row)
+        }
+      } catch (error) {
+        const failure = classify(error)
+        for (const row of rows) failures.push({ row, failure })
+      }
+    } else if (session) {
       Object.assign(fields, session.describe)
       const queue = [...rows]
       const open = session
@@ -309,7 +352,8 @@ export class DeliveryEngine {
           }
         }
       }
-      await Promise.all(Array.from({ length: Math.min(rows.length, this.options.concurrency ?? 8) }, worker))
+      const concurrency = sender.exclusive ? 1 : (this.options.concurrency ?? 8)
+      await Promise.all(Array.from({ length: Math.min(rows.length, concurrency) }, worker))
     }
     await this.recordDelivered(destination, succeeded, leaseId)
     const parked = await this.recordFailed(destination, failures, leaseId)
@@ -470,6 +514,14 @@ export class DeliveryEngine {
       reason: r.last_error,
       deadAt: new Date(r.dead_at),
     }))
+  }
+
+  /** Makes a destination's waiting deliveries due now, their backoff skipped (an admin's "push now"). Returns how many. */
+  async hurry(destination: string): Promise<number> {
+    const result = await sql`
+      UPDATE deliveries SET next_attempt_at = now(), updated_at = now()
+       WHERE destination = ${destination} AND version > delivered_version AND dead_at IS NULL AND next_attempt_at > now()`.execute(this.db)
+    return Number(result.numAffectedRows ?? 0)
   }
 
   /** Arms dead letters again (one subject, or every one of the destination): they are sent at once. Returns how many. */

@@ -71,6 +71,8 @@ export const ERROR_CODES = {
   ocpi_registration_failed: { kind: 'bad_gateway', cause: "the CPO's versions, endpoints or credentials failed us" },
   ocpi_pull_failed: { kind: 'bad_gateway', cause: "the CPO's locations could not be pulled" },
   ocpi_reconcile_failed: { kind: 'bad_gateway', cause: "the CPO's tokens could not be read" },
+  // Hubject (OICP).
+  oicp_push_not_enabled: { kind: 'conflict', cause: 'authentication data is pushed only by an offline EMP with a Hubject URL' },
 } as const satisfies Record<string, { kind: ErrorKind; cause: string }>
 
 export type ErrorCode = keyof typeof ERROR_CODES
