@@ -23,6 +23,7 @@ import { Organizations } from './services/organizations/organizations.ts'
 import { SecretBox } from './infra/secrets/secret-box.ts'
 import { Users } from './services/users/users.ts'
 import { OicpClient } from './protocols/oicp/client.ts'
+import { ChargingSessions } from './services/sessions/sessions.ts'
 
 /** The domain services, wired once; every protocol adapter works through these. */
 export interface Platform {
@@ -57,6 +58,8 @@ export interface Platform {
     /** our client of Hubject (OPENPNC_OICP_URL); null when none is configured */
     client: OicpClient | null
   }
+  /** charging sessions and their charge detail records, from every protocol */
+  sessions: ChargingSessions
   /** Prometheus metrics of this platform (its own registry) */
   metrics: PlatformMetrics
   /** Set when shutdown begins: readiness answers 503 from then on. */
@@ -126,6 +129,7 @@ export function createPlatform(db: Db, config: Config, log: Logger): Platform {
     oicp: {
       client: OicpClient.fromConfig(config),
     },
+    sessions: new ChargingSessions(db),
     metrics,
     lifecycle: { shuttingDown: false },
     publicUrl: () => publicUrl,

@@ -16,6 +16,9 @@ export interface Database {
   ocpi_partner_parties: OcpiPartnerPartiesTable
   authorization_decisions: AuthorizationDecisionsTable
   locations: LocationsTable
+  charging_sessions: ChargingSessionsTable
+  charge_detail_records: ChargeDetailRecordsTable
+  session_notifications: SessionNotificationsTable
 }
 
 type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>
@@ -221,4 +224,63 @@ export interface LocationsTable {
   plug_and_charge: boolean
   last_updated: Timestamp
   updated_at: Timestamp
+}
+
+export type SessionStatus = 'AUTHORIZED' | 'ACTIVE' | 'STOPPED' | 'COMPLETED'
+/** numeric columns: written as a number, read as PostgreSQL's exact text (or a number from PGlite) */
+type NullableNumeric = ColumnType<string | number | null, number | string | null | undefined, number | string | null>
+type Jsonb = ColumnType<Record<string, unknown>, string, string>
+
+/** Charging sessions from every protocol (migration 0013). */
+export interface ChargingSessionsTable {
+  id: Generated<string>
+  organization_id: string
+  user_id: string
+  key_id: string
+  protocol: 'oicp' | 'ocpi'
+  /** '' where the protocol's session IDs are global (OICP), the CPO's party where not (OCPI) */
+  issuer: Generated<string>
+  external_id: string
+  authorization_reference: string | null
+  evse_id: string | null
+  operator_id: string | null
+  identification_method: string | null
+  identification: string | null
+  status: SessionStatus
+  started_at: Timestamp
+  ended_at: NullableTimestamp
+  charging_started_at: NullableTimestamp
+  charging_ended_at: NullableTimestamp
+  energy_kwh: NullableNumeric
+  authorized_at: NullableTimestamp
+  stopped_at: NullableTimestamp
+  created_at: Timestamp
+  updated_at: Timestamp
+}
+
+/** One charge detail record per session, as received (migration 0013). */
+export interface ChargeDetailRecordsTable {
+  session_id: string
+  record: Jsonb
+  content_sha256: string
+  session_start: NullableTimestamp
+  session_end: NullableTimestamp
+  charging_start: NullableTimestamp
+  charging_end: NullableTimestamp
+  energy_kwh: NullableNumeric
+  evse_id: string | null
+  operator_id: string | null
+  received_at: Timestamp
+}
+
+export type SessionNotificationType = 'start' | 'progress' | 'end' | 'error'
+
+export interface SessionNotificationsTable {
+  id: Generated<string>
+  session_id: string
+  type: SessionNotificationType
+  body: Jsonb
+  content_sha256: string
+  occurred_at: NullableTimestamp
+  received_at: Timestamp
 }
