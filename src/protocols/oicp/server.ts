@@ -3,6 +3,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequ
 import { isDatabaseUnavailable, OpenpncError } from '../../core/errors.ts'
 import { keysNamedBy, parsePresentedIdentifier, presentedIdentity, presentedUid, type PresentedIdentifier } from '../../core/authorization/presented.ts'
 import { parseJsonBody } from '../../infra/http/json-body.ts'
+import { requestLogger } from '../../infra/http/per-request.ts'
 import { contentSha256, type SessionIdentification, type SessionNotificationType } from '../../services/sessions/sessions.ts'
 import type { Platform } from '../../platform.ts'
 import {
@@ -58,7 +59,8 @@ export async function buildOicpServer(platform: Platform, tls?: { cert: Buffer; 
   const providerId = config.oicpProviderIdResolved
   const app = Fastify({
     loggerInstance: platform.log.child({ listener: 'oicp' }) as FastifyBaseLogger,
-    disableRequestLogging: true,
+    // Each of Hubject's calls is logged as every request of the main server is.
+    childLoggerFactory: requestLogger,
     bodyLimit: Math.max(config.bodyLimit, 1024 * 1024),
     routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true },
     requestTimeout: config.requestTimeoutMs,
