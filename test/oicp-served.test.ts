@@ -321,6 +321,10 @@ for (const backend of backends()) {
     })
 
     describe('the listener', () => {
+      test('without TLS settings it serves plain HTTP on loopback only, below the default prefix /oicp', () => {
+        assert.match(t.oicpUrl!, /^http:\/\/127\.0\.0\.1:\d+\/oicp$/)
+      })
+
       test('every served operation of the table is reachable below the prefix, with and without a trailing slash', async () => {
         for (const op of Object.keys(SERVED) as ServedOperationId[]) {
           for (const slash of ['', '/']) {
