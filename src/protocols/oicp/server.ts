@@ -41,6 +41,8 @@ const NOTIFICATION_TYPES: Record<NotificationType, SessionNotificationType> = { 
 /** Operator IDs compared as Hubject writes them either way: `DE*ABC` and `DEABC` are one operator. */
 const sameOperator = (a: string, b: string) => a.replaceAll('*', '').toUpperCase() === b.replaceAll('*', '').toUpperCase()
 
+const fits = (value: string | null) => (value !== null && value.length <= 100 ? value : null)
+
 /** What a stored identification presents, read the way AuthorizeStart read it. */
 export function presentedOf(identification: SessionIdentification): PresentedIdentifier {
   return identification.method === 'RFIDMifareFamilyIdentification' || identification.method === 'RFIDIdentification'
@@ -154,8 +156,9 @@ export async function buildOicpServer(platform: Platform, tls?: { cert: Buffer; 
             startedAt: now,
             authorizedAt: now,
             authorizationReference: outcome.authorizationReference,
-            evseId: parsed.evseId,
-            operatorId: parsed.operatorId,
+            // The store's columns hold what the spec allows (EvseID and OperatorID are far shorter); more is not kept.
+            evseId: fits(parsed.evseId),
+            operatorId: fits(parsed.operatorId),
             identification: { method: parsed.method, value: parsed.tokenUid },
           })
         } catch (err) {
