@@ -22,8 +22,17 @@ describe('the charging session store, its pure rules', () => {
   })
 
   test('the same content in another key order, or with nulls for absent fields, has the same fingerprint', () => {
-    const a = { SessionID: 'x', ConsumedEnergy: 12.5, Identification: { RFIDMifareFamilyIdentification: { UID: '04A1' }, QRCodeIdentification: null } }
-    const b = { Identification: { RFIDMifareFamilyIdentification: { UID: '04A1' } }, ConsumedEnergy: 12.5, SessionID: 'x', MeterValueStart: null }
+    const a = {
+      SessionID: 'x',
+      ConsumedEnergy: 12.5,
+      Identification: { RFIDMifareFamilyIdentification: { UID: '04A1' }, QRCodeIdentification: null },
+    }
+    const b = {
+      Identification: { RFIDMifareFamilyIdentification: { UID: '04A1' } },
+      ConsumedEnergy: 12.5,
+      SessionID: 'x',
+      MeterValueStart: null,
+    }
     assert.equal(canonicalJson(a), canonicalJson(b))
     assert.equal(contentSha256(a), contentSha256(b))
     assert.match(contentSha256(a), /^[0-9a-f]{64}$/)
@@ -44,7 +53,10 @@ describe('the charging session store, its pure rules', () => {
   for (const [name, text] of [
     ['random text', 'bm9wZQ'],
     ['a cursor without an ID', Buffer.from('2026-01-16T17:59:58.123Z').toString('base64url')],
-    ['a cursor with a date that is no instant', Buffer.from('2026-02-30T00:00:00.000Z|8f0d3b2e-1c5a-4b7c-9d2e-3a4b5c6d7e8f').toString('base64url')],
+    [
+      'a cursor with a date that is no instant',
+      Buffer.from('2026-02-30T00:00:00.000Z|8f0d3b2e-1c5a-4b7c-9d2e-3a4b5c6d7e8f').toString('base64url'),
+    ],
     ['a cursor with more parts', Buffer.from('2026-01-16T17:59:58.123Z|8f0d3b2e-1c5a-4b7c-9d2e-3a4b5c6d7e8f|x').toString('base64url')],
   ]) {
     test(`${name} is refused as invalid_cursor`, () => {
@@ -56,7 +68,7 @@ describe('the charging session store, its pure rules', () => {
   }
 })
 
-describe("OICP charge detail records and charging notifications, read", () => {
+describe('OICP charge detail records and charging notifications, read', () => {
   const cdr = exampleOf('eRoamingChargeDetailRecord') as Record<string, unknown>
 
   test("the spec's example CDR is read: its session, EVSE, times, energy and strongest identification", () => {
@@ -79,7 +91,10 @@ describe("OICP charge detail records and charging notifications, read", () => {
   })
 
   test('a CDR identified by a QR code only is read, with no identification to look up', () => {
-    const parsed = parseChargeDetailRecord({ ...cdr, Identification: { QRCodeIdentification: { EvcoID: 'DE-DCB-C12345678-X', PIN: '1234' } } })
+    const parsed = parseChargeDetailRecord({
+      ...cdr,
+      Identification: { QRCodeIdentification: { EvcoID: 'DE-DCB-C12345678-X', PIN: '1234' } },
+    })
     assert.ok(parsed.ok)
     assert.equal(parsed.identification, null)
   })

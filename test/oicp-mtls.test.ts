@@ -71,7 +71,7 @@ describe(`the OICP listener requires Hubject's client certificate (${backend})`,
     assert.ok(logLines.some((line) => /OICP served to Hubject over mutual TLS/.test(line)))
   })
 
-  test('a client with a certificate from Hubject\'s CA is served: a spec answer', async () => {
+  test("a client with a certificate from Hubject's CA is served: a spec answer", async () => {
     const answer = await callWith(hubjectClient)
     assert.equal(answer.status, 200)
     assertValidOicp(validatorFor('eRoamingAuthorizationStart'), answer.body)

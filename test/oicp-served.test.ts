@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test'
 import { sql } from 'kysely'
 import { formatEvcoId } from '../src/protocols/oicp/evco-id.ts'
 import { SERVED, type ServedOperationId } from '../src/protocols/oicp/protocol.ts'
-import { HubjectDriver, newSessionId, type CdrInput, type HubjectAnswer } from '../src/sim/hubject/driver.ts'
+import { driveSession, HubjectDriver, newSessionId, type CdrInput, type HubjectAnswer } from '../src/sim/hubject/driver.ts'
 import { assertValidOicp, validatorFor, withoutNulls } from './oicp-spec.ts'
 import { backends, startTestPlatform, waitFor, type TestPlatform } from './support.ts'
 
@@ -64,7 +64,9 @@ for (const backend of backends()) {
       await drive('PATCH', `/v1/users/driver-1/charging-keys/${LOCKED}`, { enabled: false })
       await sql`UPDATE charging_keys SET valid_from = now() - interval '2 days', valid_to = now() - interval '1 day'
                 WHERE emaid_identity = 'DE8PSCEXPIRED1'`.execute(t.platform.db)
-      await sql`UPDATE charging_keys SET valid_from = now() + interval '1 day' WHERE emaid_identity = 'DE8PSCNOTYET01'`.execute(t.platform.db)
+      await sql`UPDATE charging_keys SET valid_from = now() + interval '1 day' WHERE emaid_identity = 'DE8PSCNOTYET01'`.execute(
+        t.platform.db,
+      )
       // Written behind the key store's back: the directory learns it from the key events.
       await waitFor(async () => (await start({ plugAndCharge: NOT_YET })).body.StatusCode.Code === '210', 15_000, 'not yet valid')
       await waitFor(async () => (await start({ plugAndCharge: EXPIRED })).body.StatusCode.Code === '210', 15_000, 'expired')
@@ -112,7 +114,12 @@ for (const backend of backends()) {
       })
 
       test('a request without Identification is NotAuthorized 022 naming the field, answered 200', async () => {
-        const answer = await hubject.post('authorizeStart', { SessionID: newSessionId(), OperatorID: 'DE*ION', EvseID: 'DE*ION*E1', Identification: null })
+        const answer = await hubject.post('authorizeStart', {
+          SessionID: newSessionId(),
+          OperatorID: 'DE*ION',
+          EvseID: 'DE*ION*E1',
+          Identification: null,
+        })
         assert.equal(answer.status, 200)
         const body = valid('authorizeStart', answer)
         assert.equal(body.AuthorizationStatus, 'NotAuthorized')
@@ -155,7 +162,10 @@ for (const backend of backends()) {
           assert.equal(body.StatusCode.Code, '400')
           assert.match(body.StatusCode.Description, /Session is invalid/)
         }
-        assert.equal(valid('authorizeStop', await hubject.authorizeStop({ sessionId, identification: { rfid: CARD } })).AuthorizationStatus, 'Authorized')
+        assert.equal(
+          valid('authorizeStop', await hubject.authorizeStop({ sessionId, identification: { rfid: CARD } })).AuthorizationStatus,
+          'Authorized',
+        )
       })
 
       test('a refused start is not remembered: its stop is 400', async () => {
@@ -227,7 +237,9 @@ for (const backend of backends()) {
         assert.equal(other.Result, false)
         assert.equal(other.StatusCode.Code, '022')
         assert.match(other.StatusCode.Description, /another charge detail record/)
-        const stored = await sql<{ energy_kwh: string }>`SELECT r.energy_kwh FROM charge_detail_records r JOIN charging_sessions s ON s.id = r.session_id
+        const stored = await sql<{
+          energy_kwh: string
+        }>`SELECT r.energy_kwh FROM charge_detail_records r JOIN charging_sessions s ON s.id = r.session_id
                                                           WHERE s.external_id = ${sessionId}`.execute(t.platform.db)
         assert.equal(Number(stored.rows[0]!.energy_kwh), 10)
       })
@@ -235,7 +247,11 @@ for (const backend of backends()) {
       test("a CDR of a session no AuthorizeStart told us of is stored under the key its EvcoID names (the CPO's offline whitelist)", async () => {
         const sessionId = newSessionId()
         assert.equal(valid('chargeDetailRecord', await hubject.sendCdr(cdr(sessionId, 3, { plugAndCharge: OFFLINE }))).Result, true)
-        const row = await t.platform.db.selectFrom('charging_sessions').selectAll().where('external_id', '=', sessionId).executeTakeFirstOrThrow()
+        const row = await t.platform.db
+          .selectFrom('charging_sessions')
+          .selectAll()
+          .where('external_id', '=', sessionId)
+          .executeTakeFirstOrThrow()
         assert.equal(row.status, 'COMPLETED')
         assert.equal(row.authorized_at, null)
       })
@@ -299,7 +315,12 @@ for (const backend of backends()) {
       test('a notification of an unknown session naming no key of ours is Result false 400', async () => {
         const body = valid(
           'chargingNotification',
-          await hubject.sendNotification({ type: 'Start', sessionId: newSessionId(), identification: { rfid: '0A0B0C0D' }, chargingStart: new Date() }),
+          await hubject.sendNotification({
+            type: 'Start',
+            sessionId: newSessionId(),
+            identification: { rfid: '0A0B0C0D' },
+            chargingStart: new Date(),
+          }),
         )
         assert.equal(body.Result, false)
         assert.equal(body.StatusCode.Code, '400')
@@ -309,7 +330,10 @@ for (const backend of backends()) {
         const sessionId = newSessionId()
         for (const [body, field] of [
           [{ Type: 'Pause', SessionID: sessionId, EvseID: 'DE*ION*E1', OperatorID: 'DE*ION' }, /Type/],
-          [{ Type: 'Progress', SessionID: sessionId, EvseID: 'DE*ION*E1', OperatorID: 'DE*ION', ChargingStart: new Date().toISOString() }, /EventOccurred/],
+          [
+            { Type: 'Progress', SessionID: sessionId, EvseID: 'DE*ION*E1', OperatorID: 'DE*ION', ChargingStart: new Date().toISOString() },
+            /EventOccurred/,
+          ],
           [{ Type: 'Error', SessionID: sessionId, EvseID: 'DE*ION*E1', OperatorID: 'DE*ION', ErrorType: 'Oops' }, /ErrorType/],
         ] as const) {
           const answer = valid('chargingNotification', await hubject.post('chargingNotification', body))
@@ -317,6 +341,39 @@ for (const backend of backends()) {
           assert.equal(answer.StatusCode.Code, '022')
           assert.match(answer.StatusCode.Description, field)
         }
+      })
+    })
+
+    describe('a whole session', () => {
+      test('driven as Hubject relays it, every step is a success and the session ends completed with its energy', async () => {
+        const { sessionId, steps } = await driveSession(hubject, { identification: { rfid: CARD }, energyKwh: 18.4 })
+        assert.deepEqual(
+          steps.map((s) => `${s.operation}${s.detail ? ` ${s.detail}` : ''}`),
+          [
+            'authorizeStart',
+            'chargingNotification Start',
+            'chargingNotification Progress',
+            'chargingNotification End',
+            'authorizeStop',
+            'chargeDetailRecord',
+          ],
+        )
+        for (const s of steps) {
+          assert.equal(s.status, 200)
+          assert.equal(valid(s.operation, { status: s.status, body: s.body }).StatusCode.Code, '000', `${s.operation} ${s.detail ?? ''}`)
+        }
+        const session = await t.platform.sessions.find({ protocol: 'oicp', externalId: sessionId })
+        assert.equal(session?.status, 'COMPLETED')
+        assert.equal(session?.energyKwh, 18.4)
+        assert.ok(session?.stoppedAt && session.authorizedAt)
+      })
+
+      test('a refused start ends the drive after the start', async () => {
+        const { steps } = await driveSession(hubject, { identification: { plugAndCharge: UNKNOWN } })
+        assert.deepEqual(
+          steps.map((s) => s.operation),
+          ['authorizeStart'],
+        )
       })
     })
 
@@ -359,7 +416,12 @@ for (const backend of backends()) {
           sessionIds.push(sessionId)
         }
         const offlineCdr = { sessionId: sessionIds[0]!, identification: { plugAndCharge: OFFLINE } }
-        await hubject.sendCdr({ ...offlineCdr, sessionStart: new Date('2030-01-01T10:00:00Z'), sessionEnd: new Date('2030-01-01T11:00:00Z'), consumedEnergy: 30 })
+        await hubject.sendCdr({
+          ...offlineCdr,
+          sessionStart: new Date('2030-01-01T10:00:00Z'),
+          sessionEnd: new Date('2030-01-01T11:00:00Z'),
+          consumedEnergy: 30,
+        })
         await hubject.sendCdr({
           sessionId: sessionIds[1]!,
           identification: { rfid: CARD },

@@ -33,9 +33,25 @@ export class ThrowawayPki {
   /** A self-signed certificate authority. */
   authority(name: string): Authority {
     this.openssl(
-      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-      '-keyout', `${name}.key`, '-out', `${name}.crt`, '-days', '1', '-subj', `/CN=${name}`,
-      '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      `${name}.key`,
+      '-out',
+      `${name}.crt`,
+      '-days',
+      '1',
+      '-subj',
+      `/CN=${name}`,
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign',
     )
     return { name, ...this.read(name) }
   }
@@ -43,17 +59,39 @@ export class ThrowawayPki {
   /** A certificate signed by `ca`: for a server (127.0.0.1 and localhost) or a client. */
   issue(ca: Authority, name: string, use: 'server' | 'client'): Issued {
     this.openssl(
-      'req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-      '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`,
+      'req',
+      '-new',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      `${name}.key`,
+      '-out',
+      `${name}.csr`,
+      '-subj',
+      `/CN=${name}`,
     )
     const extensions =
-      use === 'server'
-        ? 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n'
-        : 'extendedKeyUsage=clientAuth\n'
+      use === 'server' ? 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' : 'extendedKeyUsage=clientAuth\n'
     writeFileSync(join(this.dir, `${name}.ext`), `basicConstraints=CA:FALSE\n${extensions}`)
     this.openssl(
-      'x509', '-req', '-in', `${name}.csr`, '-CA', `${ca.name}.crt`, '-CAkey', `${ca.name}.key`, '-CAcreateserial',
-      '-out', `${name}.crt`, '-days', '1', '-extfile', `${name}.ext`,
+      'x509',
+      '-req',
+      '-in',
+      `${name}.csr`,
+      '-CA',
+      `${ca.name}.crt`,
+      '-CAkey',
+      `${ca.name}.key`,
+      '-CAcreateserial',
+      '-out',
+      `${name}.crt`,
+      '-days',
+      '1',
+      '-extfile',
+      `${name}.ext`,
     )
     return this.read(name)
   }

@@ -191,7 +191,12 @@ export const DRIVE_API = routeTable({
     tag: 'Charging sessions',
     summary: "List a user's charging sessions, newest first (optionally of one key, in a time window)",
     errors: ['user_not_found', 'charging_key_not_found', 'invalid_cursor'],
-    example: { response: { sessions: [chargingSession], cursor: 'MjAyNi0wMS0xNlQxNzo1OTo1OC4wMDBafDhmMGQzYjJlLTFjNWEtNGI3Yy05ZDJlLTNhNGI1YzZkN2U4Zg' } },
+    example: {
+      response: {
+        sessions: [chargingSession],
+        cursor: 'MjAyNi0wMS0xNlQxNzo1OTo1OC4wMDBafDhmMGQzYjJlLTFjNWEtNGI3Yy05ZDJlLTNhNGI1YzZkN2U4Zg',
+      },
+    },
   },
   getSession: {
     method: 'GET',
@@ -214,7 +219,9 @@ export const DRIVE_API = routeTable({
           operatorId: 'DE*ION',
           record: { SessionID: 'b2c7e4a0-4d2f-4c55-9a47-7f0e2c1d9b31', ConsumedEnergy: 41.27 },
         },
-        notifications: [{ type: 'start', occurred: '2026-01-16T18:00:20.000Z', received: '2026-01-16T18:00:21.000Z', body: { Type: 'Start' } }],
+        notifications: [
+          { type: 'start', occurred: '2026-01-16T18:00:20.000Z', received: '2026-01-16T18:00:21.000Z', body: { Type: 'Start' } },
+        ],
       },
     },
   },

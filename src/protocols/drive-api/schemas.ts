@@ -146,7 +146,13 @@ export const SessionParams = Type.Object({
 export const MAX_SESSIONS_PAGE = 100
 
 export const SessionListQuery = Type.Object({
-  keyId: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: "only this key's sessions: key ID or contract ID, any separator and case form" })),
+  keyId: Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 64,
+      description: "only this key's sessions: key ID or contract ID, any separator and case form",
+    }),
+  ),
   from: Type.Optional(DateTime('only sessions that started at or after this time')),
   to: Type.Optional(DateTime('only sessions that started before this time')),
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_SESSIONS_PAGE, default: 50 })),
@@ -204,7 +210,13 @@ export const SessionDetailResponse = Type.Object(
           energyKwh: Type.Union([Type.Number(), Type.Null()]),
           evseId: Type.Union([Type.String(), Type.Null()]),
           operatorId: Type.Union([Type.String(), Type.Null()]),
-          record: Type.Object({}, { additionalProperties: true, description: "the charge detail record as the protocol delivered it (OICP: Hubject's eRoamingChargeDetailRecord)" }),
+          record: Type.Object(
+            {},
+            {
+              additionalProperties: true,
+              description: "the charge detail record as the protocol delivered it (OICP: Hubject's eRoamingChargeDetailRecord)",
+            },
+          ),
         }),
         Type.Null(),
       ],
@@ -262,6 +274,11 @@ export function presentSessionDetail(session: SessionDetail): Static<typeof Sess
       operatorId: cdr.operatorId,
       record: cdr.record,
     },
-    notifications: session.notifications.map((n) => ({ type: n.type, occurred: iso(n.occurredAt), received: n.receivedAt.toISOString(), body: n.body })),
+    notifications: session.notifications.map((n) => ({
+      type: n.type,
+      occurred: iso(n.occurredAt),
+      received: n.receivedAt.toISOString(),
+      body: n.body,
+    })),
   }
 }

@@ -1,13 +1,6 @@
 import { isRealInstant } from '../../core/date-time.ts'
 import type { PresentedIdentifier } from '../../core/authorization/presented.ts'
-import {
-  oicpField,
-  readIdentification,
-  readSession,
-  type IdentificationMethod,
-  type Refusal,
-  type SessionEcho,
-} from './authorization.ts'
+import { oicpField, readIdentification, readSession, type IdentificationMethod, type Refusal, type SessionEcho } from './authorization.ts'
 import { OICP_STATUS, type OicpStatusCode } from './protocol.ts'
 
 /**
@@ -54,7 +47,8 @@ function kwh(body: Json, name: string, required: boolean): number | null {
     if (required) throw new FieldError(dataError(name, 'is required (kWh, a number)'))
     return null
   }
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw new FieldError(dataError(name, 'must be a number of kWh, not negative'))
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0)
+    throw new FieldError(dataError(name, 'must be a number of kWh, not negative'))
   return value
 }
 
@@ -150,7 +144,8 @@ export function parseChargeDetailRecord(body: unknown): ParsedCdr {
     if (sessionEnd < sessionStart) throw new FieldError(dataError('SessionEnd', 'must not be before SessionStart'))
     for (const name of ['MeterValueStart', 'MeterValueEnd']) {
       const value = oicpField(body, name)
-      if (value !== undefined && (typeof value !== 'number' || !Number.isFinite(value))) throw new FieldError(dataError(name, 'must be a number (kWh)'))
+      if (value !== undefined && (typeof value !== 'number' || !Number.isFinite(value)))
+        throw new FieldError(dataError(name, 'must be a number (kWh)'))
     }
     return {
       ok: true,
@@ -258,7 +253,11 @@ const cut = (value: string, max: number) => (value.length <= max ? value : `${va
 export function acknowledged(session: SessionEcho, additionalInfo?: string): Acknowledgment {
   return {
     Result: true,
-    StatusCode: { Code: OICP_STATUS.success.code, Description: 'Success', ...(additionalInfo && { AdditionalInfo: cut(additionalInfo, 1000) }) },
+    StatusCode: {
+      Code: OICP_STATUS.success.code,
+      Description: 'Success',
+      ...(additionalInfo && { AdditionalInfo: cut(additionalInfo, 1000) }),
+    },
     ...session,
   }
 }

@@ -1,7 +1,13 @@
 import { readFileSync } from 'node:fs'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify'
 import { isDatabaseUnavailable, OpenpncError } from '../../core/errors.ts'
-import { keysNamedBy, parsePresentedIdentifier, presentedIdentity, presentedUid, type PresentedIdentifier } from '../../core/authorization/presented.ts'
+import {
+  keysNamedBy,
+  parsePresentedIdentifier,
+  presentedIdentity,
+  presentedUid,
+  type PresentedIdentifier,
+} from '../../core/authorization/presented.ts'
 import { parseJsonBody } from '../../infra/http/json-body.ts'
 import { requestLogger } from '../../infra/http/per-request.ts'
 import { contentSha256, type SessionIdentification, type SessionNotificationType } from '../../services/sessions/sessions.ts'
@@ -36,7 +42,12 @@ import {
 
 const SESSION_PROTOCOL = 'oicp' as const
 
-const NOTIFICATION_TYPES: Record<NotificationType, SessionNotificationType> = { Start: 'start', Progress: 'progress', End: 'end', Error: 'error' }
+const NOTIFICATION_TYPES: Record<NotificationType, SessionNotificationType> = {
+  Start: 'start',
+  Progress: 'progress',
+  End: 'end',
+  Error: 'error',
+}
 
 /** Operator IDs compared as Hubject writes them either way: `DE*ABC` and `DEABC` are one operator. */
 const sameOperator = (a: string, b: string) => a.replaceAll('*', '').toUpperCase() === b.replaceAll('*', '').toUpperCase()
@@ -95,7 +106,9 @@ export async function buildOicpServer(platform: Platform, tls?: { cert: Buffer; 
     }
     if (isDatabaseUnavailable(error)) {
       request.log.warn({ err: error }, 'OICP request failed: database unavailable')
-      return reply.code(503).send(refused({}, { code: OICP_STATUS.systemError.code, description: 'System error: the database is unavailable, retry shortly' }))
+      return reply
+        .code(503)
+        .send(refused({}, { code: OICP_STATUS.systemError.code, description: 'System error: the database is unavailable, retry shortly' }))
     }
     request.log.error({ err: error }, 'OICP request failed')
     return reply.code(500).send(refused({}, { code: OICP_STATUS.systemError.code, description: 'System error' }))
@@ -121,7 +134,10 @@ export async function buildOicpServer(platform: Platform, tls?: { cert: Buffer; 
   const checkOperator = (request: FastifyRequest, inBody: string | null) => {
     const inPath = (request.params as { operatorID?: string }).operatorID
     if (inPath !== undefined && inBody !== null && !sameOperator(inPath, inBody)) {
-      request.log.warn({ pathOperatorId: inPath, bodyOperatorId: inBody }, 'OICP request names another operator in its path than in its body')
+      request.log.warn(
+        { pathOperatorId: inPath, bodyOperatorId: inBody },
+        'OICP request names another operator in its path than in its body',
+      )
     }
   }
 
@@ -168,7 +184,10 @@ export async function buildOicpServer(platform: Platform, tls?: { cert: Buffer; 
         }
       } else if (outcome.allowed === 'ALLOWED') {
         // Hubject assigns a SessionID to every start it forwards; without one there is nothing to remember it by.
-        request.log.info({ authorizationReference: outcome.authorizationReference }, 'OICP AuthorizeStart without SessionID: authorized, not remembered')
+        request.log.info(
+          { authorizationReference: outcome.authorizationReference },
+          'OICP AuthorizeStart without SessionID: authorized, not remembered',
+        )
       }
       return authorizationStartAnswer(parsed, outcome.allowed, providerId)
     },
@@ -182,8 +201,9 @@ export async function buildOicpServer(platform: Platform, tls?: { cert: Buffer; 
       checkOperator(request, parsed.operatorId)
       const ref = { protocol: SESSION_PROTOCOL, externalId: parsed.session.SessionID! }
       const found = await sessions.find(ref)
-      const session: AuthorizedSession | null =
-        found?.identification ? { sessionId: found.externalId, presented: presentedOf(found.identification) } : null
+      const session: AuthorizedSession | null = found?.identification
+        ? { sessionId: found.externalId, presented: presentedOf(found.identification) }
+        : null
       const answer = authorizationStopAnswer(parsed, session, providerId)
       if (answer.AuthorizationStatus === 'Authorized') await sessions.stopped(ref, new Date())
       return answer
@@ -217,7 +237,10 @@ export async function buildOicpServer(platform: Platform, tls?: { cert: Buffer; 
         case 'repeated':
           return acknowledged(parsed.session, 'this charge detail record was received before; stored once')
         case 'conflict':
-          request.log.warn({ sessionId: parsed.sessionId }, 'OICP charge detail record differs from the one stored for its session; refused')
+          request.log.warn(
+            { sessionId: parsed.sessionId },
+            'OICP charge detail record differs from the one stored for its session; refused',
+          )
           return refused(parsed.session, {
             code: OICP_STATUS.dataError.code,
             description: `SessionID ${parsed.sessionId} has another charge detail record (received ${stored.receivedAt.toISOString()}); the first is kept`,
@@ -225,7 +248,8 @@ export async function buildOicpServer(platform: Platform, tls?: { cert: Buffer; 
         case 'unknown_session':
           return refused(parsed.session, {
             code: OICP_STATUS.sessionInvalid.code,
-            description: 'Session is invalid: no session of ours has this SessionID, and its Identification names no contract or card of ours',
+            description:
+              'Session is invalid: no session of ours has this SessionID, and its Identification names no contract or card of ours',
           })
       }
     },
@@ -306,4 +330,3 @@ export async function startOicpListener(platform: Platform): Promise<OicpListene
   }
   return { server, url, mutualTls, close: () => server.close() }
 }
-

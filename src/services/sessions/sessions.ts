@@ -2,14 +2,16 @@ import { sql, type Selectable, type Transaction } from 'kysely'
 import { notFound } from '../../core/errors.ts'
 import type { OrganizationPolicy } from '../../core/organizations/settings.ts'
 import type { Db } from '../../infra/db/database.ts'
-import type {
-  ChargingSessionsTable,
-  Database,
-  SessionNotificationType,
-  SessionStatus,
-} from '../../infra/db/schema.ts'
+import type { ChargingSessionsTable, Database, SessionNotificationType, SessionStatus } from '../../infra/db/schema.ts'
 import { userNotFound } from '../keys/charging-keys.ts'
-import { decodeSessionCursor, encodeSessionCursor, SESSION_STATUSES, type ChargingSession, type SessionIdentification, type SessionRef } from './model.ts'
+import {
+  decodeSessionCursor,
+  encodeSessionCursor,
+  SESSION_STATUSES,
+  type ChargingSession,
+  type SessionIdentification,
+  type SessionRef,
+} from './model.ts'
 
 export * from './model.ts'
 
@@ -31,7 +33,9 @@ function toSession(row: SessionRow): ChargingSession {
     evseId: row.evse_id,
     operatorId: row.operator_id,
     identification:
-      row.identification_method !== null && row.identification !== null ? { method: row.identification_method, value: row.identification } : null,
+      row.identification_method !== null && row.identification !== null
+        ? { method: row.identification_method, value: row.identification }
+        : null,
     status: row.status,
     startedAt: new Date(row.started_at),
     endedAt: dateOrNull(row.ended_at),
@@ -299,9 +303,7 @@ export class ChargingSessions {
   ): Promise<{ sessions: SessionListEntry[]; cursor?: string }> {
     const userId = await this.liveUserId(org, userExternalId)
     const after = query.cursor === undefined ? undefined : decodeSessionCursor(query.cursor)
-    let select = this.listing()
-      .where('s.user_id', '=', userId)
-      .where('s.organization_id', '=', org.id)
+    let select = this.listing().where('s.user_id', '=', userId).where('s.organization_id', '=', org.id)
     if (query.keyId !== undefined) select = select.where('s.key_id', '=', query.keyId)
     if (query.from !== undefined) select = select.where('s.started_at', '>=', query.from)
     if (query.to !== undefined) select = select.where('s.started_at', '<', query.to)

@@ -32,11 +32,7 @@ export interface HubjectAnswer {
 }
 
 /** How the simulated station identifies the driver. */
-export type DriverIdentification =
-  | { plugAndCharge: string }
-  | { remote: string }
-  | { rfid: string }
-  | { qrCode: string }
+export type DriverIdentification = { plugAndCharge: string } | { remote: string } | { rfid: string } | { qrCode: string }
 
 export const newSessionId = () => randomUUID()
 
@@ -203,4 +199,56 @@ export class HubjectDriver {
   async close(): Promise<void> {
     await this.agent.close()
   }
+}
+
+export interface DrivenStep {
+  operation: ServedOperationId
+  /** Start, Progress, End for notifications */
+  detail?: string
+  status: number
+  body: Record<string, unknown>
+}
+
+/**
+ * One charging session as Hubject relays it to an EMP, end to end: AuthorizeStart, the charging
+ * notifications Start, Progress and End, AuthorizeStop, then the charge detail record. It stops
+ * after a refused start (as a station would); every answer is returned for the caller to show or check.
+ */
+export async function driveSession(
+  driver: HubjectDriver,
+  options: { identification: DriverIdentification; evseId?: string; energyKwh?: number; sessionId?: string },
+): Promise<{ sessionId: string; steps: DrivenStep[] }> {
+  const sessionId = options.sessionId ?? newSessionId()
+  const session = { sessionId, identification: options.identification, evseId: options.evseId }
+  const energy = options.energyKwh ?? 12.5
+  const steps: DrivenStep[] = []
+  const step = async (operation: ServedOperationId, call: Promise<HubjectAnswer>, detail?: string) => {
+    const answer = await call
+    steps.push({ operation, ...(detail && { detail }), status: answer.status, body: answer.body })
+    return answer
+  }
+  const sessionStart = new Date()
+  const started = await step('authorizeStart', driver.authorizeStart(session))
+  if (started.body.AuthorizationStatus !== 'Authorized') return { sessionId, steps }
+  const chargingStart = new Date(sessionStart.getTime() + 5_000)
+  const progressAt = new Date(chargingStart.getTime() + 600_000)
+  const chargingEnd = new Date(chargingStart.getTime() + 1_200_000)
+  const sessionEnd = new Date(chargingEnd.getTime() + 60_000)
+  await step('chargingNotification', driver.sendNotification({ ...session, type: 'Start', chargingStart }), 'Start')
+  await step(
+    'chargingNotification',
+    driver.sendNotification({ ...session, type: 'Progress', chargingStart, eventOccurred: progressAt, consumedEnergyProgress: energy / 2 }),
+    'Progress',
+  )
+  await step(
+    'chargingNotification',
+    driver.sendNotification({ ...session, type: 'End', chargingStart, chargingEnd, consumedEnergy: energy }),
+    'End',
+  )
+  await step('authorizeStop', driver.authorizeStop(session))
+  await step(
+    'chargeDetailRecord',
+    driver.sendCdr({ ...session, sessionStart, sessionEnd, chargingStart, chargingEnd, consumedEnergy: energy }),
+  )
+  return { sessionId, steps }
 }
