@@ -9,6 +9,7 @@ import { buildMetricsServer } from './infra/http/metrics.ts'
 import { buildServer } from './server.ts'
 import { fillSearchDocuments } from './services/locations/store.ts'
 import { ocpiRecordReader } from './protocols/ocpi/locations.ts'
+import { startOicpListener, type OicpListener } from './protocols/oicp/server.ts'
 import { createLogger } from './infra/logger.ts'
 import { createPlatform, type Platform } from './platform.ts'
 import { createSandbox } from './sim/sandbox.ts'
@@ -23,6 +24,8 @@ export interface RunningPlatform {
   url: string
   /** http://host:port of the metrics server, when OPENPNC_METRICS_PORT is set */
   metricsUrl?: string
+  /** where Hubject reaches our OICP operations (scheme, host, port, prefix), when OPENPNC_OICP_PORT is set */
+  oicpUrl?: string
   /**
    * Graceful shutdown: readiness turns 503, the server stops accepting and answers the requests
    * in flight, the pollers stop after their round, decisions are written, the database closes.
@@ -103,6 +106,8 @@ export async function startPlatform(config: Config, options: StartOptions = {}):
     metricsUrl = await metricsServer.listen({ port: config.metricsPort, host: config.host })
     log.info({ url: metricsUrl }, 'metrics served without a key on their own port')
   }
+  let oicp: OicpListener | undefined
+  if (config.oicpPort !== undefined && options.listen !== false) oicp = await startOicpListener(platform)
   log.info(
     {
       url: url || null,
@@ -131,6 +136,7 @@ export async function startPlatform(config: Config, options: StartOptions = {}):
       [
         { name: 'stopped accepting connections and answered the requests in flight', run: () => server.close() },
         ...(metricsServer ? [{ name: 'closed the metrics server', run: () => metricsServer.close() }] : []),
+        ...(oicp ? [{ name: 'closed the OICP listener after the requests in flight', run: () => oicp.close() }] : []),
         {
           // the publisher first (no new rows), then the delivery engine after its round
           name: 'stopped the token push after its round in flight',
@@ -163,6 +169,7 @@ export async function startPlatform(config: Config, options: StartOptions = {}):
     database,
     url,
     metricsUrl,
+    oicpUrl: oicp?.url,
     stop: () => (stopping ??= shutdown()),
   }
 }

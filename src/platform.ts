@@ -24,6 +24,7 @@ import { SecretBox } from './infra/secrets/secret-box.ts'
 import { Users } from './services/users/users.ts'
 import { OicpClient } from './protocols/oicp/client.ts'
 import { OicpAuthDataPush } from './protocols/oicp/auth-data-push.ts'
+import { ChargingSessions } from './services/sessions/sessions.ts'
 
 /** The domain services, wired once; every protocol adapter works through these. */
 export interface Platform {
@@ -60,6 +61,8 @@ export interface Platform {
     /** PushAuthenticationData as an offline EMP (OPENPNC_OICP_OFFLINE): key changes to Hubject */
     authData: OicpAuthDataPush
   }
+  /** charging sessions and their charge detail records, from every protocol */
+  sessions: ChargingSessions
   /** Prometheus metrics of this platform (its own registry) */
   metrics: PlatformMetrics
   /** Set when shutdown begins: readiness answers 503 from then on. */
@@ -131,6 +134,7 @@ export function createPlatform(db: Db, config: Config, log: Logger): Platform {
       client: oicpClient,
       authData: new OicpAuthDataPush(db, log, deliveries, oicpClient, config.oicpOffline, { pollMs: config.ocpiPushPollMs }),
     },
+    sessions: new ChargingSessions(db),
     metrics,
     lifecycle: { shuttingDown: false },
     publicUrl: () => publicUrl,

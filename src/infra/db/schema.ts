@@ -18,6 +18,9 @@ export interface Database {
   locations: LocationsTable
   oicp_auth_records: OicpAuthRecordsTable
   oicp_auth_push: OicpAuthPushTable
+  charging_sessions: ChargingSessionsTable
+  charge_detail_records: ChargeDetailRecordsTable
+  session_notifications: SessionNotificationsTable
 }
 
 type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>
@@ -241,4 +244,61 @@ export interface OicpAuthPushTable {
   last_push_records: number | null
   last_full_load_at: NullableTimestamp
   last_full_load_records: number | null
+export type SessionStatus = 'AUTHORIZED' | 'ACTIVE' | 'STOPPED' | 'COMPLETED'
+/** numeric columns: written as a number, read as PostgreSQL's exact text (or a number from PGlite) */
+type NullableNumeric = ColumnType<string | number | null, number | string | null | undefined, number | string | null>
+type Jsonb = ColumnType<Record<string, unknown>, string, string>
+
+/** Charging sessions from every protocol (migration 0013). */
+export interface ChargingSessionsTable {
+  id: Generated<string>
+  organization_id: string
+  user_id: string
+  key_id: string
+  protocol: 'oicp' | 'ocpi'
+  /** '' where the protocol's session IDs are global (OICP), the CPO's party where not (OCPI) */
+  issuer: Generated<string>
+  external_id: string
+  authorization_reference: string | null
+  evse_id: string | null
+  operator_id: string | null
+  identification_method: string | null
+  identification: string | null
+  status: SessionStatus
+  started_at: Timestamp
+  ended_at: NullableTimestamp
+  charging_started_at: NullableTimestamp
+  charging_ended_at: NullableTimestamp
+  energy_kwh: NullableNumeric
+  authorized_at: NullableTimestamp
+  stopped_at: NullableTimestamp
+  created_at: Timestamp
+  updated_at: Timestamp
+}
+
+/** One charge detail record per session, as received (migration 0013). */
+export interface ChargeDetailRecordsTable {
+  session_id: string
+  record: Jsonb
+  content_sha256: string
+  session_start: NullableTimestamp
+  session_end: NullableTimestamp
+  charging_start: NullableTimestamp
+  charging_end: NullableTimestamp
+  energy_kwh: NullableNumeric
+  evse_id: string | null
+  operator_id: string | null
+  received_at: Timestamp
+}
+
+export type SessionNotificationType = 'start' | 'progress' | 'end' | 'error'
+
+export interface SessionNotificationsTable {
+  id: Generated<string>
+  session_id: string
+  type: SessionNotificationType
+  body: Jsonb
+  content_sha256: string
+  occurred_at: NullableTimestamp
+  received_at: Timestamp
 }

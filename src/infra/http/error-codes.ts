@@ -52,6 +52,8 @@ export const ERROR_CODES = {
   invalid_key_identifier: { kind: 'invalid', cause: 'keyIdentifier not an RFID UID of 8, 14 or 20 hexadecimal characters' },
   key_identifier_exists: { kind: 'conflict', cause: 'an RFID key with this keyIdentifier exists' },
   invalid_valid_to: { kind: 'invalid', cause: "validTo not after the key's validFrom" },
+  // Charging sessions.
+  session_not_found: { kind: 'not_found', cause: 'the user has no such charging session' },
   // Geosearch.
   invalid_filter: { kind: 'invalid', cause: 'a filter is unknown or has a value outside its list (the message lists the valid ones)' },
   invalid_cursor: { kind: 'invalid', cause: 'the cursor is not one we issued' },

@@ -14,6 +14,12 @@ import {
   KeyParams,
   PlugAndChargeKeyCreated,
   presentKey,
+  presentSession,
+  presentSessionDetail,
+  SessionDetailResponse,
+  SessionList,
+  SessionListQuery,
+  SessionParams,
   presentUser,
   UpdateKeyBody,
   UpdateUserBody,
@@ -26,7 +32,7 @@ const NoContent = Type.Null({ description: 'done' })
 
 /** The partner REST API: a thin translation from HTTP to the domain services. */
 export const driveApi: FastifyPluginAsyncTypebox<{ platform: Platform }> = async (app, { platform }) => {
-  const { users, chargingKeys, apiKeys } = platform
+  const { users, chargingKeys, apiKeys, sessions } = platform
 
   app.route({
     ...R.createUser.route,
@@ -136,6 +142,35 @@ export const driveApi: FastifyPluginAsyncTypebox<{ platform: Platform }> = async
       const { userId, keyIdOrContractId } = request.params
       await chargingKeys.delete(organizationOf(request), userId, keyIdOrContractId)
       return reply.code(204).send(null)
+    },
+  })
+
+  app.route({
+    ...R.listSessions.route,
+    schema: { ...R.listSessions.doc, params: UserParams, querystring: SessionListQuery, response: { 200: SessionList, ...errors } },
+    handler: async (request) => {
+      const org = organizationOf(request)
+      const { userId } = request.params
+      const { keyId, from, to, limit, cursor } = request.query
+      // A key filter names the key as every key path does (key ID or contract ID); another user's key is not found.
+      const key = keyId === undefined ? undefined : await chargingKeys.get(org, userId, keyId)
+      const page = await sessions.listForUser(org, userId, {
+        keyId: key?.id,
+        from: from === undefined ? undefined : new Date(from),
+        to: to === undefined ? undefined : new Date(to),
+        limit: limit ?? 50,
+        cursor,
+      })
+      return { sessions: page.sessions.map(presentSession), ...(page.cursor !== undefined && { cursor: page.cursor }) }
+    },
+  })
+
+  app.route({
+    ...R.getSession.route,
+    schema: { ...R.getSession.doc, params: SessionParams, response: { 200: SessionDetailResponse, ...errors } },
+    handler: async (request) => {
+      const { userId, sessionId } = request.params
+      return presentSessionDetail(await sessions.getForUser(organizationOf(request), userId, sessionId))
     },
   })
 

@@ -62,6 +62,26 @@ const chargingSite = {
   distance: 1203.4,
 }
 
+const chargingSession = {
+  id: '8f0d3b2e-1c5a-4b7c-9d2e-3a4b5c6d7e8f',
+  status: 'completed',
+  protocol: 'oicp',
+  protocolSessionId: 'b2c7e4a0-4d2f-4c55-9a47-7f0e2c1d9b31',
+  key: { keyId: 'DE-8PS-C0AD21B13-P', type: 'plug_and_charge' },
+  identification: { method: 'PlugAndChargeIdentification', value: 'DE-8PS-C0AD21B13-P' },
+  evseId: 'DE*ION*E0042*1',
+  operatorId: 'DE*ION',
+  started: '2026-01-16T17:59:58.000Z',
+  ended: '2026-01-16T18:46:40.000Z',
+  chargingStarted: '2026-01-16T18:00:20.000Z',
+  chargingEnded: '2026-01-16T18:45:02.000Z',
+  energyKwh: 41.27,
+  authorized: '2026-01-16T17:59:58.000Z',
+  stopped: '2026-01-16T18:46:39.000Z',
+  created: '2026-01-16T17:59:58.000Z',
+  updated: '2026-01-16T18:47:10.000Z',
+}
+
 /** The Drive API: every operation, its path and the API-key scope it needs. */
 export const DRIVE_API = routeTable({
   createUser: {
@@ -163,6 +183,47 @@ export const DRIVE_API = routeTable({
     tag: 'Charging keys',
     summary: 'Delete a charging key',
     errors: ['user_not_found', 'charging_key_not_found'],
+  },
+  listSessions: {
+    method: 'GET',
+    url: '/v1/users/:userId/sessions',
+    auth: org('charging-keys'),
+    tag: 'Charging sessions',
+    summary: "List a user's charging sessions, newest first (optionally of one key, in a time window)",
+    errors: ['user_not_found', 'charging_key_not_found', 'invalid_cursor'],
+    example: {
+      response: {
+        sessions: [chargingSession],
+        cursor: 'MjAyNi0wMS0xNlQxNzo1OTo1OC4wMDBafDhmMGQzYjJlLTFjNWEtNGI3Yy05ZDJlLTNhNGI1YzZkN2U4Zg',
+      },
+    },
+  },
+  getSession: {
+    method: 'GET',
+    url: '/v1/users/:userId/sessions/:sessionId',
+    auth: org('charging-keys'),
+    tag: 'Charging sessions',
+    summary: 'Get a charging session with its charge detail record and notifications',
+    errors: ['user_not_found', 'session_not_found'],
+    example: {
+      response: {
+        ...chargingSession,
+        cdr: {
+          received: '2026-01-16T18:47:10.000Z',
+          sessionStart: '2026-01-16T17:59:58.000Z',
+          sessionEnd: '2026-01-16T18:46:40.000Z',
+          chargingStart: '2026-01-16T18:00:20.000Z',
+          chargingEnd: '2026-01-16T18:45:02.000Z',
+          energyKwh: 41.27,
+          evseId: 'DE*ION*E0042*1',
+          operatorId: 'DE*ION',
+          record: { SessionID: 'b2c7e4a0-4d2f-4c55-9a47-7f0e2c1d9b31', ConsumedEnergy: 41.27 },
+        },
+        notifications: [
+          { type: 'start', occurred: '2026-01-16T18:00:20.000Z', received: '2026-01-16T18:00:21.000Z', body: { Type: 'Start' } },
+        ],
+      },
+    },
   },
   geosearchRadius: {
     method: 'POST',

@@ -2,6 +2,7 @@ import { Type, type Static } from '@sinclair/typebox'
 import { EMAID_PATTERN, PCID_PATTERN, RFID_UID_PATTERN, RFID_UID_RULE } from '../../core/identifiers/index.ts'
 import type { ChargingKey } from '../../services/keys/charging-key.ts'
 import type { User } from '../../services/users/users.ts'
+import type { SessionDetail, SessionListEntry } from '../../services/sessions/sessions.ts'
 
 const DateTime = (description: string) => Type.String({ format: 'date-time', description })
 
@@ -134,5 +135,150 @@ export function presentKey(key: ChargingKey): Static<typeof ChargingKeyResponse>
     validTo: key.validTo?.toISOString() ?? null,
     created: key.createdAt.toISOString(),
     updated: key.updatedAt.toISOString(),
+  }
+}
+
+export const SessionParams = Type.Object({
+  userId: UserId,
+  sessionId: Type.String({ minLength: 1, maxLength: 64, description: 'the session ID (a UUID) from the listing' }),
+})
+
+export const MAX_SESSIONS_PAGE = 100
+
+export const SessionListQuery = Type.Object({
+  keyId: Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 64,
+      description: "only this key's sessions: key ID or contract ID, any separator and case form",
+    }),
+  ),
+  from: Type.Optional(DateTime('only sessions that started at or after this time')),
+  to: Type.Optional(DateTime('only sessions that started before this time')),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_SESSIONS_PAGE, default: 50 })),
+  cursor: Type.Optional(Type.String({ maxLength: 200, description: 'from the previous answer, for the next page; with the same filters' })),
+})
+
+const NullableDateTime = (description: string) => Type.Union([DateTime(description), Type.Null()])
+
+const SessionFields = {
+  id: Type.String({ description: "openpnc's ID of the session" }),
+  status: Type.Union([Type.Literal('authorized'), Type.Literal('active'), Type.Literal('stopped'), Type.Literal('completed')], {
+    description:
+      'authorized: allowed to start; active: charging (the operator said so); stopped: the driver ended it; completed: the charge detail record is in. Never moves back.',
+  }),
+  protocol: Type.Union([Type.Literal('oicp'), Type.Literal('ocpi')], { description: 'the roaming protocol the operator reached us by' }),
+  protocolSessionId: Type.String({ description: "the session's ID in that protocol (Hubject's SessionID for OICP)" }),
+  key: Type.Object({ keyId: Type.String(), type: KeyType }, { description: 'the charging key the session charged under' }),
+  identification: Type.Union(
+    [Type.Object({ method: Type.String({ description: "the protocol's identification option" }), value: Type.String() }), Type.Null()],
+    { description: 'what the vehicle or driver presented' },
+  ),
+  evseId: Type.Union([Type.String(), Type.Null()]),
+  operatorId: Type.Union([Type.String(), Type.Null()], { description: 'the charge point operator' }),
+  started: DateTime('when the session began (the authorization, or the start the charge detail record gives)'),
+  ended: NullableDateTime('when the session ended, from the charge detail record'),
+  chargingStarted: NullableDateTime('when energy began to flow'),
+  chargingEnded: NullableDateTime('when energy stopped flowing'),
+  energyKwh: Type.Union([Type.Number(), Type.Null()], {
+    description: 'energy charged: the charge detail record, or the latest the operator reported before it',
+  }),
+  authorized: NullableDateTime('when we authorized it (null: the operator authorized it without asking us)'),
+  stopped: NullableDateTime('when we authorized its stop'),
+  created: DateTime('when we first heard of it'),
+  updated: DateTime('when it last changed'),
+}
+
+export const SessionSummary = Type.Object(SessionFields, { title: 'ChargingSession' })
+
+export const SessionList = Type.Object({
+  sessions: Type.Array(SessionSummary),
+  cursor: Type.Optional(Type.String({ description: 'present when there are more: pass it for the next page' })),
+})
+
+export const SessionDetailResponse = Type.Object(
+  {
+    ...SessionFields,
+    cdr: Type.Union(
+      [
+        Type.Object({
+          received: DateTime('when it reached us'),
+          sessionStart: NullableDateTime('session start'),
+          sessionEnd: NullableDateTime('session end'),
+          chargingStart: NullableDateTime('charging start'),
+          chargingEnd: NullableDateTime('charging end'),
+          energyKwh: Type.Union([Type.Number(), Type.Null()]),
+          evseId: Type.Union([Type.String(), Type.Null()]),
+          operatorId: Type.Union([Type.String(), Type.Null()]),
+          record: Type.Object(
+            {},
+            {
+              additionalProperties: true,
+              description: "the charge detail record as the protocol delivered it (OICP: Hubject's eRoamingChargeDetailRecord)",
+            },
+          ),
+        }),
+        Type.Null(),
+      ],
+      { description: 'the charge detail record; null until it arrives' },
+    ),
+    notifications: Type.Array(
+      Type.Object({
+        type: Type.Union([Type.Literal('start'), Type.Literal('progress'), Type.Literal('end'), Type.Literal('error')]),
+        occurred: NullableDateTime('when it happened, as the operator says'),
+        received: DateTime('when it reached us'),
+        body: Type.Object({}, { additionalProperties: true, description: 'the notification as the protocol delivered it' }),
+      }),
+      { description: 'what the operator reported while the session ran, oldest first' },
+    ),
+  },
+  { title: 'ChargingSessionDetail' },
+)
+
+const iso = (date: Date | null) => date?.toISOString() ?? null
+
+export function presentSession(session: SessionListEntry): Static<typeof SessionSummary> {
+  return {
+    id: session.id,
+    status: session.status.toLowerCase() as Static<typeof SessionSummary>['status'],
+    protocol: session.protocol,
+    protocolSessionId: session.externalId,
+    key: { keyId: session.key.keyId, type: session.key.type as Static<typeof KeyType> },
+    identification: session.identification,
+    evseId: session.evseId,
+    operatorId: session.operatorId,
+    started: session.startedAt.toISOString(),
+    ended: iso(session.endedAt),
+    chargingStarted: iso(session.chargingStartedAt),
+    chargingEnded: iso(session.chargingEndedAt),
+    energyKwh: session.energyKwh,
+    authorized: iso(session.authorizedAt),
+    stopped: iso(session.stoppedAt),
+    created: session.createdAt.toISOString(),
+    updated: session.updatedAt.toISOString(),
+  }
+}
+
+export function presentSessionDetail(session: SessionDetail): Static<typeof SessionDetailResponse> {
+  const cdr = session.cdr
+  return {
+    ...presentSession(session),
+    cdr: cdr && {
+      received: cdr.receivedAt.toISOString(),
+      sessionStart: iso(cdr.sessionStart),
+      sessionEnd: iso(cdr.sessionEnd),
+      chargingStart: iso(cdr.chargingStart),
+      chargingEnd: iso(cdr.chargingEnd),
+      energyKwh: cdr.energyKwh,
+      evseId: cdr.evseId,
+      operatorId: cdr.operatorId,
+      record: cdr.record,
+    },
+    notifications: session.notifications.map((n) => ({
+      type: n.type,
+      occurred: iso(n.occurredAt),
+      received: n.receivedAt.toISOString(),
+      body: n.body,
+    })),
   }
 }

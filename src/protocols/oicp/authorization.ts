@@ -64,7 +64,7 @@ const PARTNER_SESSION_MAX = 250
 const dataError = (field: string, rule: string): Refusal => ({ code: OICP_STATUS.dataError.code, description: `${field}: ${rule}` })
 
 /** The session IDs of a request, and the first one that breaks the spec's rule. */
-function readSession(body: Json): { session: SessionEcho; error: Refusal | null } {
+export function readSession(body: Json): { session: SessionEcho; error: Refusal | null } {
   const session: SessionEcho = {}
   let error: Refusal | null = null
   const sessionId = oicpField(body, 'SessionID')
@@ -86,7 +86,7 @@ function readSession(body: Json): { session: SessionEcho; error: Refusal | null 
  * wins (Plug&Charge, then remote, then the card), and a QR code is refused only when nothing
  * else is given, since we hold no PINs to check it against.
  */
-function readIdentification(
+export function readIdentification(
   identification: unknown,
 ): { ok: true; method: IdentificationMethod; presented: PresentedIdentifier; tokenUid: string } | { ok: false; refusal: Refusal } {
   if (!isObject(identification)) return { ok: false, refusal: dataError('Identification', 'is required and must be an object') }

@@ -186,6 +186,7 @@ export function servedRoutes(prefix = ''): Array<{ operationId: ServedOperationI
  */
 export const OICP_STATUS = {
   success: { code: '000', description: 'Success.' },
+  systemError: { code: '021', description: 'System error.' },
   dataError: { code: '022', description: 'Data error.' },
   qrCodeFailed: { code: '101', description: 'QR Code Authentication failed – Invalid Credentials.' },
   rfidInvalidUid: { code: '102', description: 'RFID Authentication failed – invalid UID.' },

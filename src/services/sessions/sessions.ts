@@ -1,0 +1,467 @@
+import { sql, type Selectable, type Transaction } from 'kysely'
+import { notFound } from '../../core/errors.ts'
+import type { OrganizationPolicy } from '../../core/organizations/settings.ts'
+import type { Db } from '../../infra/db/database.ts'
+import type { ChargingSessionsTable, Database, SessionNotificationType, SessionStatus } from '../../infra/db/schema.ts'
+import { userNotFound } from '../keys/charging-keys.ts'
+import {
+  decodeSessionCursor,
+  encodeSessionCursor,
+  SESSION_STATUSES,
+  type ChargingSession,
+  type SessionIdentification,
+  type SessionRef,
+} from './model.ts'
+
+export * from './model.ts'
+
+type SessionRow = Selectable<ChargingSessionsTable>
+
+const dateOrNull = (value: Date | string | null): Date | null => (value === null ? null : new Date(value))
+const numberOrNull = (value: string | number | null): number | null => (value === null ? null : Number(value))
+
+function toSession(row: SessionRow): ChargingSession {
+  return {
+    id: row.id,
+    organizationId: row.organization_id,
+    userId: row.user_id,
+    keyId: row.key_id,
+    protocol: row.protocol,
+    issuer: row.issuer,
+    externalId: row.external_id,
+    authorizationReference: row.authorization_reference,
+    evseId: row.evse_id,
+    operatorId: row.operator_id,
+    identification:
+      row.identification_method !== null && row.identification !== null
+        ? { method: row.identification_method, value: row.identification }
+        : null,
+    status: row.status,
+    startedAt: new Date(row.started_at),
+    endedAt: dateOrNull(row.ended_at),
+    chargingStartedAt: dateOrNull(row.charging_started_at),
+    chargingEndedAt: dateOrNull(row.charging_ended_at),
+    energyKwh: numberOrNull(row.energy_kwh),
+    authorizedAt: dateOrNull(row.authorized_at),
+    stoppedAt: dateOrNull(row.stopped_at),
+    createdAt: new Date(row.created_at),
+    updatedAt: new Date(row.updated_at),
+  }
+}
+
+/** The SQL of "the further of the current status and this one" (model.ts advancedStatus, in the database). */
+const advanceTo = (next: SessionStatus) => {
+  const order = sql.raw(`ARRAY[${SESSION_STATUSES.map((s) => `'${s}'`).join(', ')}]::text[]`)
+  return sql<SessionStatus>`CASE WHEN array_position(${order}, status) < array_position(${order}, ${next}::text) THEN ${next}::text ELSE status END`
+}
+
+/** What is known of a session when a protocol first reports it (an authorization, a record, a notification). */
+export interface NewSession extends SessionRef {
+  /** the charging key the session charges under (its organization and user follow from it) */
+  keyId: string
+  status: SessionStatus
+  startedAt: Date
+  authorizationReference?: string | null
+  authorizedAt?: Date | null
+  evseId?: string | null
+  operatorId?: string | null
+  identification?: SessionIdentification | null
+}
+
+export interface ChargeDetailRecordInput {
+  session: SessionRef
+  /** the key its identification names, to open the session when no protocol reported it before (offline authorization); null: none of ours */
+  keyId: string | null
+  identification: SessionIdentification | null
+  /** the record as received */
+  record: Record<string, unknown>
+  /** model.ts contentSha256 of what identifies the record's content */
+  contentSha256: string
+  sessionStart: Date | null
+  sessionEnd: Date | null
+  chargingStart: Date | null
+  chargingEnd: Date | null
+  energyKwh: number | null
+  evseId: string | null
+  operatorId: string | null
+}
+
+export type ChargeDetailRecordOutcome =
+  | { outcome: 'stored'; session: ChargingSession }
+  /** the same record again: acknowledged, stored once */
+  | { outcome: 'repeated'; session: ChargingSession }
+  /** another record for a session that has one */
+  | { outcome: 'conflict'; session: ChargingSession; receivedAt: Date }
+  /** no such session, and its identification names no key of ours */
+  | { outcome: 'unknown_session' }
+
+export interface NotificationInput {
+  session: SessionRef
+  keyId: string | null
+  identification: SessionIdentification | null
+  type: SessionNotificationType
+  body: Record<string, unknown>
+  contentSha256: string
+  occurredAt: Date | null
+  evseId: string | null
+  operatorId: string | null
+  /** what the notification tells of the session */
+  chargingStartedAt?: Date | null
+  chargingEndedAt?: Date | null
+  energyKwh?: number | null
+}
+
+export type NotificationOutcome = { outcome: 'stored' | 'repeated'; session: ChargingSession } | { outcome: 'unknown_session' }
+
+export interface ChargeDetailRecordView {
+  record: Record<string, unknown>
+  sessionStart: Date | null
+  sessionEnd: Date | null
+  chargingStart: Date | null
+  chargingEnd: Date | null
+  energyKwh: number | null
+  evseId: string | null
+  operatorId: string | null
+  receivedAt: Date
+}
+
+export interface NotificationView {
+  type: SessionNotificationType
+  occurredAt: Date | null
+  receivedAt: Date
+  body: Record<string, unknown>
+}
+
+/** A session as a partner reads it: with the key it charged under. */
+export interface SessionListEntry extends ChargingSession {
+  key: { keyId: string; type: string }
+}
+
+export interface SessionDetail extends SessionListEntry {
+  cdr: ChargeDetailRecordView | null
+  notifications: NotificationView[]
+}
+
+export interface SessionQuery {
+  /** a charging key's row ID: only its sessions */
+  keyId?: string
+  /** sessions that started at or after */
+  from?: Date
+  /** sessions that started before */
+  to?: Date
+  limit: number
+  cursor?: string
+}
+
+const sessionNotFound = (id: string) => notFound('session_not_found', `session ${JSON.stringify(id)} not found`)
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
+/**
+ * The store of charging sessions and their charge detail records, fed by every protocol. Each
+ * write is one transaction on the session's row: a session reported twice at once is one row, a
+ * record sent twice at once is stored once (the unique indexes decide, never a read before a write).
+ */
+export class ChargingSessions {
+  constructor(private readonly db: Db) {}
+
+  /** Remembers a session we authorized; a repeated authorization of the same session keeps the first. */
+  async authorized(session: NewSession): Promise<ChargingSession | null> {
+    const row = await this.db.transaction().execute((trx) => this.open(trx, session))
+    return row ? toSession(row) : null
+  }
+
+  /** The session a protocol names, or null. */
+  async find(ref: SessionRef): Promise<ChargingSession | null> {
+    const row = await this.byRef(this.db, ref, false)
+    return row ? toSession(row) : null
+  }
+
+  /** The driver stopped the session (its stop was authorized). */
+  async stopped(ref: SessionRef, at: Date): Promise<ChargingSession | null> {
+    const row = await this.db
+      .updateTable('charging_sessions')
+      .set({ status: advanceTo('STOPPED'), stopped_at: sql`coalesce(stopped_at, ${at})`, updated_at: new Date() })
+      .where('protocol', '=', ref.protocol)
+      .where('issuer', '=', ref.issuer ?? '')
+      .where('external_id', '=', ref.externalId)
+      .returningAll()
+      .executeTakeFirst()
+    return row ? toSession(row) : null
+  }
+
+  /**
+   * Stores a session's charge detail record, once: the same record again is `repeated`, another
+   * one `conflict` (the first stays). A record of a session no protocol reported before opens it
+   * under the key its identification names.
+   */
+  async chargeDetailRecord(input: ChargeDetailRecordInput): Promise<ChargeDetailRecordOutcome> {
+    return this.db.transaction().execute(async (trx) => {
+      const row = await this.openOrLock(trx, input.session, input.keyId, {
+        status: 'COMPLETED',
+        startedAt: input.sessionStart ?? input.chargingStart ?? new Date(),
+        evseId: input.evseId,
+        operatorId: input.operatorId,
+        identification: input.identification,
+      })
+      if (!row) return { outcome: 'unknown_session' as const }
+      const inserted = await trx
+        .insertInto('charge_detail_records')
+        .values({
+          session_id: row.id,
+          record: JSON.stringify(input.record),
+          content_sha256: input.contentSha256,
+          session_start: input.sessionStart,
+          session_end: input.sessionEnd,
+          charging_start: input.chargingStart,
+          charging_end: input.chargingEnd,
+          energy_kwh: input.energyKwh,
+          evse_id: input.evseId,
+          operator_id: input.operatorId,
+        })
+        .onConflict((oc) => oc.column('session_id').doNothing())
+        .returning('session_id')
+        .executeTakeFirst()
+      if (!inserted) {
+        const existing = await trx
+          .selectFrom('charge_detail_records')
+          .select(['content_sha256', 'received_at'])
+          .where('session_id', '=', row.id)
+          .executeTakeFirstOrThrow()
+        if (existing.content_sha256 === input.contentSha256) return { outcome: 'repeated' as const, session: toSession(row) }
+        return { outcome: 'conflict' as const, session: toSession(row), receivedAt: new Date(existing.received_at) }
+      }
+      // The record is the final word on the session: its times, energy and place.
+      const updated = await trx
+        .updateTable('charging_sessions')
+        .set({
+          status: advanceTo('COMPLETED'),
+          started_at: input.sessionStart ?? sql`started_at`,
+          ended_at: input.sessionEnd ?? sql`ended_at`,
+          charging_started_at: input.chargingStart ?? sql`charging_started_at`,
+          charging_ended_at: input.chargingEnd ?? sql`charging_ended_at`,
+          energy_kwh: input.energyKwh ?? sql`energy_kwh`,
+          evse_id: input.evseId ?? sql`evse_id`,
+          operator_id: sql`coalesce(operator_id, ${input.operatorId})`,
+          updated_at: new Date(),
+        })
+        .where('id', '=', row.id)
+        .returningAll()
+        .executeTakeFirstOrThrow()
+      return { outcome: 'stored' as const, session: toSession(updated) }
+    })
+  }
+
+  /** Stores what the CPO told of a running session (a notification sent again is stored once). */
+  async notification(input: NotificationInput): Promise<NotificationOutcome> {
+    return this.db.transaction().execute(async (trx) => {
+      const row = await this.openOrLock(trx, input.session, input.keyId, {
+        status: input.type === 'error' ? 'AUTHORIZED' : 'ACTIVE',
+        startedAt: input.chargingStartedAt ?? input.occurredAt ?? new Date(),
+        evseId: input.evseId,
+        operatorId: input.operatorId,
+        identification: input.identification,
+      })
+      if (!row) return { outcome: 'unknown_session' as const }
+      const inserted = await trx
+        .insertInto('session_notifications')
+        .values({
+          session_id: row.id,
+          type: input.type,
+          body: JSON.stringify(input.body),
+          content_sha256: input.contentSha256,
+          occurred_at: input.occurredAt,
+        })
+        .onConflict((oc) => oc.columns(['session_id', 'content_sha256']).doNothing())
+        .returning('id')
+        .executeTakeFirst()
+      if (!inserted) return { outcome: 'repeated' as const, session: toSession(row) }
+      // Once the record is in, it alone speaks for times and energy.
+      const beforeRecord = row.status !== 'COMPLETED'
+      const updated = await trx
+        .updateTable('charging_sessions')
+        .set({
+          status: input.type === 'error' ? sql`status` : advanceTo('ACTIVE'),
+          ...(beforeRecord && input.chargingStartedAt && { charging_started_at: input.chargingStartedAt }),
+          ...(beforeRecord && input.chargingEndedAt && { charging_ended_at: input.chargingEndedAt }),
+          ...(beforeRecord && input.energyKwh !== undefined && input.energyKwh !== null && { energy_kwh: input.energyKwh }),
+          evse_id: sql`coalesce(evse_id, ${input.evseId})`,
+          operator_id: sql`coalesce(operator_id, ${input.operatorId})`,
+          updated_at: new Date(),
+        })
+        .where('id', '=', row.id)
+        .returningAll()
+        .executeTakeFirstOrThrow()
+      return { outcome: 'stored' as const, session: toSession(updated) }
+    })
+  }
+
+  /** A user's sessions, newest first, a page at a time; a user not of this organization is a 404. */
+  async listForUser(
+    org: OrganizationPolicy,
+    userExternalId: string,
+    query: SessionQuery,
+  ): Promise<{ sessions: SessionListEntry[]; cursor?: string }> {
+    const userId = await this.liveUserId(org, userExternalId)
+    const after = query.cursor === undefined ? undefined : decodeSessionCursor(query.cursor)
+    let select = this.listing().where('s.user_id', '=', userId).where('s.organization_id', '=', org.id)
+    if (query.keyId !== undefined) select = select.where('s.key_id', '=', query.keyId)
+    if (query.from !== undefined) select = select.where('s.started_at', '>=', query.from)
+    if (query.to !== undefined) select = select.where('s.started_at', '<', query.to)
+    if (after) select = select.where((eb) => eb(eb.refTuple('s.started_at', 's.id'), '<', eb.tuple(after.startedAt, after.id)))
+    const rows = await select
+      .orderBy('s.started_at', 'desc')
+      .orderBy('s.id', 'desc')
+      .limit(query.limit + 1)
+      .execute()
+    const page = rows.slice(0, query.limit).map(toListEntry)
+    const last = page.at(-1)
+    return rows.length > query.limit && last ? { sessions: page, cursor: encodeSessionCursor(last) } : { sessions: page }
+  }
+
+  /** One session of a user, with its record and notifications; another user's or organization's is a 404. */
+  async getForUser(org: OrganizationPolicy, userExternalId: string, sessionId: string): Promise<SessionDetail> {
+    const userId = await this.liveUserId(org, userExternalId)
+    if (!UUID.test(sessionId)) throw sessionNotFound(sessionId)
+    const row = await this.listing()
+      .where('s.id', '=', sessionId)
+      .where('s.user_id', '=', userId)
+      .where('s.organization_id', '=', org.id)
+      .executeTakeFirst()
+    if (!row) throw sessionNotFound(sessionId)
+    const [cdr, notifications] = await Promise.all([
+      this.db.selectFrom('charge_detail_records').selectAll().where('session_id', '=', row.id).executeTakeFirst(),
+      this.db
+        .selectFrom('session_notifications')
+        .selectAll()
+        .where('session_id', '=', row.id)
+        .orderBy('received_at')
+        .orderBy('id')
+        .execute(),
+    ])
+    return {
+      ...toListEntry(row),
+      cdr: cdr
+        ? {
+            record: cdr.record,
+            sessionStart: dateOrNull(cdr.session_start),
+            sessionEnd: dateOrNull(cdr.session_end),
+            chargingStart: dateOrNull(cdr.charging_start),
+            chargingEnd: dateOrNull(cdr.charging_end),
+            energyKwh: numberOrNull(cdr.energy_kwh),
+            evseId: cdr.evse_id,
+            operatorId: cdr.operator_id,
+            receivedAt: new Date(cdr.received_at),
+          }
+        : null,
+      notifications: notifications.map((n) => ({
+        type: n.type,
+        occurredAt: dateOrNull(n.occurred_at),
+        receivedAt: new Date(n.received_at),
+        body: n.body,
+      })),
+    }
+  }
+
+  private listing() {
+    return this.db
+      .selectFrom('charging_sessions as s')
+      .innerJoin('charging_keys as k', 'k.id', 's.key_id')
+      .selectAll('s')
+      .select(['k.type as key_type', 'k.contract_id as key_contract_id', 'k.rfid_uid as key_rfid_uid'])
+  }
+
+  private async liveUserId(org: OrganizationPolicy, userExternalId: string): Promise<string> {
+    const user = await this.db
+      .selectFrom('users')
+      .select('id')
+      .where('organization_id', '=', org.id)
+      .where('external_id', '=', userExternalId)
+      .where('deleted_at', 'is', null)
+      .executeTakeFirst()
+    if (!user) throw userNotFound(userExternalId)
+    return user.id
+  }
+
+  private byRef(db: Db | Transaction<Database>, ref: SessionRef, forUpdate: boolean) {
+    const query = db
+      .selectFrom('charging_sessions')
+      .selectAll()
+      .where('protocol', '=', ref.protocol)
+      .where('issuer', '=', ref.issuer ?? '')
+      .where('external_id', '=', ref.externalId)
+    return (forUpdate ? query.forUpdate() : query).executeTakeFirst()
+  }
+
+  /**
+   * The session's row, inserted when new (its organization and user are the key's), else the
+   * existing one; null when the key is unknown. ON CONFLICT: two reports of a new session at
+   * once make one row, the later waiting for the first.
+   */
+  private async open(trx: Transaction<Database>, session: NewSession): Promise<SessionRow | undefined> {
+    const inserted = await trx
+      .insertInto('charging_sessions')
+      .columns([
+        'organization_id',
+        'user_id',
+        'key_id',
+        'protocol',
+        'issuer',
+        'external_id',
+        'authorization_reference',
+        'evse_id',
+        'operator_id',
+        'identification_method',
+        'identification',
+        'status',
+        'started_at',
+        'authorized_at',
+      ])
+      .expression((eb) =>
+        eb
+          .selectFrom('charging_keys')
+          .select([
+            'organization_id',
+            'user_id',
+            'id',
+            eb.val(session.protocol).as('protocol'),
+            eb.val(session.issuer ?? '').as('issuer'),
+            eb.val(session.externalId).as('external_id'),
+            eb.val(session.authorizationReference ?? null).as('authorization_reference'),
+            eb.val(session.evseId ?? null).as('evse_id'),
+            eb.val(session.operatorId ?? null).as('operator_id'),
+            eb.val(session.identification?.method ?? null).as('identification_method'),
+            eb.val(session.identification?.value ?? null).as('identification'),
+            eb.val(session.status).as('status'),
+            eb.val(session.startedAt).as('started_at'),
+            eb.val(session.authorizedAt ?? null).as('authorized_at'),
+          ])
+          .where('id', '=', session.keyId),
+      )
+      .onConflict((oc) => oc.columns(['protocol', 'issuer', 'external_id']).doNothing())
+      .returningAll()
+      .executeTakeFirst()
+    return inserted ?? (await this.byRef(trx, session, true))
+  }
+
+  /** The session's row locked for this transaction, opened under `keyId` when new; undefined: unknown and no key. */
+  private async openOrLock(
+    trx: Transaction<Database>,
+    ref: SessionRef,
+    keyId: string | null,
+    opening: Omit<NewSession, keyof SessionRef | 'keyId'>,
+  ): Promise<SessionRow | undefined> {
+    const existing = await this.byRef(trx, ref, true)
+    if (existing) return existing
+    if (keyId === null) return undefined
+    return this.open(trx, { ...ref, keyId, ...opening })
+  }
+}
+
+type ListingRow = SessionRow & { key_type: string; key_contract_id: string; key_rfid_uid: string | null }
+
+function toListEntry(row: ListingRow): SessionListEntry {
+  return {
+    ...toSession(row),
+    key: { keyId: row.key_type === 'rfid' && row.key_rfid_uid !== null ? row.key_rfid_uid : row.key_contract_id, type: row.key_type },
+  }
+}
