@@ -56,6 +56,8 @@ export function cleanUpOnInterrupt(progress: (text: string) => void) {
 
 export interface Server {
   url: string
+  /** the platform's OICP listener, when it runs one (OPENPNC_OICP_PORT) */
+  oicpUrl?: string
   pid: number
   stats(): Promise<StatsMessage>
   /** Sends a message and waits (bounded) for the first reply of the given type. */
@@ -93,12 +95,12 @@ export async function startServer(mode: 'bare' | 'platform', env: Record<string,
   }
   cleanups.push(stop)
 
-  const url = await new Promise<string>((resolve, reject) => {
+  const ready = await new Promise<{ url: string; oicpUrl?: string }>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${mode} server did not start within 60 s`)), 60_000)
     child.on('message', (message: ChildMessage) => {
       if (message.type === 'ready') {
         clearTimeout(timer)
-        resolve(message.url)
+        resolve(message)
       }
     })
     child.once('exit', (code, signal) => {
@@ -132,7 +134,7 @@ export async function startServer(mode: 'bare' | 'platform', env: Record<string,
       child.on('message', onMessage)
       child.send(message)
     })
-  return { url, pid: child.pid!, stats, ask, stop }
+  return { url: ready.url, oicpUrl: ready.oicpUrl, pid: child.pid!, stats, ask, stop }
 }
 
 export async function waitForHealth(url: string) {

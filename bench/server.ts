@@ -15,7 +15,7 @@ import { PGlite } from '@electric-sql/pglite'
 import pg from 'pg'
 
 export type ChildMessage =
-  | { type: 'ready'; url: string }
+  | { type: 'ready'; url: string; oicpUrl?: string }
   | {
       type: 'stats'
       cpuMicros: number
@@ -106,7 +106,7 @@ if (mode === 'bare') {
   const running = await startPlatform(loadConfig())
   running.server.server.on('request', () => requests++)
   searchDocuments = () => running.platform.searchDocuments.stats()
-  send({ type: 'ready', url: running.url })
+  send({ type: 'ready', url: running.url, ...(running.oicpUrl && { oicpUrl: running.oicpUrl }) })
   process.once('SIGTERM', () => {
     running.stop().then(
       () => process.exit(0),

@@ -244,6 +244,8 @@ export interface OicpAuthPushTable {
   last_push_records: number | null
   last_full_load_at: NullableTimestamp
   last_full_load_records: number | null
+}
+
 export type SessionStatus = 'AUTHORIZED' | 'ACTIVE' | 'STOPPED' | 'COMPLETED'
 /** numeric columns: written as a number, read as PostgreSQL's exact text (or a number from PGlite) */
 type NullableNumeric = ColumnType<string | number | null, number | string | null | undefined, number | string | null>
