@@ -1,8 +1,5 @@
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
-import { readFileSync, writeFileSync } from 'node:fs'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
@@ -11,6 +8,7 @@ import { authRecordOf, authSubjectOf, pushRequest, recordAction, runsOf } from '
 import { HubjectAuthData } from '../src/sim/hubject/auth-data.ts'
 import { HubjectSimulator } from '../src/sim/hubject/sim.ts'
 import { assertValidOicp, validatorFor } from './oicp-spec.ts'
+import { ThrowawayPki, type Authority, type Issued } from './throwaway-pki.ts'
 import { ADMIN_KEY, backends, startTestPlatform, waitFor, type TestPlatform } from './support.ts'
 
 const run = promisify(execFile)
@@ -67,60 +65,11 @@ describe('authentication data records (pure)', () => {
   })
 })
 
-/** A throwaway PKI: our CA (Hubject's server and our client certificate) and a foreign CA. */
-async function makePki(dir: string) {
-  const ssl = (...args: string[]) => run('openssl', args, { cwd: dir })
-  const ca = async (name: string) => {
-    await ssl(
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-days',
-      '2',
-      '-subj',
-      `/CN=${name}`,
-      '-keyout',
-      `${name}.key`,
-      '-out',
-      `${name}.crt`,
-    )
-  }
-  const leaf = async (name: string, caName: string, ext: string) => {
-    await ssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${name}`, '-keyout', `${name}.key`, '-out', `${name}.csr`)
-    writeFileSync(join(dir, `${name}.ext`), ext)
-    await ssl(
-      'x509',
-      '-req',
-      '-in',
-      `${name}.csr`,
-      '-CA',
-      `${caName}.crt`,
-      '-CAkey',
-      `${caName}.key`,
-      '-CAcreateserial',
-      '-days',
-      '2',
-      '-extfile',
-      `${name}.ext`,
-      '-out',
-      `${name}.crt`,
-    )
-  }
-  await ca('hubject-ca')
-  await ca('foreign-ca')
-  await leaf('hubject', 'hubject-ca', 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n')
-  await leaf('impostor', 'foreign-ca', 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n')
-  await leaf('openpnc-emp', 'hubject-ca', 'extendedKeyUsage=clientAuth\n')
-  const read = (file: string) => readFileSync(join(dir, file))
-  return { read, path: (file: string) => join(dir, file) }
-}
-
 for (const backend of backends()) {
   describe(`PushAuthenticationData to Hubject over mutual TLS (${backend})`, () => {
-    let dir: string
-    let pki: Awaited<ReturnType<typeof makePki>>
+    // Hubject's CA signs its server certificate and our client certificate; a foreign CA signs an impostor's.
+    let pki: ThrowawayPki
+    let certs: { hubject: Issued; hubjectCa: Authority; impostor: Issued; emp: Issued }
     let sim: HubjectSimulator
     let port: number
     const hubject = new HubjectAuthData()
@@ -160,8 +109,8 @@ for (const backend of backends()) {
         port,
         tls:
           tls === 'ours'
-            ? { cert: pki.read('hubject.crt'), key: pki.read('hubject.key'), clientCa: pki.read('hubject-ca.crt') }
-            : { cert: pki.read('impostor.crt'), key: pki.read('impostor.key') },
+            ? { cert: certs.hubject.cert, key: certs.hubject.key, clientCa: certs.hubjectCa.cert }
+            : { cert: certs.impostor.cert, key: certs.impostor.key },
       })
       sim.add(hubject)
       await sim.start()
@@ -169,8 +118,14 @@ for (const backend of backends()) {
     }
 
     before(async () => {
-      dir = await mkdtemp(join(tmpdir(), 'openpnc-oicp-pki-'))
-      pki = await makePki(dir)
+      pki = new ThrowawayPki()
+      const hubjectCa = pki.authority('hubject-ca')
+      certs = {
+        hubjectCa,
+        hubject: pki.issue(hubjectCa, 'hubject', 'server'),
+        impostor: pki.issue(pki.authority('foreign-ca'), 'impostor', 'server'),
+        emp: pki.issue(hubjectCa, 'openpnc-emp', 'client'),
+      }
       port = 0
       await startSim('ours')
       t = await startTestPlatform(
@@ -178,9 +133,9 @@ for (const backend of backends()) {
         {
           OPENPNC_OICP_URL: sim.url,
           OPENPNC_OICP_OFFLINE: 'true',
-          OPENPNC_OICP_CLIENT_CERT: pki.path('openpnc-emp.crt'),
-          OPENPNC_OICP_CLIENT_KEY: pki.path('openpnc-emp.key'),
-          OPENPNC_OICP_SERVER_CA: pki.path('hubject-ca.crt'),
+          OPENPNC_OICP_CLIENT_CERT: certs.emp.certPath,
+          OPENPNC_OICP_CLIENT_KEY: certs.emp.keyPath,
+          OPENPNC_OICP_SERVER_CA: certs.hubjectCa.certPath,
           OPENPNC_OCPI_RETRY_BASE_MS: '20',
           OPENPNC_OCPI_RETRY_MAX_MS: '100',
           // the test steps the pipeline itself
@@ -194,7 +149,7 @@ for (const backend of backends()) {
     after(async () => {
       await sim?.stop()
       await t?.close()
-      await rm(dir, { recursive: true, force: true })
+      pki?.remove()
     })
 
     test('a fullLoad replaces Hubject’s set with every key that may charge, presenting our client certificate', async () => {
