@@ -156,6 +156,7 @@ export async function startPlatform(config: Config, options: StartOptions = {}):
         },
         { name: 'stopped the key directory', run: () => platform.keyDirectory.stop() },
         { name: 'wrote the buffered authorization decisions', run: () => platform.decisions.flush() },
+        { name: 'wrote the buffered authorized sessions', run: () => platform.sessions.flush() },
         { name: 'closed the database', run: () => database.close() },
       ],
       { timeoutMs: config.shutdownTimeoutMs, log },

@@ -134,7 +134,7 @@ export function createPlatform(db: Db, config: Config, log: Logger): Platform {
       client: oicpClient,
       authData: new OicpAuthDataPush(db, log, deliveries, oicpClient, config.oicpOffline, { pollMs: config.ocpiPushPollMs }),
     },
-    sessions: new ChargingSessions(db),
+    sessions: new ChargingSessions(db, log),
     metrics,
     lifecycle: { shuttingDown: false },
     publicUrl: () => publicUrl,

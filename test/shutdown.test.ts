@@ -105,6 +105,7 @@ for (const backend of backends()) {
           'closed the connections to partners',
           'stopped the key directory',
           'wrote the buffered authorization decisions',
+          'wrote the buffered authorized sessions',
           'closed the database',
         ].sort(),
       )

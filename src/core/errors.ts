@@ -63,6 +63,15 @@ export function pgErrorCode(error: unknown): string | undefined {
   return typeof code === 'string' ? code : undefined
 }
 
+/**
+ * The data, not the database, is at fault (SQLSTATE classes 22 and 23: a value or a constraint):
+ * the same statement would fail the same way for ever, so retrying it cannot help.
+ */
+export function isPgDataError(error: unknown): boolean {
+  const code = pgErrorCode(error)
+  return code !== undefined && /^2[23][0-9A-Z]{3}$/.test(code)
+}
+
 export function pgConstraint(error: unknown): string | undefined {
   const e = error as { constraint?: unknown; message?: unknown }
   if (typeof e?.constraint === 'string') return e.constraint

@@ -163,25 +163,20 @@ export async function buildOicpServer(platform: Platform, tls?: { cert: Buffer; 
       const sessionId = parsed.session.SessionID
       if (outcome.allowed === 'ALLOWED' && sessionId !== undefined) {
         const now = new Date()
-        try {
-          await sessions.authorized({
-            protocol: SESSION_PROTOCOL,
-            externalId: sessionId,
-            keyId: outcome.key.key.id,
-            status: 'AUTHORIZED',
-            startedAt: now,
-            authorizedAt: now,
-            authorizationReference: outcome.authorizationReference,
-            // The store's columns hold what the spec allows (EvseID and OperatorID are far shorter); more is not kept.
-            evseId: fits(parsed.evseId),
-            operatorId: fits(parsed.operatorId),
-            identification: { method: parsed.method, value: parsed.tokenUid },
-          })
-        } catch (err) {
-          // The decision stands (the driver may charge); the session is opened by its record
-          // or a notification later, which name the same key.
-          request.log.error({ err, sessionId }, 'authorized OICP session could not be remembered')
-        }
+        // Remembered without making the station wait (written within moments, before any stop or record is read).
+        sessions.authorized({
+          protocol: SESSION_PROTOCOL,
+          externalId: sessionId,
+          keyId: outcome.key.key.id,
+          status: 'AUTHORIZED',
+          startedAt: now,
+          authorizedAt: now,
+          authorizationReference: outcome.authorizationReference,
+          // The store's columns hold what the spec allows (EvseID and OperatorID are far shorter); more is not kept.
+          evseId: fits(parsed.evseId),
+          operatorId: fits(parsed.operatorId),
+          identification: { method: parsed.method, value: parsed.tokenUid },
+        })
       } else if (outcome.allowed === 'ALLOWED') {
         // Hubject assigns a SessionID to every start it forwards; without one there is nothing to remember it by.
         request.log.info(

@@ -1,6 +1,6 @@
 import { sql } from 'kysely'
 import type { Db } from '../../infra/db/database.ts'
-import { pgErrorCode } from '../../core/errors.ts'
+import { isPgDataError, pgErrorCode } from '../../core/errors.ts'
 import type { Logger } from '../../infra/logger.ts'
 
 export interface DecisionRecord {
@@ -62,7 +62,7 @@ export class DecisionLog {
     } catch (err) {
       // The data, not the database, is at fault: the same batch would fail identically for ever,
       // holding every other decision back with it. Each record on its own finds the one(s).
-      if (isDataError(err)) return this.writeOneByOne(records)
+      if (isPgDataError(err)) return this.writeOneByOne(records)
       this.retryLater(records, err)
     }
   }
@@ -73,7 +73,7 @@ export class DecisionLog {
       try {
         await this.insert([record])
       } catch (err) {
-        if (!isDataError(err)) return this.retryLater(records.slice(i), err)
+        if (!isPgDataError(err)) return this.retryLater(records.slice(i), err)
         // Logged once and dropped; no token value in the log, and the message may quote one.
         this.log.error(
           { authorizationReference: record.authorizationReference, partnerId: record.partnerId, sqlstate: pgErrorCode(err) },
@@ -113,11 +113,6 @@ export class DecisionLog {
  * constraint violation): sending it again fails again. Anything else (a lost connection, a
  * missing table, an overloaded server) may pass on the next attempt.
  */
-function isDataError(error: unknown): boolean {
-  const code = pgErrorCode(error)
-  return code !== undefined && /^2[23][0-9A-Z]{3}$/.test(code)
-}
-
 // NUL, and a UTF-16 surrogate without its partner: neither exists in PostgreSQL text (nor jsonb).
 const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g
 

@@ -102,3 +102,16 @@ export function decodeSessionCursor(text: string): SessionCursor {
 export function energyOf(value: unknown): number | null {
   return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : null
 }
+
+/** What is known of a session when a protocol first reports it (an authorization, a record, a notification). */
+export interface NewSession extends SessionRef {
+  /** the charging key the session charges under (its organization and user follow from it) */
+  keyId: string
+  status: SessionStatus
+  startedAt: Date
+  authorizationReference?: string | null
+  authorizedAt?: Date | null
+  evseId?: string | null
+  operatorId?: string | null
+  identification?: SessionIdentification | null
+}

@@ -9,9 +9,12 @@ import {
   encodeSessionCursor,
   SESSION_STATUSES,
   type ChargingSession,
+  type NewSession,
   type SessionIdentification,
   type SessionRef,
 } from './model.ts'
+import type { Logger } from '../../infra/logger.ts'
+import { SessionOpenings } from './session-openings.ts'
 
 export * from './model.ts'
 
@@ -53,19 +56,6 @@ function toSession(row: SessionRow): ChargingSession {
 const advanceTo = (next: SessionStatus) => {
   const order = sql.raw(`ARRAY[${SESSION_STATUSES.map((s) => `'${s}'`).join(', ')}]::text[]`)
   return sql<SessionStatus>`CASE WHEN array_position(${order}, status) < array_position(${order}, ${next}::text) THEN ${next}::text ELSE status END`
-}
-
-/** What is known of a session when a protocol first reports it (an authorization, a record, a notification). */
-export interface NewSession extends SessionRef {
-  /** the charging key the session charges under (its organization and user follow from it) */
-  keyId: string
-  status: SessionStatus
-  startedAt: Date
-  authorizationReference?: string | null
-  authorizedAt?: Date | null
-  evseId?: string | null
-  operatorId?: string | null
-  identification?: SessionIdentification | null
 }
 
 export interface ChargeDetailRecordInput {
@@ -162,22 +152,40 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
  * record sent twice at once is stored once (the unique indexes decide, never a read before a write).
  */
 export class ChargingSessions {
-  constructor(private readonly db: Db) {}
+  private readonly openings: SessionOpenings
 
-  /** Remembers a session we authorized; a repeated authorization of the same session keeps the first. */
-  async authorized(session: NewSession): Promise<ChargingSession | null> {
-    const row = await this.db.transaction().execute((trx) => this.open(trx, session))
-    return row ? toSession(row) : null
+  constructor(
+    private readonly db: Db,
+    log: Logger,
+    options: { openingsFlushMs?: number } = {},
+  ) {
+    this.openings = new SessionOpenings(db, log, { flushMs: options.openingsFlushMs })
+  }
+
+  /**
+   * Remembers a session we authorized, without making the authorization wait: written within
+   * moments (session-openings.ts), and every read or write of sessions here waits for it first.
+   * A repeated authorization of the same session keeps the first.
+   */
+  authorized(session: NewSession): void {
+    this.openings.add(session)
+  }
+
+  /** Writes the authorized sessions still buffered (shutdown, tests). */
+  flush(): Promise<void> {
+    return this.openings.flush()
   }
 
   /** The session a protocol names, or null. */
   async find(ref: SessionRef): Promise<ChargingSession | null> {
+    await this.openings.settled()
     const row = await this.byRef(this.db, ref, false)
     return row ? toSession(row) : null
   }
 
   /** The driver stopped the session (its stop was authorized). */
   async stopped(ref: SessionRef, at: Date): Promise<ChargingSession | null> {
+    await this.openings.settled()
     const row = await this.db
       .updateTable('charging_sessions')
       .set({ status: advanceTo('STOPPED'), stopped_at: sql`coalesce(stopped_at, ${at})`, updated_at: new Date() })
@@ -195,6 +203,7 @@ export class ChargingSessions {
    * under the key its identification names.
    */
   async chargeDetailRecord(input: ChargeDetailRecordInput): Promise<ChargeDetailRecordOutcome> {
+    await this.openings.settled()
     return this.db.transaction().execute(async (trx) => {
       const row = await this.openOrLock(trx, input.session, input.keyId, {
         status: 'COMPLETED',
@@ -253,6 +262,7 @@ export class ChargingSessions {
 
   /** Stores what the CPO told of a running session (a notification sent again is stored once). */
   async notification(input: NotificationInput): Promise<NotificationOutcome> {
+    await this.openings.settled()
     return this.db.transaction().execute(async (trx) => {
       const row = await this.openOrLock(trx, input.session, input.keyId, {
         status: input.type === 'error' ? 'AUTHORIZED' : 'ACTIVE',
@@ -301,6 +311,8 @@ export class ChargingSessions {
     userExternalId: string,
     query: SessionQuery,
   ): Promise<{ sessions: SessionListEntry[]; cursor?: string }> {
+    // A session authorized a moment ago is listed too.
+    await this.openings.settled()
     const userId = await this.liveUserId(org, userExternalId)
     const after = query.cursor === undefined ? undefined : decodeSessionCursor(query.cursor)
     let select = this.listing().where('s.user_id', '=', userId).where('s.organization_id', '=', org.id)
@@ -320,6 +332,7 @@ export class ChargingSessions {
 
   /** One session of a user, with its record and notifications; another user's or organization's is a 404. */
   async getForUser(org: OrganizationPolicy, userExternalId: string, sessionId: string): Promise<SessionDetail> {
+    await this.openings.settled()
     const userId = await this.liveUserId(org, userExternalId)
     if (!UUID.test(sessionId)) throw sessionNotFound(sessionId)
     const row = await this.listing()
