@@ -17,11 +17,14 @@
  *
  *   BENCH_AUTH_KEYS=1000000  BENCH_AUTH_SECONDS=10  BENCH_CONNECTIONS=32
  *   BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres   (where the bench database is made)
+ *   BENCH_AUTH_PROFILE=<directory>: also sample the server's CPU over the measured run, write
+ *     oicp-authorize.cpuprofile there and print where the time went (the sampling costs a little).
  */
 import { randomBytes, randomUUID } from 'node:crypto'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { formatEvcoId } from '../src/protocols/oicp/evco-id.ts'
 import { SERVED } from '../src/protocols/oicp/protocol.ts'
 import {
@@ -54,6 +57,8 @@ const KEYS = intEnv('BENCH_AUTH_KEYS', 1_000_000)
 const SECONDS = intEnv('BENCH_AUTH_SECONDS', 10)
 const CONNECTIONS = intEnv('BENCH_CONNECTIONS', 32)
 const ADMIN_DATABASE_URL = process.env.BENCH_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres'
+const PROFILE_DIR = process.env.BENCH_AUTH_PROFILE ? resolve(process.env.BENCH_AUTH_PROFILE) : undefined
+const PROFILER = fileURLToPath(new URL('./profiler.ts', import.meta.url))
 const USERS = Math.min(3000, KEYS)
 const WARMUP_SECONDS = 2
 const UNKNOWN_SHARE = 0.1
@@ -62,7 +67,7 @@ const OPERATOR = 'DE*ABC'
 const AIM_RATIO = 0.4
 const AIM_P99_MS = 10
 
-const LABEL = { bare: 'bare node:http', platform: 'openpnc OICP on PostgreSQL' }
+const LABEL = { bare: 'bare node:http', platform: 'openpnc OICP (PostgreSQL)' }
 const progress = progressOf('bench:oicp-authorize')
 cleanUpOnInterrupt(progress)
 
@@ -143,10 +148,22 @@ async function run(outcome: Outcome) {
   }
 
   progress('starting the platform for the load')
-  const server = await startServer('platform', env)
+  if (PROFILE_DIR) await mkdir(PROFILE_DIR, { recursive: true })
+  const server = await startServer('platform', env, PROFILE_DIR ? ['--import', PROFILER] : [])
   await waitForHealth(server.url)
   if (!server.oicpUrl) throw new Error('the platform reported no OICP listener')
-  outcome.platform = await measure(server, server.oicpUrl, HEADERS, seeded, platformCheck, LABEL.platform, databaseName, SETTINGS)
+  const cpuProfilePath = PROFILE_DIR && join(PROFILE_DIR, 'oicp-authorize.cpuprofile')
+  outcome.platform = await measure(
+    server,
+    server.oicpUrl,
+    HEADERS,
+    seeded,
+    platformCheck,
+    LABEL.platform,
+    databaseName,
+    SETTINGS,
+    cpuProfilePath,
+  )
 }
 
 function report(outcome: Outcome) {
@@ -177,6 +194,7 @@ function report(outcome: Outcome) {
   if (runs.length > 0) lines.push('', ...profileLines(runs))
   lines.push(...cpuPerRequestLines(rows))
   if (outcome.note) lines.push('', outcome.note)
+  if (platform?.cpuProfile) lines.push('', ...platform.cpuProfile)
   lines.push('', 'aims (not tests):', ...aimLines(bare, platform, { ratio: AIM_RATIO, p99Ms: AIM_P99_MS }))
   process.stdout.write(`${lines.join('\n')}\n`)
 
