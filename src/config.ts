@@ -87,7 +87,10 @@ const SETTINGS = {
   oicpProviderId: { env: 'OPENPNC_OICP_PROVIDER_ID', schema: Type.Optional(Type.String({ pattern: '^[A-Za-z]{2}[*-]?[A-Za-z0-9]{3}$' })) },
   // An offline EMP pushes its authentication data to Hubject (PushAuthenticationData).
   oicpOffline: { env: 'OPENPNC_OICP_OFFLINE', schema: Type.Boolean({ default: false }) },
-  oicpEvsePullMs: { env: 'OPENPNC_OICP_EVSE_PULL_MS', schema: Type.Integer({ minimum: 1000, maximum: 86_400_000, default: 900_000 }) },
+  // How often Hubject's EVSE data (a delta) and statuses are pulled; 0: only when asked (admin API, CLI).
+  oicpEvsePullMs: { env: 'OPENPNC_OICP_EVSE_PULL_MS', schema: Type.Integer({ minimum: 0, maximum: 86_400_000, default: 900_000 }) },
+  // EVSE records per page of a PullEvseData v2.3 (Hubject allows up to 2000).
+  oicpEvsePageSize: { env: 'OPENPNC_OICP_EVSE_PAGE_SIZE', schema: Type.Integer({ minimum: 1, maximum: 2000, default: 2000 }) },
   partnerTimeoutMs: { env: 'OPENPNC_PARTNER_TIMEOUT_MS', schema: Type.Integer({ minimum: 100, maximum: 600_000, default: 10_000 }) },
 } as const
 

@@ -8,7 +8,7 @@ import { migrate } from './infra/db/migrate.ts'
 import { buildMetricsServer } from './infra/http/metrics.ts'
 import { buildServer } from './server.ts'
 import { fillSearchDocuments } from './services/locations/store.ts'
-import { ocpiRecordReader } from './protocols/ocpi/locations.ts'
+import { LOCATION_RECORD_READERS } from './protocols/location-readers.ts'
 import { startOicpListener, type OicpListener } from './protocols/oicp/server.ts'
 import { createLogger } from './infra/logger.ts'
 import { createPlatform, type Platform } from './platform.ts'
@@ -57,7 +57,7 @@ export async function startPlatform(config: Config, options: StartOptions = {}):
   })
   const applied = await migrate(database.db)
   if (applied.length > 0) log.info({ migrations: applied }, 'database migrated')
-  const filled = await fillSearchDocuments(database.db, { ocpi: ocpiRecordReader })
+  const filled = await fillSearchDocuments(database.db, LOCATION_RECORD_READERS)
   if (filled > 0) log.info({ locations: filled }, 'search documents derived for locations stored before migration 0005')
   const platform = createPlatform(database.db, config, log)
   if (config.allowPrivatePartnerUrls) {
@@ -122,6 +122,7 @@ export async function startPlatform(config: Config, options: StartOptions = {}):
   platform.oicp.authData.start()
   platform.deliveries.start()
   platform.ocpi.locationPull.start()
+  platform.oicp.evsePull.start()
 
   // Replays are kept 24 hours; sweep the older ones now and then.
   const sweep = setInterval(() => {
@@ -146,7 +147,13 @@ export async function startPlatform(config: Config, options: StartOptions = {}):
             await platform.deliveries.stop()
           },
         },
-        { name: 'stopped the location pull', run: () => platform.ocpi.locationPull.stop() },
+        {
+          name: 'stopped the location pull',
+          run: async () => {
+            await platform.ocpi.locationPull.stop()
+            await platform.oicp.evsePull.stop()
+          },
+        },
         {
           name: 'closed the connections to partners',
           run: async () => {

@@ -24,6 +24,7 @@ import { SecretBox } from './infra/secrets/secret-box.ts'
 import { Users } from './services/users/users.ts'
 import { OicpClient } from './protocols/oicp/client.ts'
 import { OicpAuthDataPush } from './protocols/oicp/auth-data-push.ts'
+import { OicpEvsePull } from './protocols/oicp/evse-pull.ts'
 import { ChargingSessions } from './services/sessions/sessions.ts'
 
 /** The domain services, wired once; every protocol adapter works through these. */
@@ -60,6 +61,8 @@ export interface Platform {
     client: OicpClient | null
     /** PushAuthenticationData as an offline EMP (OPENPNC_OICP_OFFLINE): key changes to Hubject */
     authData: OicpAuthDataPush
+    /** PullEvseData and PullEvseStatus: Hubject's chargers into the location store */
+    evsePull: OicpEvsePull
   }
   /** charging sessions and their charge detail records, from every protocol */
   sessions: ChargingSessions
@@ -133,6 +136,7 @@ export function createPlatform(db: Db, config: Config, log: Logger): Platform {
     oicp: {
       client: oicpClient,
       authData: new OicpAuthDataPush(db, log, deliveries, oicpClient, config.oicpOffline, { pollMs: config.ocpiPushPollMs }),
+      evsePull: new OicpEvsePull(db, log, oicpClient, { intervalMs: config.oicpEvsePullMs, pageSize: config.oicpEvsePageSize }),
     },
     sessions: new ChargingSessions(db, log),
     metrics,

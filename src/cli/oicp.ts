@@ -17,7 +17,41 @@ interface OicpStatusPayload {
     fullLoadPending: boolean
     recentDeadLetters: Array<{ record: string; reason: string | null; deadAt: string }>
   }
+  evsePull: {
+    enabled: boolean
+    lastCall: string | null
+    lastFullPull: (DataPull & { at: string }) | null
+    lastDeltaPull: (DataPull & { at: string }) | null
+    lastStatusPull: (StatusPull & { at: string }) | null
+    lastError: string | null
+    lastErrorAt: string | null
+    pulling: boolean
+    evses: number
+    locations: number
+    plugAndChargeLocations: number
+  }
 }
+
+interface DataPull {
+  full: boolean
+  pages: number
+  received: number
+  stored: number
+  deleted: number
+  invalid: number
+  locations: number
+}
+interface StatusPull {
+  received: number
+  changed: number
+  invalid: number
+  locations: number
+}
+
+const describeDataPull = (p: DataPull) =>
+  `${p.full ? 'full' : 'delta'}: ${p.received} EVSE records in ${p.pages} page(s), ${p.stored} stored, ${p.deleted} deleted, ${p.invalid} invalid, ${p.locations} locations written or removed`
+const describeStatusPull = (p: StatusPull) =>
+  `${p.received} statuses, ${p.changed} changed, ${p.invalid} invalid, ${p.locations} locations rewritten`
 
 const yesNo = (value: boolean) => (value ? 'yes' : 'no')
 
@@ -41,6 +75,18 @@ function describeStatus(s: OicpStatusPayload): string {
     if (a.lastError) lines.push(`last error: ${a.lastError}`)
     for (const d of a.recentDeadLetters) lines.push(`dead letter: ${d.record}  ${d.deadAt}  ${d.reason ?? ''}`)
   }
+  const e = s.evsePull
+  if (!e.enabled) {
+    lines.push('EVSE pull: off (needs OPENPNC_OICP_URL)')
+  } else {
+    lines.push(
+      `EVSE pull: ${e.evses} EVSEs in ${e.locations} locations (${e.plugAndChargeLocations} with Plug&Charge)${e.pulling ? '   (pulling now)' : ''}`,
+      `last full pull: ${e.lastFullPull ? `${e.lastFullPull.at} ${describeDataPull(e.lastFullPull)}` : 'none'}`,
+      `last delta pull: ${e.lastDeltaPull ? `${e.lastDeltaPull.at} ${describeDataPull(e.lastDeltaPull)}` : 'none'}`,
+      `last status pull: ${e.lastStatusPull ? `${e.lastStatusPull.at} ${describeStatusPull(e.lastStatusPull)}` : 'none'}`,
+    )
+    if (e.lastError) lines.push(`last pull error (${e.lastErrorAt}): ${e.lastError}`)
+  }
   return lines.join('\n')
 }
 
@@ -48,12 +94,12 @@ function describeStatus(s: OicpStatusPayload): string {
 export function oicpCommands(program: Command) {
   const oicp = program.command('oicp').description('Hubject roaming over OICP 2.3 (needs the admin key)')
 
-  withServer(oicp.command('status').description('the Hubject connection, the authentication data push and its backlog')).action(
-    async (o) => {
-      const payload = (await callAdmin(o, 'GET', '/admin/v1/oicp')) as OicpStatusPayload
-      print(o, payload, () => describeStatus(payload))
-    },
-  )
+  withServer(
+    oicp.command('status').description('the Hubject connection, the authentication data push and its backlog, the EVSE pull'),
+  ).action(async (o) => {
+    const payload = (await callAdmin(o, 'GET', '/admin/v1/oicp')) as OicpStatusPayload
+    print(o, payload, () => describeStatus(payload))
+  })
 
   withServer(
     oicp
@@ -67,5 +113,18 @@ export function oicpCommands(program: Command) {
         ? 'fullLoad queued: it goes out after the push in flight (see `openpnc oicp status`)'
         : `${payload.queued} waiting change(s) due now (see \`openpnc oicp status\`)`,
     )
+  })
+
+  withServer(
+    oicp
+      .command('pull-evse-data')
+      .description("pull Hubject's EVSE data (a delta since the last pull) and statuses now, into the locations drivers search")
+      .option('--full', 'the whole set, replacing ours: EVSEs Hubject no longer lists are removed'),
+  ).action(async (o) => {
+    const payload = (await callAdmin(o, 'POST', '/admin/v1/oicp/pull-evse-data', { full: o.full === true })) as {
+      data: DataPull
+      status: StatusPull
+    }
+    print(o, payload, () => `EVSE data ${describeDataPull(payload.data)}\nEVSE statuses: ${describeStatusPull(payload.status)}`)
   })
 }

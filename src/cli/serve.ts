@@ -2,7 +2,7 @@ import type { Command } from 'commander'
 import { openDatabase } from '../infra/db/database.ts'
 import { migrate } from '../infra/db/migrate.ts'
 import { startPlatform } from '../main.ts'
-import { ocpiRecordReader } from '../protocols/ocpi/locations.ts'
+import { LOCATION_RECORD_READERS } from '../protocols/location-readers.ts'
 import { fillSearchDocuments } from '../services/locations/store.ts'
 import { config, stopOnSignal } from './shared.ts'
 
@@ -23,7 +23,7 @@ export function serveCommands(program: Command) {
       const c = config()
       const database = await openDatabase({ databaseUrl: c.databaseUrl, dataDir: c.dataDir })
       const applied = await migrate(database.db)
-      const filled = await fillSearchDocuments(database.db, { ocpi: ocpiRecordReader })
+      const filled = await fillSearchDocuments(database.db, LOCATION_RECORD_READERS)
       await database.close()
       process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'database is up to date\n')
       if (filled > 0) process.stdout.write(`search documents derived for ${filled} locations\n`)

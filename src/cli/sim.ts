@@ -103,4 +103,72 @@ export function simCommands(program: Command) {
         await cpo.stop()
       }
     })
+  sim
+    .command('hubject')
+    .description(
+      "run a simulated Hubject (OICP 2.3): it takes an offline EMP's authentication data and serves EVSE data and statuses; " +
+        "with --emp-url it also drives openpnc's OICP endpoints through a whole session",
+    )
+    .option('--port <port>', 'port of the simulated Hubject', '8095')
+    .option('--host <host>', 'interface', '127.0.0.1')
+    .option('--tls-cert <file>', 'its server certificate (PEM); with --tls-key it speaks HTTPS')
+    .option('--tls-key <file>', 'its server key (PEM)')
+    .option('--client-ca <file>', "with HTTPS: require a client certificate signed by this CA (the EMP's)")
+    .option('--evse-count <n>', 'locations of the generated European network served as EVSE data', '200')
+    .option('--seed <n>', 'seed of the generated network', '1')
+    .option('--emp-url <url>', "openpnc's OICP base URL, e.g. http://127.0.0.1:8081/oicp")
+    .option('--evco-id <id>', 'with --emp-url: drive a Plug&Charge session for this EvcoID (EMAID)')
+    .option('--rfid <uid>', 'with --emp-url: drive a session for this RFID card UID')
+    .option('--operator <id>', 'the operator the simulated CPO is', 'DE*SIM')
+    .option('--cert <file>', 'with --emp-url: the client certificate presented to openpnc (PEM)')
+    .option('--key <file>', 'with --emp-url: its key (PEM)')
+    .option('--ca <file>', "with --emp-url: the CA openpnc's server certificate must chain to (PEM)")
+    .action(async (o) => {
+      const { readFileSync } = await import('node:fs')
+      const { HubjectSimulator } = await import('../sim/hubject/sim.ts')
+      const { HubjectAuthData } = await import('../sim/hubject/auth-data.ts')
+      const { HubjectEvseData } = await import('../sim/hubject/evse.ts')
+      const read = (file: string | undefined) => (file ? readFileSync(file) : undefined)
+      const count = Number(o.evseCount)
+      if (!Number.isInteger(count) || count < 0) throw new Error('--evse-count must be a whole number')
+      if (Boolean(o.tlsCert) !== Boolean(o.tlsKey)) throw new Error('--tls-cert and --tls-key go together')
+      const hubject = new HubjectSimulator({
+        host: o.host,
+        port: Number(o.port),
+        ...(o.tlsCert && { tls: { cert: read(o.tlsCert)!, key: read(o.tlsKey)!, ...(o.clientCa && { clientCa: read(o.clientCa) }) } }),
+      })
+      const authData = hubject.add(new HubjectAuthData())
+      hubject.add(new HubjectEvseData({ count, seed: Number(o.seed), geoFormats: 'mixed' }))
+      authData.onPush = (push) => {
+        const body = push.body as { ActionType?: string; ProviderAuthenticationData?: { AuthenticationDataRecord?: unknown[] } }
+        const records = body?.ProviderAuthenticationData?.AuthenticationDataRecord?.length ?? 0
+        process.stdout.write(
+          `${new Date().toISOString()} push-request ${push.providerId} ${body?.ActionType ?? '?'} ${records} records -> HTTP ${push.httpStatus} ${push.code}\n`,
+        )
+      }
+      const url = await hubject.start()
+      process.stdout.write(`simulated Hubject at ${url} (give openpnc OPENPNC_OICP_URL=${url})\n`)
+      if (o.empUrl) {
+        const { HubjectDriver, driveSession } = await import('../sim/hubject/driver.ts')
+        if (!o.evcoId && !o.rfid) throw new Error('with --emp-url, give --evco-id or --rfid: whose session to drive')
+        const driver = new HubjectDriver({
+          baseUrl: o.empUrl,
+          operatorId: o.operator,
+          tls: { cert: read(o.cert), key: read(o.key), ca: read(o.ca) },
+        })
+        try {
+          const identification = o.evcoId ? { plugAndCharge: String(o.evcoId) } : { rfid: String(o.rfid) }
+          const { sessionId, steps } = await driveSession(driver, { identification })
+          process.stdout.write(`session ${sessionId}\n`)
+          for (const step of steps) {
+            process.stdout.write(
+              `${step.operation}${step.detail ? ` (${step.detail})` : ''}: HTTP ${step.status} ${JSON.stringify(step.body)}\n`,
+            )
+          }
+        } finally {
+          await driver.close()
+        }
+      }
+      stopOnSignal(() => hubject.stop())
+    })
 }

@@ -176,11 +176,15 @@ export interface Location {
 
 /**
  * The ID a location is known by outside: its party or operator and its own ID, joined by `*`
- * (`NL*SIM*LOC1`), as the source spelled them.
+ * (`NL*SIM*LOC1`), as the source spelled them. An OICP pool or EVSE ID names its operator already
+ * (`DE*ABC*P123`) and is used as it is.
  */
 export function publicIdOf(location: Pick<Location, 'source' | 'id'>): string {
   const { source } = location
-  return source.protocol === 'ocpi' ? `${source.countryCode}*${source.partyId}*${location.id}` : `${source.operatorId}*${location.id}`
+  if (source.protocol === 'ocpi') return `${source.countryCode}*${source.partyId}*${location.id}`
+  const own = /^([A-Za-z]{2})\*?([A-Za-z0-9]{3})\*?[PE]/.exec(location.id)
+  const named = own && `${own[1]}${own[2]}`.toUpperCase() === source.operatorId.replace('*', '').toUpperCase()
+  return named ? location.id : `${source.operatorId}*${location.id}`
 }
 
 // ---- Coordinates ----

@@ -18,6 +18,8 @@ export interface Database {
   locations: LocationsTable
   oicp_auth_records: OicpAuthRecordsTable
   oicp_auth_push: OicpAuthPushTable
+  oicp_evse_records: OicpEvseRecordsTable
+  oicp_evse_pull: OicpEvsePullTable
   charging_sessions: ChargingSessionsTable
   charge_detail_records: ChargeDetailRecordsTable
   session_notifications: SessionNotificationsTable
@@ -244,6 +246,33 @@ export interface OicpAuthPushTable {
   last_push_records: number | null
   last_full_load_at: NullableTimestamp
   last_full_load_records: number | null
+}
+
+/** Hubject's EVSE data as pulled, one row per EVSE (migration 0015). */
+export interface OicpEvseRecordsTable {
+  evse_key: string
+  operator_id: string
+  location_id: string
+  record: ColumnType<Record<string, unknown>, string, string>
+  status: string | null
+  full_pull_id: ColumnType<string | number | null, number | null | undefined, number | null>
+  updated_at: Generated<Date>
+}
+
+/** The OICP EVSE data pull's own state, one row (migration 0015). */
+export interface OicpEvsePullTable {
+  id: Generated<boolean>
+  last_call: NullableTimestamp
+  full_pull_seq: ColumnType<string | number, number | undefined, number>
+  last_full_at: NullableTimestamp
+  last_full_result: ColumnType<Record<string, unknown> | null, string | null | undefined, string | null>
+  last_delta_at: NullableTimestamp
+  last_delta_result: ColumnType<Record<string, unknown> | null, string | null | undefined, string | null>
+  last_status_at: NullableTimestamp
+  last_status_result: ColumnType<Record<string, unknown> | null, string | null | undefined, string | null>
+  last_error: string | null
+  last_error_at: NullableTimestamp
+  leased_until: NullableTimestamp
 }
 
 export type SessionStatus = 'AUTHORIZED' | 'ACTIVE' | 'STOPPED' | 'COMPLETED'

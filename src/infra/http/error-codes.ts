@@ -75,6 +75,9 @@ export const ERROR_CODES = {
   ocpi_reconcile_failed: { kind: 'bad_gateway', cause: "the CPO's tokens could not be read" },
   // Hubject (OICP).
   oicp_push_not_enabled: { kind: 'conflict', cause: 'authentication data is pushed only by an offline EMP with a Hubject URL' },
+  oicp_not_configured: { kind: 'conflict', cause: 'there is no Hubject connection (OPENPNC_OICP_URL)' },
+  oicp_pull_in_progress: { kind: 'conflict', cause: 'another instance is pulling from Hubject right now' },
+  oicp_pull_failed: { kind: 'bad_gateway', cause: "Hubject's EVSE data or statuses could not be pulled" },
 } as const satisfies Record<string, { kind: ErrorKind; cause: string }>
 
 export type ErrorCode = keyof typeof ERROR_CODES

@@ -34,7 +34,38 @@ const statusExample = {
       },
     ],
   },
-  evsePull: null,
+  evsePull: {
+    enabled: true,
+    intervalMs: 900000,
+    lastCall: '2026-01-15T09:15:00.000Z',
+    lastFullPull: {
+      at: '2026-01-15T03:00:00.000Z',
+      full: true,
+      pages: 12,
+      received: 23140,
+      stored: 23138,
+      deleted: 15,
+      invalid: 2,
+      locations: 6120,
+    },
+    lastDeltaPull: {
+      at: '2026-01-15T09:15:04.000Z',
+      full: false,
+      pages: 1,
+      received: 41,
+      stored: 40,
+      deleted: 1,
+      invalid: 0,
+      locations: 38,
+    },
+    lastStatusPull: { at: '2026-01-15T09:15:06.000Z', received: 23138, changed: 912, invalid: 0, locations: 700 },
+    lastError: null,
+    lastErrorAt: null,
+    pulling: false,
+    evses: 23137,
+    locations: 6118,
+    plugAndChargeLocations: 1402,
+  },
 }
 
 /** Admin operations on the Hubject (OICP 2.3) connection (platform admin key). */
@@ -57,11 +88,42 @@ export const OICP_ADMIN_API = routeTable({
     errors: ['oicp_push_not_enabled'],
     example: { request: { full: true }, response: { fullLoad: true, queued: 1 } },
   },
+  pullOicpEvseData: {
+    method: 'POST',
+    url: '/admin/v1/oicp/pull-evse-data',
+    auth: platformAuth,
+    tag: 'Admin: OICP',
+    summary:
+      "Pull Hubject's EVSE data now (a delta since the last pull, or with full the whole set, replacing ours) and then the EVSE statuses; answers when done",
+    errors: ['oicp_not_configured', 'oicp_pull_in_progress', 'oicp_pull_failed'],
+    example: {
+      request: { full: true },
+      response: { data: statusExample.evsePull.lastFullPull, status: statusExample.evsePull.lastStatusPull },
+    },
+  },
 })
 
 const R = OICP_ADMIN_API
 const errors = { '4xx': ErrorResponse, '5xx': ErrorResponse }
 const Time = Type.Union([Type.String({ format: 'date-time' }), Type.Null()])
+
+const DataPullResult = Type.Object({
+  at: Type.Optional(Type.String({ format: 'date-time' })),
+  full: Type.Boolean(),
+  pages: Type.Integer(),
+  received: Type.Integer({ description: 'EVSE records Hubject listed' }),
+  stored: Type.Integer({ description: 'inserted or updated' }),
+  deleted: Type.Integer({ description: "by a delta's delete, or no longer listed in a full pull" }),
+  invalid: Type.Integer({ description: 'records that could not be read (logged, skipped)' }),
+  locations: Type.Integer({ description: 'locations written or removed' }),
+})
+const StatusPullResult = Type.Object({
+  at: Type.Optional(Type.String({ format: 'date-time' })),
+  received: Type.Integer(),
+  changed: Type.Integer({ description: 'statuses that differed from the ones we had' }),
+  invalid: Type.Integer(),
+  locations: Type.Integer(),
+})
 
 const StatusResponse = Type.Object(
   {
@@ -96,9 +158,25 @@ const StatusResponse = Type.Object(
         { description: 'the newest ten' },
       ),
     }),
-    evsePull: Type.Union([Type.Object({}, { additionalProperties: true }), Type.Null()], {
-      description: "Hubject's EVSE data pull: last pull, counts, last error; null while it does not run",
-    }),
+    evsePull: Type.Object(
+      {
+        enabled: Type.Boolean({ description: 'there is a Hubject to pull from (OPENPNC_OICP_URL)' }),
+        intervalMs: Type.Integer({ description: 'a delta and a status pull this often (OPENPNC_OICP_EVSE_PULL_MS)' }),
+        lastCall: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], {
+          description: 'when the last data pull began: the next delta asks for changes since then',
+        }),
+        lastFullPull: Type.Union([DataPullResult, Type.Null()]),
+        lastDeltaPull: Type.Union([DataPullResult, Type.Null()]),
+        lastStatusPull: Type.Union([StatusPullResult, Type.Null()]),
+        lastError: Type.Union([Type.String(), Type.Null()], { description: 'why the last pull failed; null once one succeeds' }),
+        lastErrorAt: Time,
+        pulling: Type.Boolean({ description: 'an instance is pulling now' }),
+        evses: Type.Integer({ description: "Hubject's EVSEs we hold" }),
+        locations: Type.Integer({ description: 'the locations they make (per operator and charging pool or station)' }),
+        plugAndChargeLocations: Type.Integer({ description: 'of those, with a Plug&Charge capable EVSE' }),
+      },
+      { description: "Hubject's EVSE data and status pull" },
+    ),
   },
   { title: 'OicpStatus' },
 )
@@ -137,8 +215,7 @@ export async function oicpStatus(platform: Platform): Promise<Static<typeof Stat
         deadAt: d.deadAt.toISOString(),
       })),
     },
-    // The EVSE data pull reports here once it runs.
-    evsePull: null,
+    evsePull: (await platform.oicp.evsePull.status()) as Static<typeof StatusResponse>['evsePull'],
   }
 }
 
@@ -179,6 +256,32 @@ export const oicpAdminApi: FastifyPluginAsyncTypebox<{ platform: Platform }> = a
       if (full) await push.requestFullLoad()
       const queued = (full ? 1 : 0) + (await push.pushNow())
       return reply.code(202).send({ fullLoad: full, queued })
+    },
+  })
+
+  app.route({
+    ...R.pullOicpEvseData.route,
+    schema: {
+      ...R.pullOicpEvseData.doc,
+      body: Type.Optional(
+        Type.Object({
+          full: Type.Optional(Type.Boolean({ description: 'the whole set, replacing ours: EVSEs Hubject no longer lists are removed' })),
+        }),
+      ),
+      response: { 200: Type.Object({ data: DataPullResult, status: StatusPullResult }), ...errors },
+    },
+    handler: async (request) => {
+      try {
+        return await platform.oicp.evsePull.pull({ full: request.body?.full === true })
+      } catch (error) {
+        if (error instanceof OpenpncError) throw error
+        // Hubject's failure, not ours: say what it was (it is also kept as the pull's last error).
+        throw new OpenpncError(
+          'bad_gateway',
+          'oicp_pull_failed',
+          `the pull from Hubject failed: ${error instanceof Error ? error.message : String(error)}`,
+        )
+      }
     },
   })
 }

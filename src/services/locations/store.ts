@@ -197,6 +197,22 @@ export async function removeLocationsNotIn(db: Db, partnerId: string, keep: Loca
   return gone.length
 }
 
+/** Removes locations by protocol, party and ID (in any case); returns how many there were. */
+export async function removeLocations(db: Db, protocol: LocationProtocol, keys: LocationKey[]): Promise<number> {
+  let removed = 0
+  for (let i = 0; i < keys.length; i += 1000) {
+    const batch = keys.slice(i, i + 1000)
+    const result = await sql`
+      DELETE FROM locations
+       WHERE protocol = ${protocol}
+         AND location_key IN (SELECT ARRAY[upper(c), upper(p), upper(l)]
+                                FROM unnest(${batch.map((k) => k.countryCode)}::text[], ${batch.map((k) => k.partyId)}::text[],
+                                            ${batch.map((k) => k.locationId)}::text[]) AS k (c, p, l))`.execute(db)
+    removed += Number(result.numAffectedRows ?? 0)
+  }
+  return removed
+}
+
 /** A location's record as its protocol stored it; null when there is none. */
 export async function readLocationRecord(db: Db, protocol: LocationProtocol, key: LocationKey): Promise<unknown> {
   const row = await locationByKey(db, protocol, key).executeTakeFirst()
