@@ -19,7 +19,7 @@ for (const backend of backends().filter((b) => b === 'postgres')) {
     let database: string
     // A process-level failure (an unheard 'error' event) would end a real server: watch for one.
     const uncaught: unknown[] = []
-    const monitor = (error: unknown) => uncaught.push(error)
+    const monitor = (error: unknown, origin: string) => uncaught.push({ origin, error })
 
     before(async () => {
       process.on('uncaughtExceptionMonitor', monitor)

@@ -46,6 +46,9 @@ export async function openDatabase(options: DatabaseOptions): Promise<DatabaseHa
     // Without a listener, an idle connection dropped by the server would crash the process;
     // the pool replaces it on the next checkout.
     pool.on('error', (error) => options.onConnectionError?.(error))
+    // The pool's listener and the checkout's (prepared-pool.ts) report a lost connection; this one
+    // only makes sure that no moment between them leaves a client's 'error' event unheard.
+    pool.on('connect', (client) => client.on('error', () => {}))
     const db = new Kysely<Database>({
       dialect: new PostgresDialect({ pool: preparedStatementPool(pool, options.onConnectionError) }),
     })
