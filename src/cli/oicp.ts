@@ -1,4 +1,5 @@
 import type { Command } from 'commander'
+import type { EvseDataPullResult, EvseStatusPullResult } from '../protocols/oicp/evse-pull.ts'
 import { callAdmin, print, withServer } from './shared.ts'
 
 interface OicpStatusPayload {
@@ -32,21 +33,8 @@ interface OicpStatusPayload {
   }
 }
 
-interface DataPull {
-  full: boolean
-  pages: number
-  received: number
-  stored: number
-  deleted: number
-  invalid: number
-  locations: number
-}
-interface StatusPull {
-  received: number
-  changed: number
-  invalid: number
-  locations: number
-}
+type DataPull = EvseDataPullResult
+type StatusPull = EvseStatusPullResult
 
 const describeDataPull = (p: DataPull) =>
   `${p.full ? 'full' : 'delta'}: ${p.received} EVSE records in ${p.pages} page(s), ${p.stored} stored, ${p.deleted} deleted, ${p.invalid} invalid, ${p.locations} locations written or removed`

@@ -62,6 +62,10 @@ interface Place {
   locationId: string
 }
 const placeKey = (p: Place) => `${p.operatorId}\u0000${p.locationId.toUpperCase()}`
+const placeOfRow = (row: { operator_id: string; location_id: string }): Place => ({
+  operatorId: row.operator_id,
+  locationId: row.location_id,
+})
 
 function locationKeyOfPlace(place: Place): LocationKey {
   const [countryCode, partyId] = place.operatorId.split('*') as [string, string]
@@ -231,12 +235,8 @@ export class OicpEvsePull {
         .select(['operator_id', 'location_id'])
         .where('evse_key', 'in', keys)
         .execute()
-      const places = new Map<string, Place>()
-      for (const row of before)
-        places.set(placeKey({ operatorId: row.operator_id, locationId: row.location_id }), {
-          operatorId: row.operator_id,
-          locationId: row.location_id,
-        })
+      // where the EVSEs were, and (below) where they are now
+      const places = before.map(placeOfRow)
       const deletes = keys.filter((k) => byKey.get(k)!.deltaType === 'delete')
       const upserts = keys.filter((k) => byKey.get(k)!.deltaType !== 'delete')
       if (deletes.length > 0) {
@@ -247,7 +247,7 @@ export class OicpEvsePull {
         const rows = upserts.slice(i, i + 500).map((key) => {
           const evse = byKey.get(key)!
           const place = { operatorId: normalizeOperatorId(evse.operatorId)!, locationId: evse.locationId }
-          places.set(placeKey(place), place)
+          places.push(place)
           const { deltaType: _, ...record } = evse.record
           return {
             evse_key: key,
@@ -273,7 +273,7 @@ export class OicpEvsePull {
           .execute()
         result.stored += rows.length
       }
-      result.locations += await this.rebuild(trx, [...places.values()])
+      result.locations += await this.rebuild(trx, places)
     })
   }
 
@@ -287,13 +287,7 @@ export class OicpEvsePull {
                                WHERE full_pull_id IS DISTINCT FROM ${pullId}::bigint LIMIT 1000)
           RETURNING operator_id, location_id`.execute(trx)
         result.deleted += gone.rows.length
-        const places = new Map(
-          gone.rows.map((r) => [
-            placeKey({ operatorId: r.operator_id, locationId: r.location_id }),
-            { operatorId: r.operator_id, locationId: r.location_id },
-          ]),
-        )
-        result.locations += await this.rebuild(trx, [...places.values()])
+        result.locations += await this.rebuild(trx, gone.rows.map(placeOfRow))
         return gone.rows.length < 1000
       })
       if (done) return
@@ -329,13 +323,7 @@ export class OicpEvsePull {
            WHERE oicp_evse_records.evse_key = batch.evse_key AND oicp_evse_records.status IS DISTINCT FROM batch.status
           RETURNING operator_id, location_id`.execute(trx)
         result.changed += changed.rows.length
-        const places = new Map(
-          changed.rows.map((r) => [
-            placeKey({ operatorId: r.operator_id, locationId: r.location_id }),
-            { operatorId: r.operator_id, locationId: r.location_id },
-          ]),
-        )
-        result.locations += await this.rebuild(trx, [...places.values()])
+        result.locations += await this.rebuild(trx, changed.rows.map(placeOfRow))
       })
     }
     await this.db
@@ -350,7 +338,8 @@ export class OicpEvsePull {
    * The locations of these places from the EVSE records they hold now: written when they hold
    * any, removed when none are left. Returns how many places it wrote or removed.
    */
-  private async rebuild(db: Db, places: Place[]): Promise<number> {
+  private async rebuild(db: Db, named: Place[]): Promise<number> {
+    const places = [...new Map(named.map((p) => [placeKey(p), p])).values()]
     if (places.length === 0) return 0
     const rows = await sql<{ operator_id: string; location_id: string; record: Record<string, unknown>; status: string | null }>`
       SELECT operator_id, location_id, record, status FROM oicp_evse_records
