@@ -1,10 +1,8 @@
 import type { Command } from 'commander'
-import { openDatabase } from '../infra/db/database.ts'
-import { migrate } from '../infra/db/migrate.ts'
-import { startPlatform } from '../main.ts'
-import { LOCATION_RECORD_READERS } from '../protocols/location-readers.ts'
-import { fillSearchDocuments } from '../services/locations/store.ts'
 import { config, stopOnSignal } from './shared.ts'
+
+// The platform, the database and their dependencies are loaded by the commands that use them, so
+// every other command (and --help) starts in a fraction of the time.
 
 /** `serve` and `migrate`: the commands that own the database. */
 export function serveCommands(program: Command) {
@@ -12,6 +10,7 @@ export function serveCommands(program: Command) {
     .command('serve')
     .description('run the platform (HTTP server on HOST:PORT)')
     .action(async () => {
+      const { startPlatform } = await import('../main.ts')
       const running = await startPlatform(config())
       stopOnSignal(() => running.stop())
     })
@@ -21,6 +20,10 @@ export function serveCommands(program: Command) {
     .description('apply database migrations and exit')
     .action(async () => {
       const c = config()
+      const { openDatabase } = await import('../infra/db/database.ts')
+      const { migrate } = await import('../infra/db/migrate.ts')
+      const { fillSearchDocuments } = await import('../services/locations/store.ts')
+      const { LOCATION_RECORD_READERS } = await import('../protocols/location-readers.ts')
       const database = await openDatabase({ databaseUrl: c.databaseUrl, dataDir: c.dataDir })
       const applied = await migrate(database.db)
       const filled = await fillSearchDocuments(database.db, LOCATION_RECORD_READERS)

@@ -1,6 +1,4 @@
 import type { Command } from 'commander'
-import { openDatabase } from '../infra/db/database.ts'
-import { migrate } from '../infra/db/migrate.ts'
 import { config, stopOnSignal } from './shared.ts'
 
 /** `sim`: simulated roaming peers for demos and tests. */
@@ -68,6 +66,8 @@ export function simCommands(program: Command) {
       if (o.bulk) {
         const { saveOcpiLocations } = await import('../protocols/ocpi/locations.ts')
         const c = config()
+        const { openDatabase } = await import('../infra/db/database.ts')
+        const { migrate } = await import('../infra/db/migrate.ts')
         const database = await openDatabase({ databaseUrl: c.databaseUrl, dataDir: c.dataDir })
         await migrate(database.db)
         for (let done = 0, chunk = 0; done < count; chunk++) {
