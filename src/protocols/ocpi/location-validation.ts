@@ -2,14 +2,13 @@ import { isRealInstant } from '../../core/date-time.ts'
 import { invalid } from '../../core/errors.ts'
 import { EVSE_STATUSES, POWER_TYPES } from '../../core/locations/location.ts'
 import { parseCoordinates, type OcpiConnector, type OcpiEvse, type OcpiLocation } from './locations-mapping.ts'
+import { isJsonObject } from '../../core/json.ts'
 
 // What we must be able to read from a CPO's OCPI objects to map them (locations-mapping.ts);
 // everything else is kept as sent.
 const fail = (field: string, rule: string): never => {
   throw invalid('invalid_location', `${field} ${rule}`, { field })
 }
-
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
 
 function string(o: Record<string, unknown>, key: string, at: string, max: number, optional = false) {
   const v = o[key]
@@ -26,7 +25,7 @@ function dateTime(o: Record<string, unknown>, key: string, at: string, optional 
 
 /** A Connector as PUT (all fields) or PATCH (`partial`: only the given ones are checked). */
 export function validateConnector(input: unknown, at = '', partial = false): OcpiConnector {
-  if (!isObject(input)) fail(at || 'connector', 'must be an object')
+  if (!isJsonObject(input)) fail(at || 'connector', 'must be an object')
   const o = input as Record<string, unknown>
   string(o, 'id', at, 36, partial)
   string(o, 'standard', at, 64, partial)
@@ -53,7 +52,7 @@ export function validateConnector(input: unknown, at = '', partial = false): Ocp
 }
 
 export function validateEvse(input: unknown, at = '', partial = false): OcpiEvse {
-  if (!isObject(input)) fail(at || 'evse', 'must be an object')
+  if (!isJsonObject(input)) fail(at || 'evse', 'must be an object')
   const o = input as Record<string, unknown>
   string(o, 'uid', at, 36, partial)
   if ((!partial || o.status !== undefined) && !(EVSE_STATUSES as readonly unknown[]).includes(o.status)) {
@@ -75,14 +74,14 @@ const HOUR_MINUTE = /^([0-1][0-9]|2[0-3]):[0-5][0-9]$/
 
 /** Hours (OCPI Hours): search answers with them, so they must be what the spec says. */
 function validateHours(input: unknown, at: string) {
-  if (!isObject(input)) fail(at, 'must be an object')
+  if (!isJsonObject(input)) fail(at, 'must be an object')
   const o = input as Record<string, unknown>
   if (typeof o.twentyfourseven !== 'boolean') fail(`${at}.twentyfourseven`, 'must be true or false')
   if (o.regular_hours === undefined || o.regular_hours === null) return
   if (!Array.isArray(o.regular_hours)) fail(`${at}.regular_hours`, 'must be a list')
   ;(o.regular_hours as unknown[]).forEach((hours, i) => {
     const field = `${at}.regular_hours[${i}]`
-    if (!isObject(hours)) fail(field, 'must be an object')
+    if (!isJsonObject(hours)) fail(field, 'must be an object')
     const h = hours as Record<string, unknown>
     if (!Number.isInteger(h.weekday) || (h.weekday as number) < 1 || (h.weekday as number) > 7) {
       fail(`${field}.weekday`, 'must be a whole number from 1 (Monday) to 7 (Sunday)')
@@ -94,7 +93,7 @@ function validateHours(input: unknown, at: string) {
 }
 
 export function validateLocation(input: unknown, partial = false): OcpiLocation {
-  if (!isObject(input)) fail('location', 'must be an object')
+  if (!isJsonObject(input)) fail('location', 'must be an object')
   const o = input as Record<string, unknown>
   string(o, 'country_code', '', 2, partial)
   string(o, 'party_id', '', 3, partial)

@@ -2,6 +2,7 @@ import type { AuthorizationOutcome } from '../../services/authorization/authoriz
 import { parsePresentedIdentifier, presentedIdentity, presentedUid, type PresentedIdentifier } from '../../core/authorization/presented.ts'
 import { isEvcoId } from './evco-id.ts'
 import { OICP_STATUS, type OicpStatusCode } from './protocol.ts'
+import { isJsonObject } from '../../core/json.ts'
 
 /**
  * OICP 2.3 eRoamingAuthorizeStart / eRoamingAuthorizeStop, pure: Hubject's request into what the
@@ -12,8 +13,6 @@ import { OICP_STATUS, type OicpStatusCode } from './protocol.ts'
  */
 
 type Json = Record<string, unknown>
-
-const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v)
 
 /**
  * A field of a Hubject object by its spec name; an explicit null reads as absent, and a name
@@ -89,11 +88,11 @@ export function readSession(body: Json): { session: SessionEcho; error: Refusal 
 export function readIdentification(
   identification: unknown,
 ): { ok: true; method: IdentificationMethod; presented: PresentedIdentifier; tokenUid: string } | { ok: false; refusal: Refusal } {
-  if (!isObject(identification)) return { ok: false, refusal: dataError('Identification', 'is required and must be an object') }
+  if (!isJsonObject(identification)) return { ok: false, refusal: dataError('Identification', 'is required and must be an object') }
   for (const method of ['PlugAndChargeIdentification', 'RemoteIdentification'] as const) {
     const option = oicpField(identification, method)
     if (option === undefined) continue
-    const evcoId = isObject(option) ? oicpField(option, 'EvcoID') : undefined
+    const evcoId = isJsonObject(option) ? oicpField(option, 'EvcoID') : undefined
     if (typeof evcoId !== 'string' || evcoId.trim() === '') {
       return { ok: false, refusal: dataError(`Identification.${method}.EvcoID`, 'is required and must be a string') }
     }
@@ -102,7 +101,7 @@ export function readIdentification(
   for (const method of ['RFIDMifareFamilyIdentification', 'RFIDIdentification'] as const) {
     const option = oicpField(identification, method)
     if (option === undefined) continue
-    const uid = isObject(option) ? oicpField(option, 'UID') : undefined
+    const uid = isJsonObject(option) ? oicpField(option, 'UID') : undefined
     if (typeof uid !== 'string' || uid.trim() === '') {
       return { ok: false, refusal: dataError(`Identification.${method}.UID`, 'is required and must be a string') }
     }
@@ -130,7 +129,7 @@ export function parseEvcoIdPresented(evcoId: string): PresentedIdentifier {
 }
 
 function parseAuthorize(body: unknown, requireSession: boolean): ParsedAuthorize {
-  if (!isObject(body)) return { ok: false, refusal: dataError('body', 'must be a JSON object'), session: {} }
+  if (!isJsonObject(body)) return { ok: false, refusal: dataError('body', 'must be a JSON object'), session: {} }
   const { session, error } = readSession(body)
   if (error) return { ok: false, refusal: error, session }
   if (requireSession && session.SessionID === undefined) return { ok: false, refusal: dataError('SessionID', 'is required'), session }

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs'
 import type { Config } from '../../config.ts'
 import { OutgoingHttp, OutgoingHttpError, type OutgoingFailure } from '../../infra/http/outgoing.ts'
 import { CALLED, calledUrl, type CalledOperationId, type CalledQuery } from './protocol.ts'
+import { isJsonObject } from '../../core/json.ts'
 
 /**
  * What went wrong with a call to Hubject: the transport's failure (OutgoingFailure), an HTTP
@@ -40,8 +41,6 @@ export interface OicpAnswer {
   /** Hubject's answer body (a JSON object) */
   body: Record<string, unknown>
 }
-
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
 
 /**
  * Our client of Hubject: every OICP operation we call (protocol.ts CALLED) goes through `call`,
@@ -101,12 +100,14 @@ export class OicpClient {
     } catch {
       parsed = undefined
     }
-    const statusCode = isObject(parsed) && isObject(parsed.StatusCode) ? (parsed.StatusCode as OicpClientError['statusCode']) : undefined
+    const statusCode =
+      isJsonObject(parsed) && isJsonObject(parsed.StatusCode) ? (parsed.StatusCode as OicpClientError['statusCode']) : undefined
     if (answer.statusCode < 200 || answer.statusCode >= 300) {
       const said = statusCode?.Code ? ` (StatusCode ${statusCode.Code})` : ''
       throw new OicpClientError('http_status', `HTTP ${answer.statusCode}${said}`, op, answer.statusCode, statusCode)
     }
-    if (!isObject(parsed)) throw new OicpClientError('not_json', `HTTP ${answer.statusCode} answer is not a JSON object`, op, answer.statusCode)
+    if (!isJsonObject(parsed))
+      throw new OicpClientError('not_json', `HTTP ${answer.statusCode} answer is not a JSON object`, op, answer.statusCode)
     return { httpStatus: answer.statusCode, body: parsed }
   }
 

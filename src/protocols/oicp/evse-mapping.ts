@@ -22,6 +22,7 @@ import {
   type RegularHours,
 } from '../../core/locations/location.ts'
 import { GeoCoordinatesError, parseGeoCoordinates, type Coordinates } from './geo.ts'
+import { isJsonObject } from '../../core/json.ts'
 
 export class EvseDataError extends Error {
   constructor(
@@ -34,12 +35,11 @@ export class EvseDataError extends Error {
 }
 
 type Json = Record<string, unknown>
-const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v)
 
 /** The record without explicit nulls, at any depth (Hubject sends `"Floor": null` and the like). */
 export function withoutNulls<T>(value: T): T {
   if (Array.isArray(value)) return value.filter((v) => v !== null).map(withoutNulls) as T
-  if (!isObject(value)) return value
+  if (!isJsonObject(value)) return value
   const out: Json = {}
   for (const [k, v] of Object.entries(value)) if (v !== null && v !== undefined) out[k] = withoutNulls(v)
   return out as T
@@ -97,7 +97,7 @@ export interface EvseData {
  * `operator` is the operator a v2.2-style OperatorEvseData block gives, when the record has none.
  */
 export function readEvseData(raw: unknown, operator?: { id: string; name?: string | null }): EvseData {
-  if (!isObject(raw)) throw new EvseDataError('EvseDataRecord', 'must be an object')
+  if (!isJsonObject(raw)) throw new EvseDataError('EvseDataRecord', 'must be an object')
   const record = withoutNulls(raw)
   const evseId = text(record, 'EvseID', ['EvseID', 'EvseId'], { required: true })!
   if (!EVSE_ID.test(evseId))
@@ -145,7 +145,7 @@ function operatorOfEvseId(evseId: string): string | null {
 }
 
 function readAddress(raw: unknown): Location['address'] {
-  if (!isObject(raw)) throw new EvseDataError('Address', 'is required and must be an object')
+  if (!isJsonObject(raw)) throw new EvseDataError('Address', 'is required and must be an object')
   const country = text(raw, 'Address.Country', ['Country'], { required: true })!.toUpperCase()
   if (!ALPHA3.test(country))
     throw new EvseDataError('Address.Country', `an ISO 3166-1 alpha-3 country code (OICP 2.3), e.g. "DEU", got ${JSON.stringify(country)}`)
@@ -183,21 +183,21 @@ export interface EvseStatusUpdate {
  * with a known status are counted as invalid and left out.
  */
 export function readEvseStatuses(body: unknown): { statuses: EvseStatusUpdate[]; invalid: number } {
-  const root = isObject(body) ? withoutNulls(body) : {}
+  const root = isJsonObject(body) ? withoutNulls(body) : {}
   const container = either(root, 'EvseStatuses', 'EVSEStatuses')
-  const operators = isObject(container) ? container.OperatorEvseStatus : undefined
+  const operators = isJsonObject(container) ? container.OperatorEvseStatus : undefined
   if (!Array.isArray(operators)) throw new EvseDataError('EvseStatuses.OperatorEvseStatus', 'is required and must be an array')
   const statuses: EvseStatusUpdate[] = []
   let invalid = 0
   for (const operator of operators) {
-    const records = isObject(operator) ? operator.EvseStatusRecord : undefined
+    const records = isJsonObject(operator) ? operator.EvseStatusRecord : undefined
     if (!Array.isArray(records)) {
       invalid++
       continue
     }
     for (const record of records) {
-      const evseId = isObject(record) ? either(record, 'EvseID', 'EvseId') : undefined
-      const status = isObject(record) ? record.EvseStatus : undefined
+      const evseId = isJsonObject(record) ? either(record, 'EvseID', 'EvseId') : undefined
+      const status = isJsonObject(record) ? record.EvseStatus : undefined
       if (typeof evseId === 'string' && EVSE_ID.test(evseId) && OICP_EVSE_STATUSES.includes(status as OicpEvseStatus)) {
         statuses.push({ evseId, status: status as OicpEvseStatus })
       } else invalid++
@@ -251,7 +251,7 @@ interface Facility {
 
 function facilitiesOf(record: Json): Facility[] {
   const list = Array.isArray(record.ChargingFacilities) ? record.ChargingFacilities : []
-  return list.filter(isObject).flatMap((f) => {
+  return list.filter(isJsonObject).flatMap((f) => {
     const powerType = f.PowerType
     if (powerType !== 'AC_1_PHASE' && powerType !== 'AC_3_PHASE' && powerType !== 'DC') return []
     const kw = Number(f.Power)
@@ -327,10 +327,10 @@ function openingHoursOf(record: Json): Location['openingHours'] {
   if (record.IsOpen24Hours === true) return { twentyfourseven: true, regularHours: [] }
   const regularHours: RegularHours[] = []
   for (const times of Array.isArray(record.OpeningTimes) ? record.OpeningTimes : []) {
-    if (!isObject(times) || !Array.isArray(times.Period)) continue
+    if (!isJsonObject(times) || !Array.isArray(times.Period)) continue
     for (const weekday of WEEKDAYS[String(times.on)] ?? []) {
       for (const period of times.Period) {
-        if (isObject(period) && typeof period.begin === 'string' && typeof period.end === 'string')
+        if (isJsonObject(period) && typeof period.begin === 'string' && typeof period.end === 'string')
           regularHours.push({ weekday, periodBegin: period.begin, periodEnd: period.end })
       }
     }
@@ -340,7 +340,7 @@ function openingHoursOf(record: Json): Location['openingHours'] {
 
 /** The first name in `lang` if there is one, else the first. */
 function nameOf(record: Json, lang = 'en'): string | null {
-  const names = (Array.isArray(record.ChargingStationNames) ? record.ChargingStationNames : []).filter(isObject)
+  const names = (Array.isArray(record.ChargingStationNames) ? record.ChargingStationNames : []).filter(isJsonObject)
   const chosen = names.find((n) => n.lang === lang) ?? names[0]
   return typeof chosen?.value === 'string' && chosen.value !== '' ? chosen.value : null
 }

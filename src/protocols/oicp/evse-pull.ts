@@ -15,6 +15,7 @@ import {
   type EvseData,
   type OicpLocationRecord,
 } from './evse-mapping.ts'
+import { isJsonObject } from '../../core/json.ts'
 
 export interface EvseDataPullResult {
   full: boolean
@@ -54,8 +55,6 @@ const LAST_CALL_OVERLAP_MS = 60_000
 const MAX_PAGE_SIZE = 2000
 const MAX_PAGES = 100_000
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
-
 /** A place of the EVSE data: its operator (normalized) and location ID. */
 interface Place {
   operatorId: string
@@ -75,7 +74,7 @@ function locationKeyOfPlace(place: Place): LocationKey {
 /** Hubject answered, but its StatusCode says the request failed. */
 function requireSuccess(body: Record<string, unknown>, what: string) {
   const status = body.StatusCode
-  if (isObject(status) && status.Code !== undefined && status.Code !== '000') {
+  if (isJsonObject(status) && status.Code !== undefined && status.Code !== '000') {
     const description = typeof status.Description === 'string' ? `: ${status.Description}` : ''
     throw new Error(`Hubject refused the ${what} with StatusCode ${String(status.Code)}${description}`)
   }
@@ -221,7 +220,7 @@ export class OicpEvsePull {
       } catch (error) {
         if (!(error instanceof EvseDataError)) throw error
         result.invalid++
-        const evseId = isObject(item) ? item.EvseID : undefined
+        const evseId = isJsonObject(item) ? item.EvseID : undefined
         this.log.warn({ evseId, reason: error.message }, 'skipped an EVSE record from Hubject')
       }
     }

@@ -9,6 +9,8 @@
  * patterns alone allow a latitude of 199.
  */
 
+import { isJsonObject } from '../../core/json.ts'
+
 export interface Coordinates {
   latitude: number
   longitude: number
@@ -71,8 +73,6 @@ function google(raw: unknown, field: string): Coordinates {
   return { latitude: inRange(Number(match[1]), 'Latitude', field), longitude: inRange(Number(match[2]), 'Longitude', field) }
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
-
 function pair(format: Record<string, unknown>, base: string, read: (raw: unknown, axis: Axis, field: string) => number): Coordinates {
   return {
     latitude: read(format.Latitude, 'Latitude', `${base}.Latitude`),
@@ -85,7 +85,7 @@ function pair(format: Record<string, unknown>, base: string, read: (raw: unknown
  * numbers. Throws GeoCoordinatesError when no format, more than one, or a malformed one is given.
  */
 export function parseGeoCoordinates(geo: unknown, field = 'GeoCoordinates'): Coordinates {
-  if (!isObject(geo)) throw new GeoCoordinatesError(field, 'is required and must be an object')
+  if (!isJsonObject(geo)) throw new GeoCoordinatesError(field, 'is required and must be an object')
   const given = (['Google', 'DecimalDegree', 'DegreeMinuteSeconds'] as const).filter((format) => present(geo[format]))
   if (given.length !== 1) {
     throw new GeoCoordinatesError(
@@ -98,7 +98,7 @@ export function parseGeoCoordinates(geo: unknown, field = 'GeoCoordinates'): Coo
   const format = given[0]!
   const value = geo[format]
   const base = `${field}.${format}`
-  if (!isObject(value)) throw new GeoCoordinatesError(base, 'must be an object')
+  if (!isJsonObject(value)) throw new GeoCoordinatesError(base, 'must be an object')
   switch (format) {
     case 'Google':
       return google(value.Coordinates, `${base}.Coordinates`)

@@ -2,6 +2,7 @@ import { isRealInstant } from '../../core/date-time.ts'
 import type { PresentedIdentifier } from '../../core/authorization/presented.ts'
 import { oicpField, readIdentification, readSession, type IdentificationMethod, type Refusal, type SessionEcho } from './authorization.ts'
 import { OICP_STATUS, type OicpStatusCode } from './protocol.ts'
+import { isJsonObject } from '../../core/json.ts'
 
 /**
  * OICP 2.3 eRoamingChargeDetailRecord and eRoamingChargingNotification (Start, Progress, End,
@@ -11,7 +12,6 @@ import { OICP_STATUS, type OicpStatusCode } from './protocol.ts'
  */
 
 type Json = Record<string, unknown>
-const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v)
 const dataError = (field: string, rule: string): Refusal => ({ code: OICP_STATUS.dataError.code, description: `${field}: ${rule}` })
 
 /** The Identification of a record, when it names something we can look up (a QR code cannot be). */
@@ -71,7 +71,7 @@ function identificationOf(body: Json, required: boolean): RecordIdentification |
     if (required) throw new FieldError(dataError('Identification', 'is required and must be an object'))
     return null
   }
-  if (!isObject(given)) throw new FieldError(dataError('Identification', 'must be an object'))
+  if (!isJsonObject(given)) throw new FieldError(dataError('Identification', 'must be an object'))
   const read = readIdentification(given)
   if (read.ok) return { method: read.method, presented: read.presented, value: read.tokenUid }
   // A QR code names nothing we can look up (we hold no PINs), but the session it started may still be ours.
@@ -131,7 +131,7 @@ export type ParsedCdr =
 
 /** An eRoamingChargeDetailRecord body, read and checked. */
 export function parseChargeDetailRecord(body: unknown): ParsedCdr {
-  if (!isObject(body)) return { ok: false, refusal: dataError('body', 'must be a JSON object'), session: {} }
+  if (!isJsonObject(body)) return { ok: false, refusal: dataError('body', 'must be a JSON object'), session: {} }
   const { session, error } = readSession(body)
   if (error) return { ok: false, refusal: error, session: {} }
   if (session.SessionID === undefined) return { ok: false, refusal: dataError('SessionID', 'is required'), session }
@@ -191,7 +191,7 @@ export type ParsedNotification =
 
 /** An eRoamingChargingNotification body of any type, read and checked against its type's required fields. */
 export function parseChargingNotification(body: unknown): ParsedNotification {
-  if (!isObject(body)) return { ok: false, refusal: dataError('body', 'must be a JSON object'), session: {} }
+  if (!isJsonObject(body)) return { ok: false, refusal: dataError('body', 'must be a JSON object'), session: {} }
   const { session, error } = readSession(body)
   if (error) return { ok: false, refusal: error, session: {} }
   const type = oicpField(body, 'Type')

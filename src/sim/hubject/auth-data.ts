@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify'
 import { isEvcoId } from '../../protocols/oicp/evco-id.ts'
 import { CALLED } from '../../protocols/oicp/protocol.ts'
 import type { HubjectSimPart } from './sim.ts'
+import { isJsonObject } from '../../core/json.ts'
 
 /** One push-request as the simulated Hubject received it, in arrival order. */
 export interface ReceivedPush {
@@ -22,7 +23,6 @@ type Ack = { httpStatus: number; Result: boolean; code: string; description: str
 const ACTION_TYPES = new Set(['fullLoad', 'update', 'insert', 'delete'])
 const UID_PATTERN = /^([0-9A-F]{8}|[0-9A-F]{14}|[0-9A-F]{20})$/
 const PROVIDER_ID_PATTERN = /^([A-Za-z]{2}\-?[A-Za-z0-9]{3}|[A-Za-z]{2}[\*|-]?[A-Za-z0-9]{3})$/
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
 
 /** A ProviderID or an EvcoID's provider part without separators, upper-case: `DE*8PS` and `de-8ps` are `DE8PS`. */
 const providerKey = (text: string) => text.replace(/[*-]/g, '').slice(0, 5).toUpperCase()
@@ -103,12 +103,12 @@ export class HubjectAuthData implements HubjectSimPart {
   private handle(providerId: string, body: unknown): Ack {
     const invalid = (info: string): Ack => ({ httpStatus: 400, Result: false, code: '022', description: 'Data error.', info })
     if (!PROVIDER_ID_PATTERN.test(providerId)) return invalid(`path providerID ${JSON.stringify(providerId)} is not a ProviderID`)
-    if (!isObject(body)) return invalid('the body must be an eRoamingPushAuthenticationData object')
+    if (!isJsonObject(body)) return invalid('the body must be an eRoamingPushAuthenticationData object')
     const action = body.ActionType
     if (typeof action !== 'string' || !ACTION_TYPES.has(action))
       return invalid('ActionType must be one of fullLoad, update, insert, delete')
     const data = body.ProviderAuthenticationData
-    if (!isObject(data)) return invalid('ProviderAuthenticationData is required')
+    if (!isJsonObject(data)) return invalid('ProviderAuthenticationData is required')
     if (typeof data.ProviderID !== 'string' || !PROVIDER_ID_PATTERN.test(data.ProviderID)) {
       return invalid('ProviderAuthenticationData.ProviderID must match the ProviderID pattern')
     }
@@ -120,13 +120,13 @@ export class HubjectAuthData implements HubjectSimPart {
     const records = new Map<string, Record<string, unknown>>()
     for (const [i, record] of list.entries()) {
       const at = `AuthenticationDataRecord[${i}]`
-      if (!isObject(record) || !isObject(record.Identification)) return invalid(`${at}.Identification is required`)
+      if (!isJsonObject(record) || !isJsonObject(record.Identification)) return invalid(`${at}.Identification is required`)
       const id = record.Identification
-      if (isObject(id.PlugAndChargeIdentification)) {
+      if (isJsonObject(id.PlugAndChargeIdentification)) {
         const evcoId = id.PlugAndChargeIdentification.EvcoID
         if (typeof evcoId !== 'string' || !isEvcoId(evcoId))
           return invalid(`${at}.Identification.PlugAndChargeIdentification.EvcoID must match the EvcoID pattern`)
-      } else if (isObject(id.RFIDMifareFamilyIdentification)) {
+      } else if (isJsonObject(id.RFIDMifareFamilyIdentification)) {
         const uid = id.RFIDMifareFamilyIdentification.UID
         if (typeof uid !== 'string' || !UID_PATTERN.test(uid))
           return invalid(`${at}.Identification.RFIDMifareFamilyIdentification.UID must match the UID pattern`)

@@ -4,6 +4,7 @@ import { evseKey } from '../../protocols/oicp/evse-mapping.ts'
 import { CALLED } from '../../protocols/oicp/protocol.ts'
 import { generateLocations } from '../locations.ts'
 import type { HubjectSimPart } from './sim.ts'
+import { isJsonObject } from '../../core/json.ts'
 
 export type GeoFormat = 'Google' | 'DecimalDegree' | 'DegreeMinuteSeconds'
 
@@ -41,7 +42,6 @@ export interface ReceivedEvseRequest {
   httpStatus: number
 }
 
-const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v)
 const PROVIDER_ID = /^[A-Za-z]{2}[*-]?[A-Za-z0-9]{3}$/
 const MAX_PAGE_SIZE = 2000
 
@@ -267,7 +267,7 @@ export class HubjectEvseData implements HubjectSimPart {
   }
 
   private checkProvider(providerId: string, body: unknown): string | null {
-    if (!isObject(body)) return 'the body must be a JSON object'
+    if (!isJsonObject(body)) return 'the body must be a JSON object'
     if (typeof body.ProviderID !== 'string' || !PROVIDER_ID.test(body.ProviderID)) return 'ProviderID is required (e.g. "DE*8PS")'
     if (body.ProviderID.replace(/[*-]/g, '').toUpperCase() !== providerId.replace(/[*-]/g, '').toUpperCase())
       return `ProviderID ${body.ProviderID} differs from the path's ${providerId}`
