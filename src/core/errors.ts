@@ -44,6 +44,17 @@ export class OpenpncError extends Error {
   }
 }
 
+/** Input that breaks a rule of one field, naming both; readers of wire formats throw its kinds. */
+export class FieldRuleError extends Error {
+  constructor(
+    readonly field: string,
+    readonly rule: string,
+  ) {
+    super(`${field}: ${rule}`)
+    this.name = new.target.name
+  }
+}
+
 export const invalid = (code: string, message: string, details?: Record<string, unknown>) =>
   new OpenpncError('invalid', code, message, details)
 export const notFound = (code: string, message: string) => new OpenpncError('not_found', code, message)

@@ -21,18 +21,11 @@ import {
   type PowerType,
   type RegularHours,
 } from '../../core/locations/location.ts'
+import { FieldRuleError } from '../../core/errors.ts'
 import { GeoCoordinatesError, parseGeoCoordinates, type Coordinates } from './geo.ts'
 import { isJsonObject } from '../../core/json.ts'
 
-export class EvseDataError extends Error {
-  constructor(
-    readonly field: string,
-    readonly rule: string,
-  ) {
-    super(`${field}: ${rule}`)
-    this.name = 'EvseDataError'
-  }
-}
+export class EvseDataError extends FieldRuleError {}
 
 type Json = Record<string, unknown>
 

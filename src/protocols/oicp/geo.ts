@@ -9,6 +9,7 @@
  * patterns alone allow a latitude of 199.
  */
 
+import { FieldRuleError } from '../../core/errors.ts'
 import { isJsonObject } from '../../core/json.ts'
 
 export interface Coordinates {
@@ -16,15 +17,7 @@ export interface Coordinates {
   longitude: number
 }
 
-export class GeoCoordinatesError extends Error {
-  constructor(
-    readonly field: string,
-    readonly rule: string,
-  ) {
-    super(`${field}: ${rule}`)
-    this.name = 'GeoCoordinatesError'
-  }
-}
+export class GeoCoordinatesError extends FieldRuleError {}
 
 type Axis = 'Latitude' | 'Longitude'
 const LIMIT: Record<Axis, number> = { Latitude: 90, Longitude: 180 }
