@@ -5,7 +5,7 @@ declare module 'autocannon' {
     method?: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'
     path?: string
     headers?: Record<string, string>
-    body?: string
+    body?: string | Buffer
   }
 
   /** `context` is per connection, reset before each request when `requests` has one entry. */
@@ -18,7 +18,7 @@ declare module 'autocannon' {
     url: string
     method?: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'
     headers?: Record<string, string>
-    body?: string
+    body?: string | Buffer
     connections?: number
     /** Stop after this many requests in all. */
     amount?: number

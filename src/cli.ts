@@ -2,6 +2,7 @@ import { Command } from 'commander'
 import { ocpiCommands } from './cli/ocpi.ts'
 import { oicpCommands } from './cli/oicp.ts'
 import { orgCommands } from './cli/org.ts'
+import { pkiCommands } from './cli/pki.ts'
 import { serveCommands } from './cli/serve.ts'
 import { simCommands } from './cli/sim.ts'
 import { VERSION } from './version.ts'
@@ -12,6 +13,7 @@ serveCommands(program)
 orgCommands(program)
 ocpiCommands(program)
 oicpCommands(program)
+pkiCommands(program)
 simCommands(program)
 
 program.parseAsync().catch((error: Error) => {

@@ -91,6 +91,22 @@ const SETTINGS = {
   oicpEvsePullMs: { env: 'OPENPNC_OICP_EVSE_PULL_MS', schema: Type.Integer({ minimum: 0, maximum: 86_400_000, default: 900_000 }) },
   // EVSE records per page of a PullEvseData v2.3 (Hubject allows up to 2000).
   oicpEvsePageSize: { env: 'OPENPNC_OICP_EVSE_PAGE_SIZE', schema: Type.Integer({ minimum: 1, maximum: 2000, default: 2000 }) },
+  // ----- Our MO certificate authority (ISO 15118-2 contract certificates), README "Contract certificates"
+  // The vehicle provisioning certificates' trust anchors (OEM or V2G roots): PEM files, comma-separated.
+  pkiTrustedRoots: { env: 'OPENPNC_PKI_TRUSTED_ROOTS', schema: Type.Optional(Type.String({ minLength: 1 })) },
+  // The longest a contract certificate is issued for; the key's validTo and Sub-CA 2 may cut it shorter.
+  pkiContractMaxDays: { env: 'OPENPNC_PKI_CONTRACT_MAX_DAYS', schema: Type.Integer({ minimum: 1, maximum: 3650, default: 730 }) },
+  // The scheduled renewal issues a new certificate this long before the current one expires.
+  pkiRenewBeforeDays: { env: 'OPENPNC_PKI_RENEW_BEFORE_DAYS', schema: Type.Integer({ minimum: 0, maximum: 365, default: 30 }) },
+  // How often expiry, scheduled renewal, the OCSP signers and the CRLs are looked after.
+  pkiJobIntervalMs: {
+    env: 'OPENPNC_PKI_JOB_INTERVAL_MS',
+    schema: Type.Integer({ minimum: 1000, maximum: 86_400_000, default: 3_600_000 }),
+  },
+  // The O= of our CA and contract certificates; default OPENPNC_OCPI_BUSINESS_NAME.
+  pkiOrganization: { env: 'OPENPNC_PKI_ORGANIZATION', schema: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })) },
+  // Without a CA chain, the platform creates a self-signed one at start (`openpnc pki init` does it by hand).
+  pkiAutoInit: { env: 'OPENPNC_PKI_AUTO_INIT', schema: Type.Boolean({ default: true }) },
   partnerTimeoutMs: { env: 'OPENPNC_PARTNER_TIMEOUT_MS', schema: Type.Integer({ minimum: 100, maximum: 600_000, default: 10_000 }) },
 } as const
 

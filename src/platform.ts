@@ -26,6 +26,14 @@ import { OicpClient } from './protocols/oicp/client.ts'
 import { OicpAuthDataPush } from './protocols/oicp/auth-data-push.ts'
 import { OicpEvsePull } from './protocols/oicp/evse-pull.ts'
 import { ChargingSessions } from './services/sessions/sessions.ts'
+import { readFileSync } from 'node:fs'
+import { decodeCertificates } from './core/pki/encoding.ts'
+import { TrustStore } from './core/pki/provisioning.ts'
+import { CertificateAuthorities } from './services/ca/authorities.ts'
+import { ContractCertificates } from './services/ca/contract-certificates.ts'
+import { CaJobs } from './services/ca/jobs.ts'
+import { RevocationServices } from './services/ca/revocation.ts'
+import { ConfigError } from './config.ts'
 
 /** The domain services, wired once; every protocol adapter works through these. */
 export interface Platform {
@@ -66,6 +74,13 @@ export interface Platform {
   }
   /** charging sessions and their charge detail records, from every protocol */
   sessions: ChargingSessions
+  /** our MO certificate authority: its chain, contract certificates, OCSP and CRLs, and their clockwork */
+  ca: {
+    authorities: CertificateAuthorities
+    contracts: ContractCertificates
+    revocation: RevocationServices
+    jobs: CaJobs
+  }
   /** Prometheus metrics of this platform (its own registry) */
   metrics: PlatformMetrics
   /** Set when shutdown begins: readiness answers 503 from then on. */
@@ -108,6 +123,27 @@ export function createPlatform(db: Db, config: Config, log: Logger): Platform {
     businessName: config.ocpiBusinessName,
     versionsUrl: () => `${publicUrl}/ocpi/emsp/versions`,
   }
+  const organization = config.pkiOrganization ?? config.ocpiBusinessName
+  const authorities = new CertificateAuthorities(db, secrets, log, {
+    organization,
+    country: config.emaidPrefixParts.country,
+    publicUrl: () => publicUrl,
+  })
+  const revocation = new RevocationServices(db, authorities, log)
+  const trust = new TrustStore(readTrustedRoots(config.pkiTrustedRoots))
+  const contracts = new ContractCertificates({
+    db,
+    log,
+    store: keyStore,
+    chargingKeys,
+    authorities,
+    secrets,
+    trust: () => trust,
+    settings: { organization, maxDays: config.pkiContractMaxDays, renewBeforeDays: config.pkiRenewBeforeDays },
+    onRevoked: (issuers) => {
+      revocation.revoked(issuers).catch((err: unknown) => log.warn({ err }, 'CRL after a revocation failed; it is made on the next fetch'))
+    },
+  })
   return {
     db,
     log,
@@ -139,6 +175,7 @@ export function createPlatform(db: Db, config: Config, log: Logger): Platform {
       evsePull: new OicpEvsePull(db, log, oicpClient, { intervalMs: config.oicpEvsePullMs, pageSize: config.oicpEvsePageSize }),
     },
     sessions: new ChargingSessions(db, log),
+    ca: { authorities, contracts, revocation, jobs: new CaJobs({ authorities, contracts, revocation }, log, config.pkiJobIntervalMs) },
     metrics,
     lifecycle: { shuttingDown: false },
     publicUrl: () => publicUrl,
@@ -146,4 +183,26 @@ export function createPlatform(db: Db, config: Config, log: Logger): Platform {
       publicUrl = url.replace(/\/$/, '')
     },
   }
+}
+
+/** OPENPNC_PKI_TRUSTED_ROOTS: PEM files (comma-separated), each with one or more certificates. */
+function readTrustedRoots(setting: string | undefined): Buffer[] {
+  if (!setting) return []
+  return setting
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p !== '')
+    .flatMap((path) => {
+      let text: string
+      try {
+        text = readFileSync(path, 'utf8')
+      } catch (error) {
+        throw new ConfigError(`invalid configuration: OPENPNC_PKI_TRUSTED_ROOTS: cannot read ${path}: ${(error as Error).message}`)
+      }
+      try {
+        return decodeCertificates(text, 'OPENPNC_PKI_TRUSTED_ROOTS')
+      } catch (error) {
+        throw new ConfigError(`invalid configuration: OPENPNC_PKI_TRUSTED_ROOTS: ${path}: ${(error as Error).message}`)
+      }
+    })
 }

@@ -20,6 +20,7 @@ import { RouteMethods } from './infra/http/allowed-methods.ts'
 import { requireApiKeys } from './infra/http/auth.ts'
 import { ErrorResponse, toHttpError, type ErrorBody } from './infra/http/errors.ts'
 import { healthApi } from './infra/http/health.ts'
+import { pkiServices } from './protocols/pki/pki.ts'
 import { replayIdempotentPosts } from './infra/http/idempotency.ts'
 import { parseJsonBody } from './infra/http/json-body.ts'
 import { metricsApi } from './infra/http/metrics.ts'
@@ -121,7 +122,9 @@ export async function buildServer(platform: Platform): Promise<FastifyInstance> 
       return reply
         .code(405)
         .header('allow', allow.join(', '))
-        .send({ error: { code: 'method_not_allowed', message: `${request.method} is not allowed on ${path}; allowed: ${allow.join(', ')}` } })
+        .send({
+          error: { code: 'method_not_allowed', message: `${request.method} is not allowed on ${path}; allowed: ${allow.join(', ')}` },
+        })
     }
     return reply.code(404).send({ error: { code: 'route_not_found', message: `no route ${request.method} ${path}; see /docs` } })
   })
@@ -182,6 +185,9 @@ export async function buildServer(platform: Platform): Promise<FastifyInstance> 
     await authenticated.register(ocpiAdminApi, { platform })
     await authenticated.register(oicpAdminApi, { platform })
   })
+
+  // Our CA's OCSP responder, CRLs and root: public, as relying parties call them.
+  await app.register(pkiServices, { platform })
 
   // OCPI has its own authentication (credentials tokens) and answers in OCPI envelopes.
   await app.register(ocpiServer, { platform, prefix: OCPI_BASE_PATH })

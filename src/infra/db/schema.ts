@@ -23,6 +23,10 @@ export interface Database {
   charging_sessions: ChargingSessionsTable
   charge_detail_records: ChargeDetailRecordsTable
   session_notifications: SessionNotificationsTable
+  pki_authorities: PkiAuthoritiesTable
+  contract_certificates: ContractCertificatesTable
+  contract_certificate_events: ContractCertificateEventsTable
+  pki_crls: PkiCrlsTable
 }
 
 type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>
@@ -78,6 +82,8 @@ export interface ChargingKeysTable {
   valid_from: Timestamp
   valid_to: NullableTimestamp
   duplicates_allowed: Generated<boolean>
+  /** validTo follows the contract certificate's notAfter (migration 0016) */
+  valid_to_from_certificate: Generated<boolean>
   emaid_claim: ColumnType<string, never, never>
   created_at: Timestamp
   updated_at: Timestamp
@@ -332,4 +338,71 @@ export interface SessionNotificationsTable {
   content_sha256: string
   occurred_at: NullableTimestamp
   received_at: Timestamp
+}
+
+export type PkiAuthorityRole = 'root' | 'sub_ca_1' | 'sub_ca_2' | 'ocsp_signer'
+
+/** Our MO CA chain and its OCSP signers (migration 0016). */
+export interface PkiAuthoritiesTable {
+  id: Generated<string>
+  role: PkiAuthorityRole
+  issuer_id: string | null
+  certificate: Buffer
+  serial_number: string
+  subject: string
+  subject_key_id: string
+  private_key_sealed: string | null
+  not_before: Timestamp
+  not_after: Timestamp
+  active: Generated<boolean>
+  created_at: Generated<Date>
+}
+
+export type ContractCertificateStatus = 'active' | 'superseded' | 'revoked' | 'expired'
+
+/** Contract certificates issued by our MO CA (migration 0016). */
+export interface ContractCertificatesTable {
+  id: Generated<string>
+  seq: ColumnType<string, never, never>
+  organization_id: string
+  key_id: string
+  emaid: string
+  emaid_identity: string
+  pcid: string
+  issuer_id: string
+  serial_number: string
+  certificate: Buffer
+  not_before: Timestamp
+  not_after: Timestamp
+  status: Generated<ContractCertificateStatus>
+  renewal_of: string | null
+  issued_by: Generated<'partner' | 'schedule'>
+  ecdh_peer: 'oem' | 'contract'
+  /** PEM: the provisioning certificate, then its chain */
+  provisioning_certificate: string | null
+  contract_data_sealed: string
+  revoked_at: NullableTimestamp
+  revocation_reason: string | null
+  created_at: Generated<Date>
+  updated_at: Generated<Date>
+}
+
+export interface ContractCertificateEventsTable {
+  seq: ColumnType<string, never, never>
+  tx_id: ColumnType<string, never, never>
+  certificate_id: string
+  organization_id: string
+  key_id: string
+  type: 'issued' | 'renewed' | 'revoked' | 'expired'
+  details: ColumnType<Record<string, unknown>, never, never>
+  occurred_at: Generated<Date>
+}
+
+/** The latest CRL of each issuing CA (migration 0016). */
+export interface PkiCrlsTable {
+  issuer_id: string
+  crl_number: ColumnType<string, string | number | bigint, string | number | bigint>
+  crl: Buffer
+  this_update: Timestamp
+  next_update: Timestamp
 }

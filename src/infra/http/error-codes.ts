@@ -20,7 +20,10 @@ export const ERROR_CODES = {
   database_unavailable: { kind: 'unavailable', cause: 'the database is restarting or failing over; retry shortly' },
   // Operations that take input.
   validation_error: { kind: 'invalid', cause: 'a path parameter, query parameter or body field breaks its rule (the message names it)' },
-  unknown_field: { kind: 'invalid', cause: 'a body or query field the operation does not know (the message suggests the closest known one)' },
+  unknown_field: {
+    kind: 'invalid',
+    cause: 'a body or query field the operation does not know (the message suggests the closest known one)',
+  },
   nul_character: { kind: 'invalid', cause: 'a NUL character in a body string, the path or the query (it cannot be stored)' },
   malformed_json: { kind: 'invalid', cause: 'the body is not JSON, or empty while declared as JSON' },
   forbidden_key: { kind: 'invalid', cause: 'the body has a key `__proto__` or `constructor.prototype`' },
@@ -52,6 +55,24 @@ export const ERROR_CODES = {
   invalid_key_identifier: { kind: 'invalid', cause: 'keyIdentifier not an RFID UID of 8, 14 or 20 hexadecimal characters' },
   key_identifier_exists: { kind: 'conflict', cause: 'an RFID key with this keyIdentifier exists' },
   invalid_valid_to: { kind: 'invalid', cause: "validTo not after the key's validFrom" },
+  // Contract certificates (our MO CA).
+  invalid_provisioning_certificate: {
+    kind: 'invalid',
+    cause:
+      "the vehicle's provisioning certificate breaks a rule: encoding, validity, ISO 15118-2 profile, or chain to a trusted root (the message names it)",
+  },
+  pcid_mismatch: { kind: 'invalid', cause: "the provisioning certificate's CN is not the key's PCID (the message names both)" },
+  provisioning_certificate_required: {
+    kind: 'invalid',
+    cause: 'renewal for the OEM key, but no provisioning certificate is stored or given',
+  },
+  not_a_plug_and_charge_key: { kind: 'invalid', cause: 'contract certificates belong to Plug&Charge keys' },
+  emaid_bound_to_other_pcid: { kind: 'conflict', cause: 'the EMAID has a contract certificate (not revoked) for another PCID' },
+  contract_certificate_not_found: { kind: 'not_found', cause: 'the key has no contract certificate' },
+  contract_certificate_exists: { kind: 'conflict', cause: 'the key has an active contract certificate: renew or revoke it' },
+  contract_certificate_not_renewable: { kind: 'conflict', cause: 'the contract certificate is revoked or superseded (issue a new one)' },
+  contract_certificate_not_revocable: { kind: 'conflict', cause: 'the contract certificate is already revoked or expired' },
+  ca_not_initialized: { kind: 'unavailable', cause: 'the platform operator has not set up the MO certificate authority yet' },
   // Charging sessions.
   session_not_found: { kind: 'not_found', cause: 'the user has no such charging session' },
   // Geosearch.
@@ -99,7 +120,14 @@ export function commonErrorCodes(operation: { method: string; url: string; auth:
   if (body || operation.method === 'GET' || operation.url.includes('/:')) codes.push('validation_error')
   if (body || operation.method === 'GET') codes.push('unknown_field')
   if (body) {
-    codes.push('malformed_json', 'forbidden_key', 'nesting_too_deep', 'invalid_content_length', 'payload_too_large', 'unsupported_media_type')
+    codes.push(
+      'malformed_json',
+      'forbidden_key',
+      'nesting_too_deep',
+      'invalid_content_length',
+      'payload_too_large',
+      'unsupported_media_type',
+    )
   }
   if (operation.method === 'POST') codes.push('invalid_idempotency_key', 'idempotency_key_reused', 'idempotency_request_in_progress')
   if (operation.method === 'POST' && operation.secretBearing) codes.push('idempotent_replay_unavailable')

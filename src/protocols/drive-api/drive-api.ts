@@ -7,6 +7,12 @@ import type { Platform } from '../../platform.ts'
 import { DRIVE_API as R } from './routes.ts'
 import {
   ChargingKeyList,
+  ContractCertificateResponse,
+  presentContractCertificate,
+  presentContractState,
+  ProvisioningCertificateInput,
+  RenewContractBody,
+  RevokeContractBody,
   ChargingKeyResponse,
   CreatePlugAndChargeKeyBody,
   CreateRfidKeyBody,
@@ -33,6 +39,7 @@ const NoContent = Type.Null({ description: 'done' })
 /** The partner REST API: a thin translation from HTTP to the domain services. */
 export const driveApi: FastifyPluginAsyncTypebox<{ platform: Platform }> = async (app, { platform }) => {
   const { users, chargingKeys, apiKeys, sessions } = platform
+  const contracts = platform.ca.contracts
 
   app.route({
     ...R.createUser.route,
@@ -96,13 +103,82 @@ export const driveApi: FastifyPluginAsyncTypebox<{ platform: Platform }> = async
       response: { 201: PlugAndChargeKeyCreated, ...errors },
     },
     handler: async (request, reply) => {
-      const { pcid, contractId, validTo } = request.body
-      const key = await chargingKeys.createPlugAndCharge(organizationOf(request), request.params.userId, {
-        pcid,
-        contractId,
-        validTo: validTo === undefined ? undefined : new Date(validTo),
-      })
+      const { pcid, contractId, validTo, certificate } = request.body
+      const input = { pcid, contractId, validTo: validTo === undefined ? undefined : new Date(validTo) }
+      const org = organizationOf(request)
+      if (certificate) {
+        const { key, contract } = await contracts.createKeyWithContract(org, request.params.userId, { ...input, certificate })
+        return reply.code(201).send({
+          contractId: key.contractId,
+          pcid: key.pcid!,
+          keyId: key.keyId,
+          validTo: key.validTo?.toISOString() ?? null,
+          contractCertificate: presentContractState(contract.certificate),
+          contractData: contract.contractData,
+        })
+      }
+      const { key } = await chargingKeys.createPlugAndCharge(org, request.params.userId, input)
       return reply.code(201).send({ contractId: key.contractId, pcid: key.pcid!, keyId: key.keyId })
+    },
+  })
+
+  app.route({
+    ...R.getContractCertificate.route,
+    schema: { ...R.getContractCertificate.doc, params: KeyParams, response: { 200: ContractCertificateResponse, ...errors } },
+    handler: async (request) => {
+      const { userId, keyIdOrContractId } = request.params
+      const { certificate, contractData } = await contracts.current(organizationOf(request), userId, keyIdOrContractId)
+      return presentContractCertificate(certificate, contractData)
+    },
+  })
+
+  app.route({
+    ...R.issueContractCertificate.route,
+    schema: {
+      ...R.issueContractCertificate.doc,
+      params: KeyParams,
+      body: ProvisioningCertificateInput,
+      response: { 201: ContractCertificateResponse, ...errors },
+    },
+    handler: async (request, reply) => {
+      const { userId, keyIdOrContractId } = request.params
+      const issued = await contracts.issue(organizationOf(request), userId, keyIdOrContractId, request.body)
+      return reply.code(201).send(presentContractCertificate(issued.certificate, issued.contractData))
+    },
+  })
+
+  app.route({
+    ...R.renewContractCertificate.route,
+    schema: {
+      ...R.renewContractCertificate.doc,
+      params: KeyParams,
+      body: RenewContractBody,
+      response: { 201: ContractCertificateResponse, ...errors },
+    },
+    handler: async (request, reply) => {
+      const { userId, keyIdOrContractId } = request.params
+      const issued = await contracts.renew(organizationOf(request), userId, keyIdOrContractId, {
+        peer: request.body.peer ?? 'contract',
+        provisioning: request.body.certificate,
+      })
+      return reply.code(201).send(presentContractCertificate(issued.certificate, issued.contractData))
+    },
+  })
+
+  app.route({
+    ...R.revokeContractCertificate.route,
+    schema: {
+      ...R.revokeContractCertificate.doc,
+      params: KeyParams,
+      body: RevokeContractBody,
+      response: { 200: ContractCertificateResponse, ...errors },
+    },
+    handler: async (request) => {
+      const { userId, keyIdOrContractId } = request.params
+      const org = organizationOf(request)
+      await contracts.revoke(org, userId, keyIdOrContractId, request.body.reason)
+      const { certificate, contractData } = await contracts.current(org, userId, keyIdOrContractId)
+      return presentContractCertificate(certificate, contractData)
     },
   })
 

@@ -82,6 +82,28 @@ const chargingSession = {
   updated: '2026-01-16T18:47:10.000Z',
 }
 
+const contractData = {
+  emaid: 'DE8PSC0AD21B13P',
+  contractCertificate: 'MIIB+jCCAaCgAwIBAgIQ...',
+  contractSubCa2Certificate: 'MIICCjCCAbCgAwIBAgIQ...',
+  contractSubCa1Certificate: 'MIICBzCCAa6gAwIBAgIQ...',
+  contractSignatureEncryptedPrivateKey: 'AAECAwQFBgcICQoLDA0OD/QY9pvW8El6DlX8yg2N0K2bacihcc5vLvu95/7XBtFV',
+  dHpublickey: 'BNZak5d8qj0bCBhS/1ennkZfFmBXcwS66tUF3TpIWJzzUBhelTc...',
+}
+const contractState = {
+  emaid: 'DE8PSC0AD21B13P',
+  pcid: 'WDBRF61J21F123456',
+  serialNumber: '5c1d0e27a6f94b0a8e3f2d1c0b9a8f7e',
+  status: 'active',
+  validFrom: '2026-01-15T09:26:00.000Z',
+  validTo: '2028-01-15T00:00:00.000Z',
+  issuedBy: 'partner',
+  ecdhPeer: 'oem',
+  renewed: false,
+  created: '2026-01-15T09:31:00.000Z',
+}
+const provisioningCertificate = { oemProvisioningCertificate: 'MIIB5zCCAY2gAwIBAgIU...' }
+
 /** The Drive API: every operation, its path and the API-key scope it needs. */
 export const DRIVE_API = routeTable({
   createUser: {
@@ -144,7 +166,8 @@ export const DRIVE_API = routeTable({
     url: '/v1/users/:userId/charging-keys/plug-and-charge',
     auth: org('charging-keys'),
     tag: 'Charging keys',
-    summary: 'Create a Plug&Charge key (register a vehicle PCID and contract)',
+    summary:
+      "Create a Plug&Charge key (register a vehicle PCID and contract); with the vehicle's provisioning certificate, our CA issues its contract certificate at once",
     errors: [
       'user_not_found',
       'invalid_pcid',
@@ -153,10 +176,105 @@ export const DRIVE_API = routeTable({
       'check_digit_mismatch',
       'plug_and_charge_not_enabled',
       'contract_id_exists',
+      'invalid_valid_to',
+      'invalid_provisioning_certificate',
+      'pcid_mismatch',
+      'emaid_bound_to_other_pcid',
+      'ca_not_initialized',
     ],
     example: {
-      request: { pcid: 'WDBRF61J21F123456', contractId: 'DE-8PS-C0AD21B13-P', validTo: '2028-01-15T00:00:00Z' },
-      response: { contractId: 'DE-8PS-C0AD21B13-P', pcid: 'WDBRF61J21F123456', keyId: 'DE-8PS-C0AD21B13-P' },
+      request: {
+        pcid: 'WDBRF61J21F123456',
+        contractId: 'DE-8PS-C0AD21B13-P',
+        validTo: '2028-01-15T00:00:00Z',
+        certificate: provisioningCertificate,
+      },
+      response: {
+        contractId: 'DE-8PS-C0AD21B13-P',
+        pcid: 'WDBRF61J21F123456',
+        keyId: 'DE-8PS-C0AD21B13-P',
+        validTo: '2028-01-15T00:00:00.000Z',
+        contractCertificate: contractState,
+        contractData,
+      },
+    },
+  },
+  getContractCertificate: {
+    method: 'GET',
+    url: '/v1/users/:userId/charging-keys/:keyIdOrContractId/contract-certificate',
+    auth: org('charging-keys'),
+    tag: 'Contract certificates',
+    summary: "Get a Plug&Charge key's latest contract certificate, its status and its contract data",
+    errors: ['user_not_found', 'charging_key_not_found', 'contract_certificate_not_found'],
+    example: { response: { ...contractState, certificate: contractData.contractCertificate, contractData } },
+  },
+  issueContractCertificate: {
+    method: 'POST',
+    url: '/v1/users/:userId/charging-keys/:keyIdOrContractId/contract-certificate',
+    auth: org('charging-keys'),
+    tag: 'Contract certificates',
+    summary: "Issue a contract certificate for an existing Plug&Charge key from the vehicle's provisioning certificate",
+    errors: [
+      'user_not_found',
+      'charging_key_not_found',
+      'not_a_plug_and_charge_key',
+      'invalid_provisioning_certificate',
+      'pcid_mismatch',
+      'contract_certificate_exists',
+      'emaid_bound_to_other_pcid',
+      'invalid_valid_to',
+      'ca_not_initialized',
+    ],
+    example: {
+      request: provisioningCertificate,
+      response: { ...contractState, certificate: contractData.contractCertificate, contractData },
+    },
+  },
+  renewContractCertificate: {
+    method: 'POST',
+    url: '/v1/users/:userId/charging-keys/:keyIdOrContractId/contract-certificate/renew',
+    auth: org('charging-keys'),
+    tag: 'Contract certificates',
+    summary: 'Renew the contract certificate: a new one for the same EMAID and PCID supersedes the current one',
+    errors: [
+      'user_not_found',
+      'charging_key_not_found',
+      'not_a_plug_and_charge_key',
+      'contract_certificate_not_renewable',
+      'provisioning_certificate_required',
+      'invalid_provisioning_certificate',
+      'pcid_mismatch',
+      'invalid_valid_to',
+      'ca_not_initialized',
+    ],
+    example: {
+      request: { peer: 'contract' },
+      response: { ...contractState, ecdhPeer: 'contract', renewed: true, certificate: contractData.contractCertificate, contractData },
+    },
+  },
+  revokeContractCertificate: {
+    method: 'POST',
+    url: '/v1/users/:userId/charging-keys/:keyIdOrContractId/contract-certificate/revoke',
+    auth: org('charging-keys'),
+    tag: 'Contract certificates',
+    summary: 'Revoke the contract (its current and superseded certificates); the key is disabled',
+    errors: [
+      'user_not_found',
+      'charging_key_not_found',
+      'not_a_plug_and_charge_key',
+      'contract_certificate_not_found',
+      'contract_certificate_not_revocable',
+    ],
+    example: {
+      request: { reason: 'keyCompromise' },
+      response: {
+        ...contractState,
+        status: 'revoked',
+        revoked: '2026-03-01T10:00:00.000Z',
+        revocationReason: 'keyCompromise',
+        certificate: contractData.contractCertificate,
+        contractData,
+      },
     },
   },
   getChargingKey: {

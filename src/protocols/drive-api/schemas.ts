@@ -1,6 +1,8 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { EMAID_PATTERN, PCID_PATTERN, RFID_UID_PATTERN, RFID_UID_RULE } from '../../core/identifiers/index.ts'
 import type { ChargingKey } from '../../services/keys/charging-key.ts'
+import type { ContractCertificate, ContractData as ContractDataModel } from '../../services/ca/contract-certificates.ts'
+import { REVOCATION_REASONS } from '../../core/pki/revocation-reasons.ts'
 import type { User } from '../../services/users/users.ts'
 import type { SessionDetail, SessionListEntry } from '../../services/sessions/sessions.ts'
 
@@ -58,17 +60,111 @@ export const ContractId = Type.String({
     'must be an EMAID such as DE-8PS-C0AD21B13-P: country (2 letters), provider ID (3), instance (9), optional check character',
 })
 
+/** A certificate as partners send it: base64 of the DER, or PEM. */
+const CertificateText = (description: string) => Type.String({ minLength: 1, maxLength: 16_384, description })
+
+export const ProvisioningCertificateInput = Type.Object(
+  {
+    oemProvisioningCertificate: CertificateText(
+      "the vehicle's OEM provisioning certificate (base64 DER or PEM; a PEM may carry its chain after it). Its CN must be the PCID and its chain must lead to a trusted OEM or V2G root.",
+    ),
+    chain: Type.Optional(
+      Type.Array(CertificateText('an intermediate certificate (base64 DER or PEM)'), {
+        maxItems: 16,
+        description: 'the intermediate certificates up to the trusted root, if not in the PEM',
+      }),
+    ),
+  },
+  { title: 'ProvisioningCertificate' },
+)
+
 export const CreatePlugAndChargeKeyBody = Type.Object({
   pcid: Pcid,
   contractId: Type.Optional(ContractId),
-  validTo: Type.Optional(DateTime('end of validity (e.g. the contract certificate expiry)')),
+  validTo: Type.Optional(DateTime('end of validity (with a certificate: the certificate ends then at the latest)')),
+  certificate: Type.Optional(ProvisioningCertificateInput),
 })
+
+const Base64 = (description: string) => Type.String({ contentEncoding: 'base64', description })
+
+export const ContractData = Type.Object(
+  {
+    emaid: Type.String({ description: 'the EMAID as in the certificate: upper case, no separators, with the check character' }),
+    contractCertificate: Base64('the contract certificate, DER'),
+    contractSubCa2Certificate: Base64('MO Sub-CA 2, DER'),
+    contractSubCa1Certificate: Base64('MO Sub-CA 1, DER'),
+    contractSignatureEncryptedPrivateKey: Base64(
+      "the contract private key for the car: IV (16 bytes) and AES-128-CBC of the 32-byte scalar, 48 bytes (ISO 15118-2 ContractSignatureEncryptedPrivateKey), keyed by ECDH with the vehicle's key",
+    ),
+    dHpublickey: Base64('the ephemeral ECDH public key, 65 bytes uncompressed (ISO 15118-2 DHpublickey)'),
+  },
+  {
+    title: 'ContractData',
+    description: 'what a charging station installs in the car (CertificateInstallationRes), named as Hubject OPCP names it',
+  },
+)
+
+export const ContractCertificateStatus = Type.Union(
+  [Type.Literal('active'), Type.Literal('superseded'), Type.Literal('revoked'), Type.Literal('expired')],
+  { description: 'active: the current one; superseded: renewed (still valid until it ends); revoked; expired' },
+)
+
+const ContractCertificateStateFields = {
+  emaid: Type.String({ description: 'subject CN' }),
+  pcid: Type.String(),
+  serialNumber: Type.String({ description: 'hexadecimal' }),
+  status: ContractCertificateStatus,
+  validFrom: DateTime('notBefore'),
+  validTo: DateTime('notAfter'),
+  issuedBy: Type.Union([Type.Literal('partner'), Type.Literal('schedule')], {
+    description: 'partner: an API call; schedule: the scheduled renewal ahead of expiry',
+  }),
+  ecdhPeer: Type.Union([Type.Literal('oem'), Type.Literal('contract')], {
+    description: "whose key the private key was encrypted for: the vehicle's OEM provisioning key, or its previous contract key",
+  }),
+  renewed: Type.Boolean({ description: 'true: this certificate renewed an earlier one' }),
+  revoked: Type.Optional(DateTime('when it was revoked')),
+  revocationReason: Type.Optional(Type.String({ description: 'RFC 5280 reason, e.g. keyCompromise' })),
+  created: DateTime('when it was issued'),
+}
+
+export const ContractCertificateState = Type.Object(ContractCertificateStateFields, { title: 'ContractCertificateState' })
+
+export const ContractCertificateResponse = Type.Object(
+  {
+    ...ContractCertificateStateFields,
+    certificate: Base64('the contract certificate, DER'),
+    contractData: ContractData,
+  },
+  { title: 'ContractCertificate' },
+)
+
+export const RevocationReasonSchema = Type.Union(
+  REVOCATION_REASONS.filter((r) => r !== 'removeFromCRL').map((r) => Type.Literal(r)),
+  { description: 'RFC 5280 CRLReason' },
+)
+
+export const RenewContractBody = Type.Object({
+  peer: Type.Optional(
+    Type.Union([Type.Literal('contract'), Type.Literal('oem')], {
+      default: 'contract',
+      description:
+        "contract: encrypt the new private key for the car's current contract key (ISO 15118-2 CertificateUpdate); oem: for its OEM provisioning key (a new installation; the stored provisioning certificate unless `certificate` gives one)",
+    }),
+  ),
+  certificate: Type.Optional(ProvisioningCertificateInput),
+})
+
+export const RevokeContractBody = Type.Object({ reason: RevocationReasonSchema })
 
 export const PlugAndChargeKeyCreated = Type.Object(
   {
     contractId: Type.String({ examples: ['DE-8PS-C0AD21B13-P'] }),
     pcid: Type.String(),
     keyId: Type.String({ description: 'equals contractId' }),
+    validTo: Type.Optional(Type.Union([DateTime('end of validity'), Type.Null()])),
+    contractCertificate: Type.Optional(ContractCertificateState),
+    contractData: Type.Optional(ContractData),
   },
   { title: 'PlugAndChargeKeyCreated' },
 )
@@ -109,6 +205,12 @@ export const ChargingKeyResponse = Type.Object(
     name: Type.Union([Type.String(), Type.Null()]),
     validFrom: DateTime('start of validity'),
     validTo: Type.Union([DateTime('end of validity'), Type.Null()]),
+    contractCertificate: Type.Optional(
+      Type.Object(
+        { status: ContractCertificateStatus, validTo: DateTime("the certificate's notAfter") },
+        { description: 'Plug&Charge keys with a contract certificate from our CA: the latest one' },
+      ),
+    ),
     created: DateTime('when the key was created'),
     updated: DateTime('when the key last changed'),
   },
@@ -133,6 +235,9 @@ export function presentKey(key: ChargingKey): Static<typeof ChargingKeyResponse>
     name: key.name,
     validFrom: key.validFrom.toISOString(),
     validTo: key.validTo?.toISOString() ?? null,
+    ...(key.contractCertificate && {
+      contractCertificate: { status: key.contractCertificate.status, validTo: key.contractCertificate.notAfter.toISOString() },
+    }),
     created: key.createdAt.toISOString(),
     updated: key.updatedAt.toISOString(),
   }
@@ -280,5 +385,29 @@ export function presentSessionDetail(session: SessionDetail): Static<typeof Sess
       received: n.receivedAt.toISOString(),
       body: n.body,
     })),
+  }
+}
+
+export function presentContractCertificate(
+  certificate: ContractCertificate,
+  contractData: ContractDataModel,
+): Static<typeof ContractCertificateResponse> {
+  return { ...presentContractState(certificate), certificate: certificate.certificateDer.toString('base64'), contractData }
+}
+
+export function presentContractState(certificate: ContractCertificate): Static<typeof ContractCertificateState> {
+  return {
+    emaid: certificate.emaid,
+    pcid: certificate.pcid,
+    serialNumber: certificate.serialNumber,
+    status: certificate.status,
+    validFrom: certificate.notBefore.toISOString(),
+    validTo: certificate.notAfter.toISOString(),
+    issuedBy: certificate.issuedBy,
+    ecdhPeer: certificate.ecdhPeer,
+    renewed: certificate.renewalOf !== null,
+    ...(certificate.revokedAt && { revoked: certificate.revokedAt.toISOString() }),
+    ...(certificate.revocationReason && { revocationReason: certificate.revocationReason }),
+    created: certificate.created.toISOString(),
   }
 }

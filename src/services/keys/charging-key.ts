@@ -1,5 +1,5 @@
 import type { Selectable } from 'kysely'
-import type { ChargingKeysTable, ChargingKeyType } from '../../infra/db/schema.ts'
+import type { ChargingKeysTable, ChargingKeyType, ContractCertificateStatus } from '../../infra/db/schema.ts'
 
 /** A charging key as the domain sees it: one model behind every protocol's view of it. */
 export interface ChargingKey {
@@ -23,6 +23,8 @@ export interface ChargingKey {
   createdAt: Date
   updatedAt: Date
   deletedAt: Date | null
+  /** Plug&Charge keys with a contract certificate from our CA: the latest one's standing */
+  contractCertificate?: { status: ContractCertificateStatus; notAfter: Date }
 }
 
 export type ChargingKeyRow = Selectable<ChargingKeysTable>

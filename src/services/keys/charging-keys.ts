@@ -21,7 +21,8 @@ import type { KeyStore, KeyWrites, NewKey } from './key-store.ts'
 export const GENERATION_ATTEMPTS = 8
 
 export const userNotFound = (userId: string) => notFound('user_not_found', `user ${JSON.stringify(userId)} not found`)
-const keyNotFound = (ref: string) => notFound('charging_key_not_found', `charging key ${JSON.stringify(ref)} not found for this user`)
+export const keyNotFound = (ref: string) =>
+  notFound('charging_key_not_found', `charging key ${JSON.stringify(ref)} not found for this user`)
 
 const EMAID_CONSTRAINTS = new Set([
   'charging_keys_emaid_other_organization',
@@ -78,12 +79,8 @@ export class ChargingKeys {
     }
   }
 
-  /** POST /v1/users/{userId}/charging-keys/plug-and-charge */
-  async createPlugAndCharge(
-    org: OrganizationPolicy,
-    userExternalId: string,
-    input: { pcid: string; contractId?: string; validTo?: Date | null },
-  ): Promise<ChargingKey> {
+  /** The checks of a new Plug&Charge key that need no database: Plug&Charge enabled, the PCID, validTo. */
+  checkPlugAndCharge(org: OrganizationPolicy, input: { pcid: string; validTo?: Date | null }): string {
     if (!org.plugAndChargeEnabled) {
       throw invalid('plug_and_charge_not_enabled', 'Plug&Charge is not enabled for this organization; contact the platform operator')
     }
@@ -99,21 +96,60 @@ export class ChargingKeys {
         { field: 'validTo' },
       )
     }
-    const base = { type: 'plug_and_charge' as const, pcid, validTo: input.validTo ?? null }
+    return pcid
+  }
+
+  /**
+   * POST /v1/users/{userId}/charging-keys/plug-and-charge. With `attach`, the key is created in a
+   * transaction and `attach` writes what belongs to it (its contract certificate) in the same one:
+   * either both exist or neither.
+   */
+  async createPlugAndCharge<T = undefined>(
+    org: OrganizationPolicy,
+    userExternalId: string,
+    input: { pcid: string; contractId?: string; validTo?: Date | null; validToFromCertificate?: boolean },
+    attach?: (keys: KeyWrites, trx: Db, key: ChargingKeyRow) => Promise<T>,
+  ): Promise<{ key: ChargingKey; attached: T | undefined }> {
+    const pcid = this.checkPlugAndCharge(org, input)
+    const base = {
+      type: 'plug_and_charge' as const,
+      pcid,
+      validTo: input.validTo ?? null,
+      validToFromCertificate: input.validToFromCertificate ?? false,
+    }
+    const accepted = input.contractId === undefined ? undefined : this.accept(org, input.contractId)
+    const given = accepted && {
+      ...base,
+      contractId: accepted.contractId,
+      emaidIdentity: accepted.emaid.identity,
+      duplicatesAllowed: org.duplicateContractIds === 'allow',
+    }
     let row: ChargingKeyRow | undefined
-    if (input.contractId === undefined) {
-      row = await this.ctx.store.write((keys) => this.insertWithGeneratedEmaid(keys, org, userExternalId, base))
+    let attached: T | undefined
+    if (!attach) {
+      row = given
+        ? await this.insertGiven(org, userExternalId, accepted.emaid, given)
+        : await this.ctx.store.write((keys) => this.insertWithGeneratedEmaid(keys, org, userExternalId, base))
     } else {
-      const accepted = this.accept(org, input.contractId)
-      row = await this.insertGiven(org, userExternalId, accepted.emaid, {
-        ...base,
-        contractId: accepted.contractId,
-        emaidIdentity: accepted.emaid.identity,
-        duplicatesAllowed: org.duplicateContractIds === 'allow',
-      })
+      // A conflict aborts the transaction, so a generated EMAID is drawn again around it.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          ;({ row, attached } = await this.ctx.store.transaction(async (keys, trx) => {
+            const inserted = given
+              ? await keys.insert(org.id, userExternalId, given)
+              : await this.insertWithGeneratedEmaid(keys, org, userExternalId, base, 1)
+            return { row: inserted, attached: inserted ? await attach(keys, trx, inserted) : undefined }
+          }))
+          break
+        } catch (error) {
+          if (!isEmaidConflict(error)) throw error
+          if (given) throw conflict('contract_id_exists', `a charging key with contract ID ${formatEmaid(accepted.emaid)} already exists`)
+          if (attempt >= GENERATION_ATTEMPTS) throw error
+        }
+      }
     }
     if (!row) throw userNotFound(userExternalId)
-    return toChargingKey(row)
+    return { key: toChargingKey(row), attached }
   }
 
   /** POST /v1/users/{userId}/charging-keys (RFID) */
@@ -181,14 +217,30 @@ export class ChargingKeys {
       .where('deleted_at', 'is', null)
       .orderBy('seq')
       .execute()
-    return rows.map(toChargingKey)
+    return this.withCertificateStanding(rows.map(toChargingKey))
+  }
+
+  /** Plug&Charge keys carry the standing of their latest contract certificate, if they have one. */
+  async withCertificateStanding(keys: ChargingKey[]): Promise<ChargingKey[]> {
+    const ids = keys.filter((k) => k.type === 'plug_and_charge').map((k) => k.id)
+    if (ids.length === 0) return keys
+    const latest = await this.ctx.db
+      .selectFrom('contract_certificates')
+      .select(['key_id', 'status', 'not_after'])
+      .distinctOn('key_id')
+      .where('key_id', 'in', ids)
+      .orderBy('key_id')
+      .orderBy('seq', 'desc')
+      .execute()
+    const byKey = new Map(latest.map((c) => [c.key_id, { status: c.status, notAfter: new Date(c.not_after) }]))
+    return keys.map((k) => (byKey.has(k.id) ? { ...k, contractCertificate: byKey.get(k.id) } : k))
   }
 
   async get(org: OrganizationPolicy, userExternalId: string, ref: string): Promise<ChargingKey> {
     const userId = await this.liveUserId(org, userExternalId)
     const row = await this.findByRef(this.ctx.db, userId, ref, false)
     if (!row) throw keyNotFound(ref)
-    return toChargingKey(row)
+    return (await this.withCertificateStanding([toChargingKey(row)]))[0]!
   }
 
   /** PATCH: only the given fields change; setting the current value changes nothing. */
@@ -204,7 +256,9 @@ export class ChargingKeys {
       if (validTo !== null && validTo <= key.validFrom) {
         throw invalid('invalid_valid_to', `validTo must be after the key's validFrom (${key.validFrom.toISOString()})`)
       }
-      return toChargingKey(await keys.update(key.id, effective))
+      // A validTo the partner sets is the partner's from now on: certificate renewals no longer move it.
+      const validToFromCertificate = effective.validTo !== undefined ? false : undefined
+      return toChargingKey(await keys.update(key.id, { ...effective, validToFromCertificate }))
     })
   }
 
@@ -218,7 +272,7 @@ export class ChargingKeys {
     })
   }
 
-  private async liveUserId(org: OrganizationPolicy, userExternalId: string, db: Db = this.ctx.db): Promise<string> {
+  async liveUserId(org: OrganizationPolicy, userExternalId: string, db: Db = this.ctx.db): Promise<string> {
     const user = await db
       .selectFrom('users')
       .select('id')
@@ -231,7 +285,7 @@ export class ChargingKeys {
   }
 
   /** A key path names the key ID or the contract ID, in any separator and case form. */
-  private async findByRef(db: Db, userId: string, ref: string, forUpdate: boolean) {
+  async findByRef(db: Db, userId: string, ref: string, forUpdate: boolean) {
     const identity = emaidIdentity(ref)
     const uid = normalizeRfidUid(ref)
     if (!identity && !uid) return undefined

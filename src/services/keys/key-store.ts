@@ -13,6 +13,8 @@ export interface NewKey {
   name?: string | null
   enabled?: boolean
   validTo?: Date | null
+  /** validTo is the contract certificate's notAfter, and follows its renewals */
+  validToFromCertificate?: boolean
   duplicatesAllowed: boolean
 }
 
@@ -62,10 +64,10 @@ export class KeyWrites {
         FOR SHARE OF users
       )
       INSERT INTO charging_keys (organization_id, user_id, type, contract_id, emaid_identity, pcid, rfid_uid,
-                                 visual_number, name, enabled, valid_to, duplicates_allowed)
+                                 visual_number, name, enabled, valid_to, valid_to_from_certificate, duplicates_allowed)
       SELECT ${organizationId}::uuid, owner.id, ${key.type}, ${key.contractId}, ${key.emaidIdentity}, ${key.pcid ?? null},
              ${key.rfidUid ?? null}, ${key.visualNumber ?? null}, ${key.name ?? null}, ${key.enabled ?? true}::boolean,
-             ${key.validTo ?? null}::timestamptz, ${key.duplicatesAllowed}::boolean
+             ${key.validTo ?? null}::timestamptz, ${key.validToFromCertificate ?? false}::boolean, ${key.duplicatesAllowed}::boolean
       FROM owner
       RETURNING *`.execute(this.db)
     const row = result.rows[0]
@@ -74,10 +76,19 @@ export class KeyWrites {
   }
 
   /** Sets the given fields (undefined ones stay) and the change time. */
-  async update(keyId: string, changes: { enabled?: boolean; name?: string | null; validTo?: Date | null }): Promise<ChargingKeyRow> {
+  async update(
+    keyId: string,
+    changes: { enabled?: boolean; name?: string | null; validTo?: Date | null; validToFromCertificate?: boolean },
+  ): Promise<ChargingKeyRow> {
     const row = await this.db
       .updateTable('charging_keys')
-      .set({ enabled: changes.enabled, name: changes.name, valid_to: changes.validTo, updated_at: new Date() })
+      .set({
+        enabled: changes.enabled,
+        name: changes.name,
+        valid_to: changes.validTo,
+        valid_to_from_certificate: changes.validToFromCertificate,
+        updated_at: new Date(),
+      })
       .where('id', '=', keyId)
       .returningAll()
       .executeTakeFirstOrThrow()
