@@ -331,10 +331,10 @@ for (const backend of backends()) {
       const text = await opensslAll('crl', '-in', 'sub2.crl', '-inform', 'DER', '-CAfile', 'sub2-chain.pem', '-noout', '-text')
       assert.match(text, /verify OK/)
       const current = await certificateOf('DE8PSCERT00001')
-      assert.match(text.toLowerCase(), new RegExp(`serial number: ${current.serialNumber.toLowerCase().replace(/^0+/, '')}`))
+      assert.match(text.toLowerCase(), new RegExp(`serial number: ${current.serialNumber.toLowerCase()}`))
       assert.match(text, /Key Compromise/)
       // The superseded certificates of the contract are revoked with it.
-      assert.match(text.toLowerCase(), new RegExp(firstSerial.toLowerCase().replace(/^0+/, '')))
+      assert.match(text.toLowerCase(), new RegExp(firstSerial.toLowerCase()))
     })
 
     test('the responder answers for Sub-CA 2 and Sub-CA 1 too', needsOpenssl, async () => {

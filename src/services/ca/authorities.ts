@@ -232,7 +232,8 @@ export class CertificateAuthorities {
     const keyFor = async (der: Buffer) => {
       const spki = certificateSummary(der).spki
       for (const candidate of keys) {
-        if ((await spkiOf(candidate.key)).equals(spki)) return importSigningKey(candidate.pkcs8)
+        // extractable once, to be sealed when stored
+        if ((await spkiOf(candidate.key)).equals(spki)) return candidate.key
       }
       return null
     }
