@@ -9,6 +9,7 @@ import { DRIVE_API } from '../src/protocols/drive-api/routes.ts'
 import { statusOf, type ErrorCode } from '../src/infra/http/error-codes.ts'
 import { OCPI_ADMIN_API } from '../src/protocols/ocpi/admin-api.ts'
 import { OICP_ADMIN_API } from '../src/protocols/oicp/admin-api.ts'
+import { makeOemPki } from './oem-pki.ts'
 import { ADMIN_KEY, backends, startTestPlatform, type TestPlatform } from './support.ts'
 
 type Operation = {
@@ -118,6 +119,7 @@ for (const backend of backends()) {
       const spec = DRIVE_API.createPlugAndChargeKey
       const op = operationOf(spec)
       const url = '/v1/users/driver-1/charging-keys/plug-and-charge'
+      const otherVehicle = (await makeOemPki({ pcid: 'WDBRF61J21F999999' })).provisioning
       const noPnc = (await t.createOrganization({ plugAndCharge: { enabled: false } })).apiKey
       await t.request(noPnc, { method: 'POST', url: '/v1/users', payload: { id: 'driver-1' } })
       await t.request(apiKey, { method: 'POST', url, payload: { pcid: 'WDBRF61J21F000001', contractId: 'DE-8PS-C0AD21B13' } })
@@ -129,6 +131,17 @@ for (const backend of backends()) {
         ['check_digit_mismatch', strictKey, { url, payload: { pcid: 'WDBRF61J21F123456', contractId: 'DE-8PS-C0AD21B13-Q' } }],
         ['plug_and_charge_not_enabled', noPnc, { url, payload: { pcid: 'WDBRF61J21F123456' } }],
         ['contract_id_exists', apiKey, { url, payload: { pcid: 'WDBRF61J21F000002', contractId: 'DE8PSC0AD21B13P' } }],
+        ['invalid_valid_to', apiKey, { url, payload: { pcid: 'WDBRF61J21F123456', validTo: '2001-01-01T00:00:00Z' } }],
+        [
+          'invalid_provisioning_certificate',
+          apiKey,
+          { url, payload: { pcid: 'WDBRF61J21F123456', certificate: { oemProvisioningCertificate: 'not a certificate' } } },
+        ],
+        [
+          'pcid_mismatch',
+          apiKey,
+          { url, payload: { pcid: 'WDBRF61J21F123456', certificate: { oemProvisioningCertificate: otherVehicle.toString('base64') } } },
+        ],
       ]
       for (const [code, key, request] of cases) {
         const response = await t.request(key, { method: 'POST', ...request })
@@ -137,8 +150,10 @@ for (const backend of backends()) {
         assert.ok(documentedCodes(op, response.statusCode).includes(code), `${code} is documented under ${response.statusCode}`)
         if (code === 'check_digit_mismatch') assert.equal(response.json().error.expected, 'P')
       }
+      // Answered where the setting they need is made: a trusted OEM root for a second vehicle.
+      const elsewhere = { emaid_bound_to_other_pcid: 'test/contract-certificates.test.ts' }
       assert.deepEqual(
-        cases.map(([code]) => code).sort(),
+        [...cases.map(([code]) => code), ...Object.keys(elsewhere)].sort(),
         [...(spec.errors ?? [])].sort(),
         "every code of the operation's own is answered above",
       )

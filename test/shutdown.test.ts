@@ -102,6 +102,7 @@ for (const backend of backends()) {
           'stopped accepting connections and answered the requests in flight',
           'stopped the token push after its round in flight',
           'stopped the location pull',
+          'stopped the certificate authority round after its run in flight',
           'closed the connections to partners',
           'stopped the key directory',
           'wrote the buffered authorization decisions',

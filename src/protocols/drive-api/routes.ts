@@ -84,11 +84,11 @@ const chargingSession = {
 
 const contractData = {
   emaid: 'DE8PSC0AD21B13P',
-  contractCertificate: 'MIIB+jCCAaCgAwIBAgIQ...',
-  contractSubCa2Certificate: 'MIICCjCCAbCgAwIBAgIQ...',
-  contractSubCa1Certificate: 'MIICBzCCAa6gAwIBAgIQ...',
+  contractCertificate: 'MIIB+jCCAaCgAwIBAgIQXB0OJ6b5SwqOPy0cC5qPfjAKBggqhkjOPQQDAjBY',
+  contractSubCa2Certificate: 'MIICCjCCAbCgAwIBAgIQa1l2bm9wcXJzdHV2d3h5ejAKBggqhkjOPQQDAjBY',
+  contractSubCa1Certificate: 'MIICBzCCAa6gAwIBAgIQYWJjZGVmZ2hpamtsbW5vcDAKBggqhkjOPQQDAjBY',
   contractSignatureEncryptedPrivateKey: 'AAECAwQFBgcICQoLDA0OD/QY9pvW8El6DlX8yg2N0K2bacihcc5vLvu95/7XBtFV',
-  dHpublickey: 'BNZak5d8qj0bCBhS/1ennkZfFmBXcwS66tUF3TpIWJzzUBhelTc...',
+  dHpublickey: 'BNZak5d8qj0bCBhS/1ennkZfFmBXcwS66tUF3TpIWJzzUBhelTdy32Ih6joTdVfkc/3bZ1XwW9UHw8Uz/OnJEoU=',
 }
 const contractState = {
   emaid: 'DE8PSC0AD21B13P',
@@ -102,7 +102,7 @@ const contractState = {
   renewed: false,
   created: '2026-01-15T09:31:00.000Z',
 }
-const provisioningCertificate = { oemProvisioningCertificate: 'MIIB5zCCAY2gAwIBAgIU...' }
+const provisioningCertificate = { oemProvisioningCertificate: 'MIIB5zCCAY2gAwIBAgIUFk2hZlQeFJ3wCgYIKoZIzj0EAwIw' }
 
 /** The Drive API: every operation, its path and the API-key scope it needs. */
 export const DRIVE_API = routeTable({
@@ -180,7 +180,6 @@ export const DRIVE_API = routeTable({
       'invalid_provisioning_certificate',
       'pcid_mismatch',
       'emaid_bound_to_other_pcid',
-      'ca_not_initialized',
     ],
     example: {
       request: {
@@ -223,7 +222,6 @@ export const DRIVE_API = routeTable({
       'contract_certificate_exists',
       'emaid_bound_to_other_pcid',
       'invalid_valid_to',
-      'ca_not_initialized',
     ],
     example: {
       request: provisioningCertificate,
@@ -245,7 +243,6 @@ export const DRIVE_API = routeTable({
       'invalid_provisioning_certificate',
       'pcid_mismatch',
       'invalid_valid_to',
-      'ca_not_initialized',
     ],
     example: {
       request: { peer: 'contract' },

@@ -48,7 +48,8 @@ const notFoundBody = (message: string) => ({ error: { code: 'not_found', message
 export const pkiServices: FastifyPluginAsync<{ platform: Platform }> = async (app, { platform }) => {
   const { revocation, authorities } = platform.ca
   const P = PKI_OPERATIONS
-  const doc = (op: { summary: string }) => ({ summary: op.summary, tags: ['PKI (public)'], security: [] })
+  // Binary answers for stations, not partners' JSON API: documented in the README, not in /docs.
+  const doc = (op: { summary: string }) => ({ summary: op.summary, hide: true })
 
   app.addContentTypeParser('application/ocsp-request', { parseAs: 'buffer', bodyLimit: OCSP_REQUEST_LIMIT }, (_request, body, done) =>
     done(null, body),
