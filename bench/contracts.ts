@@ -11,7 +11,7 @@
  *
  * It prints figures and asserts no timing; it fails (exit 1) only when requests fail.
  *
- *   BENCH_CONTRACTS=3000  BENCH_OCSP=20000  BENCH_CONNECTIONS=16  BENCH_TARGET=postgres|pglite (default postgres)
+ *   BENCH_CONTRACTS=3000  BENCH_VEHICLES=200  BENCH_OCSP=20000  BENCH_CONNECTIONS=16  BENCH_TARGET=postgres|pglite (default postgres)
  *   BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres
  *
  * Needs the `openssl` command for making OCSP requests (not for the contracts).
@@ -47,7 +47,8 @@ const CONNECTIONS = intEnv('BENCH_CONNECTIONS', 16)
 const TARGET = process.env.BENCH_TARGET ?? 'postgres'
 if (TARGET !== 'postgres' && TARGET !== 'pglite') throw new Error(`BENCH_TARGET: postgres or pglite, got ${JSON.stringify(TARGET)}`)
 const ADMIN_DATABASE_URL = process.env.BENCH_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres'
-const PCID = 'WMIBENCHVEHICLE01'
+/** Distinct vehicles (each its own provisioning certificate), as a fleet registers them. */
+const VEHICLES = intEnv('BENCH_VEHICLES', 200)
 
 const progress = progressOf('bench:contracts')
 cleanUpOnInterrupt(progress)
@@ -119,7 +120,10 @@ cleanups.push(() => rm(dir, { recursive: true, force: true }))
 const lines: string[] = []
 let failed = false
 try {
-  const oem = await makeOemPki({ pcid: PCID })
+  progress(`making ${VEHICLES} vehicles' provisioning certificates`)
+  const vehicles = []
+  for (let i = 0; i < VEHICLES; i++) vehicles.push(await makeOemPki({ pcid: `WMIBENCHVEH${String(i).padStart(6, '0')}` }))
+  const oem = vehicles[0]!
   const roots = join(dir, 'oem-root.pem')
   await writeFile(roots, toPem(oem.root))
   const adminKey = randomBytes(24).toString('base64url')
@@ -142,20 +146,26 @@ try {
     201,
   )) as { apiKey: string }
   await call(server.url, org.apiKey, 'POST', '/v1/users', { id: 'bench-user' }, 201)
-  const body = Buffer.from(
-    JSON.stringify({
-      pcid: PCID,
-      certificate: { oemProvisioningCertificate: oem.provisioning.toString('base64'), chain: oem.chain.map((c) => c.toString('base64')) },
-    }),
+  const bodies = vehicles.map((vehicle) =>
+    Buffer.from(
+      JSON.stringify({
+        pcid: vehicle.pcid,
+        certificate: {
+          oemProvisioningCertificate: vehicle.provisioning.toString('base64'),
+          chain: vehicle.chain.map((c) => c.toString('base64')),
+        },
+      }),
+    ),
   )
+  const body = bodies[0]!
   const contractUrl = `${server.url}/v1/users/bench-user/charging-keys/plug-and-charge`
   const headers = { 'content-type': 'application/json', 'x-api-key': org.apiKey }
 
   progress('contracts: warm-up')
-  await load(contractUrl, { headers, bodies: [body], amount: Math.max(200, CONNECTIONS) })
+  await load(contractUrl, { headers, bodies, amount: Math.max(200, CONNECTIONS) })
   progress(`contracts: ${CONTRACTS} requests, ${CONNECTIONS} connections, with the ECDSA sign rate measured alongside`)
   const signing = new Promise<number>((resolve) => setTimeout(() => resolve(signRate(1500)), 300))
-  const contracts = await load(contractUrl, { headers, bodies: [body], amount: CONTRACTS })
+  const contracts = await load(contractUrl, { headers, bodies, amount: CONTRACTS })
   const signsDuringLoad = await signing
   const signsAlone = signRate(2000)
   failed ||= contracts.failed > 0

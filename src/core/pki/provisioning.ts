@@ -296,6 +296,9 @@ function bitsOf(value: asn1js.BitString): Set<number> {
   return bits
 }
 
+/** Signatures already verified, by child and issuer (both parsed once and kept by the TrustStore). */
+const signedBy = new WeakMap<Parsed, WeakSet<Parsed>>()
+
 function unknownCriticalExtension(certificate: Parsed): string | null {
   for (const [oid, extension] of certificate.extensions) if (extension.critical && !UNDERSTOOD_EXTENSIONS.has(oid)) return oid
   return null
@@ -307,11 +310,15 @@ function unknownCriticalExtension(certificate: Parsed): string | null {
  * extensions and path length constraint, as RFC 5280 6.1 checks them.
  */
 function issuerProblem(child: Parsed, issuer: Parsed, depth: number, now: Date): string | null {
-  let verified = false
-  try {
-    verified = child.x509.verify(issuer.x509.publicKey)
-  } catch {
-    verified = false
+  let verified = signedBy.get(child)?.has(issuer) ?? false
+  if (!verified) {
+    try {
+      verified = child.x509.verify(issuer.x509.publicKey)
+    } catch {
+      verified = false
+    }
+    // Sub-CA links repeat for every car of an OEM: their signature is checked once per parsed pair.
+    if (verified) signedBy.set(child, (signedBy.get(child) ?? new WeakSet()).add(issuer))
   }
   if (!verified) return `the signature of '${child.name}' does not verify with the key of '${issuer.name}'`
   const constraints = issuer.basicConstraints

@@ -46,6 +46,7 @@ export class RevocationServices {
   #issuers: KnownIssuer[] = []
   #issuersLoadedAt = 0
   #signers = new Map<string, Promise<OcspSigner>>()
+  #signerOf = new Map<string, Promise<OcspSigner | undefined>>()
   #answers: LRUCache<string, Buffer>
 
   constructor(
@@ -62,6 +63,7 @@ export class RevocationServices {
     this.#answers.clear()
     this.#issuersLoadedAt = 0
     this.#signers.clear()
+    this.#signerOf.clear()
   }
 
   /** The DER OCSPResponse to a DER OCSPRequest; never throws for bad input (malformedRequest). */
@@ -138,8 +140,18 @@ export class RevocationServices {
     return this.#issuers
   }
 
-  /** The OCSP signer of the active one of these rows of a CA (else of any that has one). */
+  /** The OCSP signer of the active one of these rows of a CA (else of any that has one), kept until invalidate(). */
   private async signerFor(rows: Authority[]): Promise<OcspSigner | undefined> {
+    const key = rows.map((r) => r.id).join(',')
+    if (!this.#signerOf.has(key)) {
+      const found = this.findSigner(rows)
+      found.catch(() => this.#signerOf.delete(key))
+      this.#signerOf.set(key, found)
+    }
+    return this.#signerOf.get(key)
+  }
+
+  private async findSigner(rows: Authority[]): Promise<OcspSigner | undefined> {
     let signer: Authority | undefined
     for (const row of [...rows].sort((a, b) => Number(b.active) - Number(a.active))) {
       signer = await this.authorities.ocspSignerOf(row.id)
