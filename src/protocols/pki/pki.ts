@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync, FastifyReply } from 'fastify'
 import { toPem } from '../../core/pki/encoding.ts'
 import type { Platform } from '../../platform.ts'
+import type { CaChain } from '../../services/ca/authorities.ts'
 
 /**
  * Our CA's public services, as chargers, CSMSs and cars' backends call them: no API key. Every
@@ -104,45 +105,30 @@ export const pkiServices: FastifyPluginAsync<{ platform: Platform }> = async (ap
     },
   })
 
-  const chainOr404 = async (reply: FastifyReply) => {
-    const chain = await authorities.currentChain()
-    if (!chain) reply.code(404).send(notFoundBody('the MO certificate authority has no chain yet'))
-    return chain
+  // The trust anchor and the issuing chain, in the forms stations and tools take.
+  const published: Array<{
+    op: (typeof P)['rootPem' | 'rootDer' | 'chainPem']
+    operationId: string
+    body: (chain: CaChain) => string | Buffer
+  }> = [
+    { op: P.rootPem, operationId: 'getRootPem', body: (chain) => toPem(chain.root.certificateDer) },
+    { op: P.rootDer, operationId: 'getRootDer', body: (chain) => chain.root.certificateDer },
+    {
+      op: P.chainPem,
+      operationId: 'getChainPem',
+      body: (chain) => [chain.subCa2, chain.subCa1, chain.root].map((a) => toPem(a.certificateDer)).join(''),
+    },
+  ]
+  for (const { op, operationId, body } of published) {
+    app.route({
+      method: op.method,
+      url: op.url,
+      schema: { ...doc(op), operationId },
+      handler: async (_request, reply) => {
+        const chain = await authorities.currentChain()
+        if (!chain) return reply.code(404).send(notFoundBody('the MO certificate authority has no chain yet'))
+        return reply.header('content-type', op.answers).send(body(chain))
+      },
+    })
   }
-
-  app.route({
-    method: P.rootPem.method,
-    url: P.rootPem.url,
-    schema: { ...doc(P.rootPem), operationId: 'getRootPem' },
-    handler: async (_request, reply) => {
-      const chain = await chainOr404(reply)
-      if (chain) return reply.header('content-type', P.rootPem.answers).send(toPem(chain.root.certificateDer))
-      return reply
-    },
-  })
-
-  app.route({
-    method: P.rootDer.method,
-    url: P.rootDer.url,
-    schema: { ...doc(P.rootDer), operationId: 'getRootDer' },
-    handler: async (_request, reply) => {
-      const chain = await chainOr404(reply)
-      if (chain) return reply.header('content-type', P.rootDer.answers).send(chain.root.certificateDer)
-      return reply
-    },
-  })
-
-  app.route({
-    method: P.chainPem.method,
-    url: P.chainPem.url,
-    schema: { ...doc(P.chainPem), operationId: 'getChainPem' },
-    handler: async (_request, reply) => {
-      const chain = await chainOr404(reply)
-      if (chain) {
-        const pem = [chain.subCa2, chain.subCa1, chain.root].map((a) => toPem(a.certificateDer)).join('')
-        return reply.header('content-type', P.chainPem.answers).send(pem)
-      }
-      return reply
-    },
-  })
 }
