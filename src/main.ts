@@ -118,17 +118,9 @@ export async function startPlatform(config: Config, options: StartOptions = {}):
     url ? `openpnc ${VERSION} listening at ${url} (${database.kind})` : `openpnc ${VERSION} started (${database.kind})`,
   )
 
-  // After listening: the CA certificates carry the public URL of our OCSP responder and CRLs.
-  if (config.pkiAutoInit && !(await platform.ca.authorities.currentChain())) {
-    try {
-      await platform.ca.authorities.initialize()
-      log.info({ publicUrl: platform.publicUrl() }, 'created a self-signed MO certificate authority chain (`openpnc pki show` prints it)')
-    } catch (error) {
-      // Another instance created it in the meantime.
-      if ((error as { code?: string }).code !== 'ca_exists') throw error
-      platform.ca.authorities.reload()
-    }
-  }
+  // After listening: the CA certificates carry the public URL of our OCSP responder and CRLs. In
+  // the background, so signals are handled at once; whoever needs the chain waits for it.
+  const caReady = config.pkiAutoInit ? platform.ca.authorities.autoInitialize() : Promise.resolve()
 
   platform.ocpi.push.start()
   platform.oicp.authData.start()
@@ -160,7 +152,13 @@ export async function startPlatform(config: Config, options: StartOptions = {}):
             await platform.deliveries.stop()
           },
         },
-        { name: 'stopped the certificate authority round after its run in flight', run: () => platform.ca.jobs.stop() },
+        {
+          name: 'stopped the certificate authority round after its run in flight',
+          run: async () => {
+            await caReady
+            await platform.ca.jobs.stop()
+          },
+        },
         {
           name: 'stopped the location pull',
           run: async () => {

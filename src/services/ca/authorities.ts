@@ -86,6 +86,7 @@ export interface CaSettings {
  */
 export class CertificateAuthorities {
   #chain: Promise<CaChain | null> | undefined
+  #initializing: Promise<void> | undefined
   #byId = new Map<string, Authority>()
 
   constructor(
@@ -103,6 +104,40 @@ export class CertificateAuthorities {
   }
 
   async currentChain(): Promise<CaChain | null> {
+    // A chain being created at start (autoInitialize) is waited for, not reported missing.
+    await this.#initializing
+    return this.cachedChain()
+  }
+
+  /**
+   * Creates a self-signed chain in the background when there is none (OPENPNC_PKI_AUTO_INIT), so
+   * the server starts answering at once; whoever needs the chain meanwhile waits for it.
+   */
+  autoInitialize(): Promise<void> {
+    this.#initializing = (async () => {
+      if (await this.cachedChain()) return
+      try {
+        await this.initialize()
+        this.log.info(
+          { publicUrl: this.settings.publicUrl() },
+          'created a self-signed MO certificate authority chain (`openpnc pki show` prints it)',
+        )
+      } catch (error) {
+        // Another instance created it in the meantime.
+        if ((error as { code?: string }).code !== 'ca_exists') throw error
+        this.reload()
+      }
+    })()
+      .catch((err: unknown) =>
+        this.log.error({ err }, 'the MO certificate authority chain could not be created; `openpnc pki init` makes one'),
+      )
+      .finally(() => {
+        this.#initializing = undefined
+      })
+    return this.#initializing
+  }
+
+  private async cachedChain(): Promise<CaChain | null> {
     this.#chain ??= this.loadChain().catch((err: unknown) => {
       this.#chain = undefined
       throw err
@@ -335,7 +370,8 @@ export class CertificateAuthorities {
       await build(trx)
     })
     this.reload()
-    const chain = await this.chain()
+    const chain = await this.cachedChain()
+    if (!chain) throw caNotInitialized()
     this.log.info(
       { root: chain.root.subject, subCa1: chain.subCa1.subject, subCa2: chain.subCa2.subject, subCa2NotAfter: chain.subCa2.notAfter },
       'MO certificate authority chain in place',
