@@ -26,6 +26,8 @@ export interface RunningPlatform {
   metricsUrl?: string
   /** where Hubject reaches our OICP operations (scheme, host, port, prefix), when OPENPNC_OICP_PORT is set */
   oicpUrl?: string
+  /** Start-up work done in the background (the CA chain at the first start) has ended. */
+  ready: Promise<void>
   /**
    * Graceful shutdown: readiness turns 503, the server stops accepting and answers the requests
    * in flight, the pollers stop after their round, decisions are written, the database closes.
@@ -190,6 +192,7 @@ export async function startPlatform(config: Config, options: StartOptions = {}):
     url,
     metricsUrl,
     oicpUrl: oicp?.url,
+    ready: caReady,
     stop: () => (stopping ??= shutdown()),
   }
 }

@@ -94,6 +94,8 @@ export async function startTestPlatform(
     ...env,
   })
   const running = await startPlatform(config, { listen: options.listen ?? false, logDestination: options.logDestination })
+  // Tests start from a settled platform: no start-up transaction in flight.
+  await running.ready
   const app = running.server
   return {
     ...running,
