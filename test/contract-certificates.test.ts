@@ -26,6 +26,12 @@ const OTHER_PCID = 'WMIV2GTESTCAR0002'
 /** The private scalar of a node:crypto EC key. */
 const scalarOf = (key: import('node:crypto').KeyObject) => Buffer.from(key.export({ format: 'jwk' }).d!, 'base64url')
 
+/** A vehicle's provisioning certificate as a partner sends it: base64 DER, with its Sub-CAs. */
+const provisioningOf = (vehicle: { provisioning: Buffer; chain: Buffer[] }) => ({
+  oemProvisioningCertificate: vehicle.provisioning.toString('base64'),
+  chain: vehicle.chain.map((c) => c.toString('base64')),
+})
+
 for (const backend of backends()) {
   describe(`contract certificates from our MO CA (${backend})`, () => {
     let t: TestPlatform
@@ -169,10 +175,7 @@ for (const backend of backends()) {
       ] as const) {
         const answer = await drive(orgKey, 'POST', '/v1/users/driver/charging-keys/plug-and-charge', {
           pcid: pki.pcid,
-          certificate: {
-            oemProvisioningCertificate: pki.provisioning.toString('base64'),
-            chain: pki.chain.map((c) => c.toString('base64')),
-          },
+          certificate: provisioningOf(pki),
         })
         assert.equal(answer.statusCode, 400, answer.body)
         assert.equal(answer.json().error.code, 'invalid_provisioning_certificate')
@@ -186,10 +189,7 @@ for (const backend of backends()) {
       const answer = await drive(orgKey, 'POST', '/v1/users/second/charging-keys/plug-and-charge', {
         pcid: OTHER_PCID,
         contractId: 'DE-8PS-CERT00001',
-        certificate: {
-          oemProvisioningCertificate: otherCar.provisioning.toString('base64'),
-          chain: otherCar.chain.map((c) => c.toString('base64')),
-        },
+        certificate: provisioningOf(otherCar),
       })
       assert.equal(answer.statusCode, 409, answer.body)
       assert.equal(answer.json().error.code, 'emaid_bound_to_other_pcid')
@@ -349,16 +349,10 @@ for (const backend of backends()) {
     })
 
     test('a certificate can be issued again for the revoked key, and deleting the key revokes it', async () => {
-      const issued = await drive(orgKey, 'POST', '/v1/users/driver/charging-keys/DE8PSCERT00001/contract-certificate', {
-        oemProvisioningCertificate: oem.provisioning.toString('base64'),
-        chain: oem.chain.map((c) => c.toString('base64')),
-      })
+      const issued = await drive(orgKey, 'POST', '/v1/users/driver/charging-keys/DE8PSCERT00001/contract-certificate', provisioningOf(oem))
       assert.equal(issued.statusCode, 201, issued.body)
       assert.equal(issued.json().status, 'active')
-      const twice = await drive(orgKey, 'POST', '/v1/users/driver/charging-keys/DE8PSCERT00001/contract-certificate', {
-        oemProvisioningCertificate: oem.provisioning.toString('base64'),
-        chain: oem.chain.map((c) => c.toString('base64')),
-      })
+      const twice = await drive(orgKey, 'POST', '/v1/users/driver/charging-keys/DE8PSCERT00001/contract-certificate', provisioningOf(oem))
       assert.equal(twice.statusCode, 409)
       assert.equal(twice.json().error.code, 'contract_certificate_exists')
       const serial = issued.json().serialNumber as string
@@ -386,7 +380,7 @@ for (const backend of backends()) {
       const created = await drive(orgKey, 'POST', '/v1/users/driver/charging-keys/plug-and-charge', {
         pcid: PCID,
         contractId: 'DE-8PS-CERT00002',
-        certificate: { oemProvisioningCertificate: oem.provisioning.toString('base64'), chain: oem.chain.map((c) => c.toString('base64')) },
+        certificate: provisioningOf(oem),
       })
       assert.equal(created.statusCode, 201, created.body)
       const uid = created.json().contractData.emaid as string
@@ -407,7 +401,7 @@ for (const backend of backends()) {
       const created = await drive(orgKey, 'POST', '/v1/users/driver/charging-keys/plug-and-charge', {
         pcid: PCID,
         contractId: 'DE-8PS-CERT00003',
-        certificate: { oemProvisioningCertificate: oem.provisioning.toString('base64'), chain: oem.chain.map((c) => c.toString('base64')) },
+        certificate: provisioningOf(oem),
       })
       assert.equal(created.statusCode, 201, created.body)
       const oldSerial = created.json().contractCertificate.serialNumber as string

@@ -16,6 +16,8 @@ import { normalizePcid } from '../identifiers/pcid.ts'
  */
 
 export class ProvisioningCertificateError extends FieldRuleError {}
+/** The certificate names another vehicle (or none): its subject CN is not the PCID. */
+export class PcidMismatchError extends ProvisioningCertificateError {}
 
 export const DEFAULT_PROVISIONING_FIELD = 'certificate.oemProvisioningCertificate'
 /** Sub-CAs and roots a caller may send along; ISO 15118-2 paths have at most four certificates. */
@@ -251,11 +253,16 @@ function checkSubject(leaf: Parsed, pcid: string, fail: Fail) {
   try {
     cn = commonName(leaf, fail)
   } catch (error) {
-    if (error instanceof ProvisioningCertificateError) throw fail(`${error.rule}; it must be the PCID '${expected}'`)
+    if (error instanceof ProvisioningCertificateError) throw pcidMismatch(fail, `${error.rule}; it must be the PCID '${expected}'`)
     throw error
   }
   // PCIDs are stored upper-case (identifiers/pcid.ts); a car may spell its own in either case.
-  if (normalizePcid(cn) !== expected) throw fail(`subject CN '${cn}' is not the PCID '${expected}'`)
+  if (normalizePcid(cn) !== expected) throw pcidMismatch(fail, `subject CN '${cn}' is not the PCID '${expected}'`)
+}
+
+const pcidMismatch = (fail: Fail, rule: string) => {
+  const error = fail(rule)
+  return new PcidMismatchError(error.field, error.rule)
 }
 
 function validityProblem(certificate: Parsed, now: Date): string | null {

@@ -7,7 +7,7 @@ import { decodeCertificates, toPem } from '../../core/pki/encoding.ts'
 import { keyMatchesPoint, sealContractKey } from '../../core/pki/key-envelope.ts'
 import { canonicalSerialHex } from '../../core/pki/values.ts'
 import { certificateSummary, contractValidity, issuedFacts, issueContractCertificate } from '../../core/pki/profiles.ts'
-import { checkProvisioningCertificate, type TrustStore } from '../../core/pki/provisioning.ts'
+import { checkProvisioningCertificate, PcidMismatchError, type TrustStore } from '../../core/pki/provisioning.ts'
 import type { RevocationReason } from '../../core/pki/revocation-reasons.ts'
 import type { OrganizationPolicy } from '../../core/organizations/settings.ts'
 import type { Db } from '../../infra/db/database.ts'
@@ -98,8 +98,8 @@ function toContractCertificate(row: CertificateRow): ContractCertificate {
 /** The provisioning check's rule failures as the Drive API's 400, naming the field and the rule. */
 function asProvisioningError(error: unknown): never {
   if (error instanceof FieldRuleError) {
-    const pcidMismatch = /PCID/i.test(error.rule) && /CN|common name/i.test(error.rule)
-    throw invalid(pcidMismatch ? 'pcid_mismatch' : 'invalid_provisioning_certificate', error.message, { field: error.field })
+    const code = error instanceof PcidMismatchError ? 'pcid_mismatch' : 'invalid_provisioning_certificate'
+    throw invalid(code, error.message, { field: error.field })
   }
   throw error
 }
