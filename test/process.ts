@@ -54,7 +54,8 @@ export async function startServeProcess(env: Record<string, string>): Promise<Se
   child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk))
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (code, signal) => resolve({ code, signal })),
+    // 'close', not 'exit': the output is read to its end before anyone looks at the logs.
+    child.once('close', (code, signal) => resolve({ code, signal })),
   )
   let gone = false
   void exited.then(() => (gone = true))
