@@ -1,6 +1,7 @@
 import { Command } from 'commander'
 import { ocpiCommands } from './cli/ocpi.ts'
 import { oicpCommands } from './cli/oicp.ts'
+import { opcpCommands } from './cli/opcp.ts'
 import { orgCommands } from './cli/org.ts'
 import { pkiCommands } from './cli/pki.ts'
 import { serveCommands } from './cli/serve.ts'
@@ -13,6 +14,7 @@ serveCommands(program)
 orgCommands(program)
 ocpiCommands(program)
 oicpCommands(program)
+opcpCommands(program)
 pkiCommands(program)
 simCommands(program)
 

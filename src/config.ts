@@ -107,6 +107,20 @@ const SETTINGS = {
   pkiOrganization: { env: 'OPENPNC_PKI_ORGANIZATION', schema: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })) },
   // Without a CA chain, the platform creates a self-signed one at start (`openpnc pki init` does it by hand).
   pkiAutoInit: { env: 'OPENPNC_PKI_AUTO_INIT', schema: Type.Boolean({ default: true }) },
+  // ----- Hubject's Plug&Charge ecosystem over OPCP, README "Plug&Charge ecosystem (OPCP)"
+  // Base URL of the OPCP services (RCP, PCP, CPS, CCP, webhooks), e.g. https://eu.plugncharge-qa.hubject.com
+  opcpUrl: { env: 'OPENPNC_OPCP_URL', schema: Type.Optional(Type.String({ pattern: '^https?://' })) },
+  // OAuth2 client credentials; the token URL defaults to <OPENPNC_OPCP_URL>/oauth/token.
+  opcpTokenUrl: { env: 'OPENPNC_OPCP_TOKEN_URL', schema: Type.Optional(Type.String({ pattern: '^https?://' })) },
+  opcpClientId: { env: 'OPENPNC_OPCP_CLIENT_ID', schema: Type.Optional(Type.String({ minLength: 1 })) },
+  opcpClientSecret: { env: 'OPENPNC_OPCP_CLIENT_SECRET', schema: Type.Optional(Type.String({ minLength: 1 })) },
+  // The audience of the token: Hubject's stage and region; default OPENPNC_OPCP_URL.
+  opcpAudience: { env: 'OPENPNC_OPCP_AUDIENCE', schema: Type.Optional(Type.String({ minLength: 1 })) },
+  // How often the trusted roots are read from the Root Certificate Pool (also at start and on root events).
+  opcpRootsRefreshMs: {
+    env: 'OPENPNC_OPCP_ROOTS_REFRESH_MS',
+    schema: Type.Integer({ minimum: 1000, maximum: 604_800_000, default: 21_600_000 }),
+  },
   partnerTimeoutMs: { env: 'OPENPNC_PARTNER_TIMEOUT_MS', schema: Type.Integer({ minimum: 100, maximum: 600_000, default: 10_000 }) },
 } as const
 
@@ -162,6 +176,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   if (config.oicpOffline && config.oicpUrl === undefined) {
     throw new ConfigError('invalid configuration: OPENPNC_OICP_OFFLINE needs OPENPNC_OICP_URL (where authentication data is pushed)')
+  }
+  if (config.opcpUrl !== undefined && (config.opcpClientId === undefined || config.opcpClientSecret === undefined)) {
+    throw new ConfigError(
+      'invalid configuration: OPENPNC_OPCP_URL needs OPENPNC_OPCP_CLIENT_ID and OPENPNC_OPCP_CLIENT_SECRET (OAuth2 client credentials)',
+    )
   }
   const provider = config.oicpProviderId
   const oicpProviderIdResolved = provider ?? `${emaidPrefixParts.country}*${emaidPrefixParts.provider}`

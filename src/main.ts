@@ -130,6 +130,7 @@ export async function startPlatform(config: Config, options: StartOptions = {}):
   platform.deliveries.start()
   platform.ocpi.locationPull.start()
   platform.oicp.evsePull.start()
+  await platform.opcp?.start()
 
   // Replays are kept 24 hours; sweep the older ones now and then.
   const sweep = setInterval(() => {
@@ -151,6 +152,7 @@ export async function startPlatform(config: Config, options: StartOptions = {}):
           run: async () => {
             await platform.ocpi.push.stop()
             await platform.oicp.authData.stop()
+            await platform.opcp?.stop()
             await platform.deliveries.stop()
           },
         },
@@ -173,6 +175,7 @@ export async function startPlatform(config: Config, options: StartOptions = {}):
           run: async () => {
             await platform.outgoing.close()
             await platform.oicp.client?.close()
+            await platform.opcp?.close()
           },
         },
         { name: 'stopped the key directory', run: () => platform.keyDirectory.stop() },

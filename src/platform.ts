@@ -28,7 +28,8 @@ import { OicpEvsePull } from './protocols/oicp/evse-pull.ts'
 import { ChargingSessions } from './services/sessions/sessions.ts'
 import { readFileSync } from 'node:fs'
 import { decodeCertificates } from './core/pki/encoding.ts'
-import { TrustStore } from './core/pki/provisioning.ts'
+import { TrustedRoots } from './services/ca/trusted-roots.ts'
+import { Opcp } from './protocols/opcp/ecosystem.ts'
 import { CertificateAuthorities } from './services/ca/authorities.ts'
 import { ContractCertificates } from './services/ca/contract-certificates.ts'
 import { CaJobs } from './services/ca/jobs.ts'
@@ -80,7 +81,11 @@ export interface Platform {
     contracts: ContractCertificates
     revocation: RevocationServices
     jobs: CaJobs
+    /** the trust anchors of vehicles' provisioning certificates (configured, and Hubject's RCP with OPCP) */
+    trusted: TrustedRoots
   }
+  /** Hubject's Plug&Charge ecosystem over OPCP (OPENPNC_OPCP_URL); null when none is configured */
+  opcp: Opcp | null
   /** Prometheus metrics of this platform (its own registry) */
   metrics: PlatformMetrics
   /** Set when shutdown begins: readiness answers 503 from then on. */
@@ -130,7 +135,7 @@ export function createPlatform(db: Db, config: Config, log: Logger): Platform {
     publicUrl: () => publicUrl,
   })
   const revocation = new RevocationServices(db, authorities, log)
-  const trust = new TrustStore(readTrustedRoots(config.pkiTrustedRoots))
+  const trusted = new TrustedRoots(readTrustedRoots(config.pkiTrustedRoots))
   const contracts = new ContractCertificates({
     db,
     log,
@@ -138,12 +143,13 @@ export function createPlatform(db: Db, config: Config, log: Logger): Platform {
     chargingKeys,
     authorities,
     secrets,
-    trust: () => trust,
+    trust: () => trusted.current(),
     settings: { organization, maxDays: config.pkiContractMaxDays, renewBeforeDays: config.pkiRenewBeforeDays },
     onRevoked: (issuers) => {
       revocation.revoked(issuers).catch((err: unknown) => log.warn({ err }, 'CRL after a revocation failed; it is made on the next fetch'))
     },
   })
+  const opcp = Opcp.fromConfig({ db, log, config, secrets, contracts, chargingKeys, deliveries, trusted })
   return {
     db,
     log,
@@ -175,7 +181,14 @@ export function createPlatform(db: Db, config: Config, log: Logger): Platform {
       evsePull: new OicpEvsePull(db, log, oicpClient, { intervalMs: config.oicpEvsePullMs, pageSize: config.oicpEvsePageSize }),
     },
     sessions: new ChargingSessions(db, log),
-    ca: { authorities, contracts, revocation, jobs: new CaJobs({ authorities, contracts, revocation }, log, config.pkiJobIntervalMs) },
+    ca: {
+      authorities,
+      contracts,
+      revocation,
+      jobs: new CaJobs({ authorities, contracts, revocation }, log, config.pkiJobIntervalMs),
+      trusted,
+    },
+    opcp,
     metrics,
     lifecycle: { shuttingDown: false },
     publicUrl: () => publicUrl,

@@ -21,6 +21,8 @@ import { requireApiKeys } from './infra/http/auth.ts'
 import { ErrorResponse, toHttpError, type ErrorBody } from './infra/http/errors.ts'
 import { healthApi } from './infra/http/health.ts'
 import { pkiServices } from './protocols/pki/pki.ts'
+import { opcpWebhookServer } from './protocols/opcp/server.ts'
+import { opcpAdminApi } from './protocols/opcp/admin-api.ts'
 import { replayIdempotentPosts } from './infra/http/idempotency.ts'
 import { parseJsonBody } from './infra/http/json-body.ts'
 import { metricsApi } from './infra/http/metrics.ts'
@@ -184,10 +186,14 @@ export async function buildServer(platform: Platform): Promise<FastifyInstance> 
     await authenticated.register(adminApi, { platform })
     await authenticated.register(ocpiAdminApi, { platform })
     await authenticated.register(oicpAdminApi, { platform })
+    await authenticated.register(opcpAdminApi, { platform })
   })
 
   // Our CA's OCSP responder, CRLs and root: public, as relying parties call them.
   await app.register(pkiServices, { platform })
+
+  // Hubject's ecosystem webhooks: public, each event authenticated by its signature.
+  await app.register(opcpWebhookServer, { platform })
 
   // OCPI has its own authentication (credentials tokens) and answers in OCPI envelopes.
   await app.register(ocpiServer, { platform, prefix: OCPI_BASE_PATH })

@@ -28,10 +28,11 @@ export type OpcpErratumId =
 export const OPCP_ERRATA: readonly OpcpErratum[] = [
   {
     id: 'certificate-max-length',
-    where: 'cps.v1.json ContractData.*Certificate, contract-data; ccp.v1.json LookupContractResponse contractCertificate; rcp.v1.json RootCertV2.caCertificate',
+    where:
+      'cps.v1.json ContractData.*Certificate, contract-data; ccp.v1.json LookupContractResponse contractCertificate; rcp.v1.json RootCertV2.caCertificate',
     says: 'maxLength: 800 on the base64 string of a certificate',
     handling:
-      'ISO 15118-2 limits the DER to 800 bytes, which is 1,068 base64 characters; Hubject\'s own examples exceed 800 characters. The limit is read as 1,068 characters (800 bytes of DER).',
+      "ISO 15118-2 limits the DER to 800 bytes, which is 1,068 base64 characters; Hubject's own examples exceed 800 characters. The limit is read as 1,068 characters (800 bytes of DER).",
   },
   {
     id: 'contract-data-sub-ca-required',
@@ -62,7 +63,8 @@ export const OPCP_ERRATA: readonly OpcpErratum[] = [
   },
   {
     id: 'fingerprint-patterns',
-    where: 'cps.v1.json cpsV2GRootCertificateFingerprint; ccp.v1.json lookupContract parameter and LookupContractResponse cpsRootCertificateDN / cpsV2GRootCertificateFingerprint',
+    where:
+      'cps.v1.json cpsV2GRootCertificateFingerprint; ccp.v1.json lookupContract parameter and LookupContractResponse cpsRootCertificateDN / cpsV2GRootCertificateFingerprint',
     says: 'a SHA-256 fingerprint must match a UUID pattern; in the lookup answer the DN and fingerprint patterns are swapped',
     handling:
       'A SHA-256 fingerprint is 64 hex digits (optionally colon-separated) and a DN is a DN: those patterns replace the published ones.',

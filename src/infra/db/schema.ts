@@ -27,6 +27,10 @@ export interface Database {
   contract_certificates: ContractCertificatesTable
   contract_certificate_events: ContractCertificateEventsTable
   pki_crls: PkiCrlsTable
+  opcp_contracts: OpcpContractsTable
+  opcp_roots: OpcpRootsTable
+  opcp_webhook_endpoints: OpcpWebhookEndpointsTable
+  opcp_webhook_events: OpcpWebhookEventsTable
 }
 
 type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>
@@ -376,7 +380,7 @@ export interface ContractCertificatesTable {
   not_after: Timestamp
   status: Generated<ContractCertificateStatus>
   renewal_of: string | null
-  issued_by: Generated<'partner' | 'schedule'>
+  issued_by: Generated<'partner' | 'schedule' | 'ecosystem'>
   ecdh_peer: 'oem' | 'contract'
   /** PEM: the provisioning certificate, then its chain */
   provisioning_certificate: string | null
@@ -405,4 +409,67 @@ export interface PkiCrlsTable {
   crl: Buffer
   this_update: Timestamp
   next_update: Timestamp
+}
+
+export type OpcpPublicationState = 'pending' | 'published' | 'failed' | 'withdrawn'
+export type OpcpStep = 'provisioning' | 'signing' | 'withdrawing'
+export type OpcpOemStatus = 'queued' | 'sent' | 'delivered' | 'rejected' | 'deleted'
+
+/** Keys whose contracts go through Hubject's ecosystem (migration 0017). */
+export interface OpcpContractsTable {
+  key_id: string
+  organization_id: string
+  pcid: string
+  emaid: string
+  wanted: Generated<'published' | 'withdrawn'>
+  state: Generated<OpcpPublicationState>
+  step: OpcpStep | null
+  reissue_requested: Generated<boolean>
+  published_certificate_id: string | null
+  signed_data: string | null
+  cps_root_fingerprint: string | null
+  cps_root_dn: string | null
+  published_at: NullableTimestamp
+  withdrawn_at: NullableTimestamp
+  failure_reason: string | null
+  failure_trace_id: string | null
+  last_error: string | null
+  oem_status: OpcpOemStatus | null
+  oem_status_at: NullableTimestamp
+  version: ColumnType<string, string | number | bigint, string | number | bigint>
+  created_at: Generated<Date>
+  updated_at: Generated<Date>
+}
+
+export interface OpcpRootsTable {
+  fingerprint: string
+  root_type: 'V2G' | 'OEM' | 'MO' | 'PE'
+  certificate: Buffer
+  distinguished_name: string | null
+  root_certificate_id: string | null
+  first_seen_at: Generated<Date>
+  last_seen_at: Generated<Date>
+  removed_at: NullableTimestamp
+}
+
+export interface OpcpWebhookEndpointsTable {
+  id: string
+  url: string
+  events: string[]
+  secret_sealed: string
+  active: Generated<boolean>
+  created_at: Generated<Date>
+}
+
+export interface OpcpWebhookEventsTable {
+  event_id: string
+  event_type: string
+  emaid: string | null
+  pcid: string | null
+  key_id: string | null
+  body: ColumnType<unknown, string, string>
+  outcome: 'applied' | 'no_contract' | 'recorded' | 'unknown_type'
+  detail: string | null
+  signature_header: string
+  received_at: Generated<Date>
 }

@@ -99,6 +99,23 @@ export const ERROR_CODES = {
   oicp_not_configured: { kind: 'conflict', cause: 'there is no Hubject connection (OPENPNC_OICP_URL)' },
   oicp_pull_in_progress: { kind: 'conflict', cause: 'another instance is pulling from Hubject right now' },
   oicp_pull_failed: { kind: 'bad_gateway', cause: "Hubject's EVSE data or statuses could not be pulled" },
+  // Hubject's Plug&Charge ecosystem (OPCP).
+  opcp_not_configured: { kind: 'conflict', cause: "there is no connection to Hubject's Plug&Charge ecosystem (OPENPNC_OPCP_URL)" },
+  pcid_not_in_pcp: {
+    kind: 'unprocessable',
+    cause: "Hubject's Provisioning Certificate Pool has no provisioning certificate for the PCID (the car maker publishes it there)",
+  },
+  invalid_pcp_certificate: {
+    kind: 'bad_gateway',
+    cause: "the provisioning certificate Hubject's PCP holds for the PCID fails our check (the message names the rule)",
+  },
+  opcp_error: { kind: 'bad_gateway', cause: "Hubject's ecosystem refused our call (the message carries its errorMessages and traceId)" },
+  publication_not_found: { kind: 'not_found', cause: "the key's contract does not go through Hubject's ecosystem" },
+  publication_not_retryable: { kind: 'conflict', cause: 'the contract is published or withdrawn: there is nothing to retry' },
+  invalid_signature: {
+    kind: 'unauthenticated',
+    cause: "the webhook's HMAC-SHA256 signature is missing or does not match an endpoint secret",
+  },
 } as const satisfies Record<string, { kind: ErrorKind; cause: string }>
 
 export type ErrorCode = keyof typeof ERROR_CODES

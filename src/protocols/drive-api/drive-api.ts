@@ -4,13 +4,17 @@ import { ErrorResponse } from '../../infra/http/errors.ts'
 import { apiKeyRoutes } from '../../infra/http/api-key-routes.ts'
 import { organizationOf } from '../../infra/http/auth.ts'
 import type { Platform } from '../../platform.ts'
+import { opcpNotConfigured } from '../opcp/ecosystem.ts'
 import { DRIVE_API as R } from './routes.ts'
 import {
   ChargingKeyList,
   ContractCertificateResponse,
   presentContractCertificate,
   presentContractState,
+  presentPublication,
+  provisioningSource,
   ProvisioningCertificateInput,
+  PublicationResponse,
   RenewContractBody,
   RevokeContractBody,
   ChargingKeyResponse,
@@ -40,6 +44,16 @@ const NoContent = Type.Null({ description: 'done' })
 export const driveApi: FastifyPluginAsyncTypebox<{ platform: Platform }> = async (app, { platform }) => {
   const { users, chargingKeys, apiKeys, sessions } = platform
   const contracts = platform.ca.contracts
+  /** Hubject's ecosystem, for `source: "pcp"`; a clear 409 when the platform is not connected to it. */
+  const ecosystem = () => {
+    if (!platform.opcp) throw opcpNotConfigured()
+    return platform.opcp
+  }
+  /** The key's publication in the ecosystem, when its contract goes through it. */
+  const publicationOfKey = async (keyId: string) => {
+    const publication = await platform.opcp?.publication.get(keyId)
+    return publication ? { publication: presentPublication(publication) } : {}
+  }
 
   app.route({
     ...R.createUser.route,
@@ -106,8 +120,23 @@ export const driveApi: FastifyPluginAsyncTypebox<{ platform: Platform }> = async
       const { pcid, contractId, validTo, certificate } = request.body
       const input = { pcid, contractId, validTo: validTo === undefined ? undefined : new Date(validTo) }
       const org = organizationOf(request)
-      if (certificate) {
-        const { key, contract } = await contracts.createKeyWithContract(org, request.params.userId, { ...input, certificate })
+      const provisioning = certificate && provisioningSource(certificate)
+      if (provisioning?.source === 'pcp') {
+        const created = await ecosystem().createKeyFromPcp(org, request.params.userId, input)
+        return reply.code(201).send({
+          contractId: created.key.contractId,
+          pcid: created.key.pcid!,
+          keyId: created.key.keyId,
+          validTo: created.key.validTo?.toISOString() ?? null,
+          ...(created.contract && {
+            contractCertificate: presentContractState(created.contract.certificate),
+            contractData: created.contract.contractData,
+          }),
+          publication: presentPublication(created.publication),
+        })
+      }
+      if (provisioning) {
+        const { key, contract } = await contracts.createKeyWithContract(org, request.params.userId, { ...input, certificate: provisioning })
         return reply.code(201).send({
           contractId: key.contractId,
           pcid: key.pcid!,
@@ -128,7 +157,7 @@ export const driveApi: FastifyPluginAsyncTypebox<{ platform: Platform }> = async
     handler: async (request) => {
       const { userId, keyIdOrContractId } = request.params
       const { certificate, contractData } = await contracts.current(organizationOf(request), userId, keyIdOrContractId)
-      return presentContractCertificate(certificate, contractData)
+      return { ...presentContractCertificate(certificate, contractData), ...(await publicationOfKey(certificate.keyId)) }
     },
   })
 
@@ -138,11 +167,30 @@ export const driveApi: FastifyPluginAsyncTypebox<{ platform: Platform }> = async
       ...R.issueContractCertificate.doc,
       params: KeyParams,
       body: ProvisioningCertificateInput,
-      response: { 201: ContractCertificateResponse, ...errors },
+      response: {
+        201: ContractCertificateResponse,
+        202: Type.Object(
+          { publication: PublicationResponse },
+          { description: 'source pcp while Hubject cannot be reached: the contract follows (see publication)' },
+        ),
+        ...errors,
+      },
     },
     handler: async (request, reply) => {
       const { userId, keyIdOrContractId } = request.params
-      const issued = await contracts.issue(organizationOf(request), userId, keyIdOrContractId, request.body)
+      const org = organizationOf(request)
+      const provisioning = provisioningSource(request.body)
+      if (provisioning.source === 'pcp') {
+        const { contract, publication } = await ecosystem().issueFromPcp(org, userId, keyIdOrContractId)
+        if (!contract) return reply.code(202).send({ publication: presentPublication(publication) })
+        return reply
+          .code(201)
+          .send({
+            ...presentContractCertificate(contract.certificate, contract.contractData),
+            publication: presentPublication(publication),
+          })
+      }
+      const issued = await contracts.issue(org, userId, keyIdOrContractId, provisioning)
       return reply.code(201).send(presentContractCertificate(issued.certificate, issued.contractData))
     },
   })
@@ -157,11 +205,23 @@ export const driveApi: FastifyPluginAsyncTypebox<{ platform: Platform }> = async
     },
     handler: async (request, reply) => {
       const { userId, keyIdOrContractId } = request.params
+      const given = request.body.certificate && provisioningSource(request.body.certificate)
+      const provisioning =
+        given?.source === 'pcp'
+          ? await ecosystem().publication.fetchProvisioning(
+              (await contracts.current(organizationOf(request), userId, keyIdOrContractId)).certificate.pcid,
+            )
+          : given
       const issued = await contracts.renew(organizationOf(request), userId, keyIdOrContractId, {
         peer: request.body.peer ?? 'contract',
-        provisioning: request.body.certificate,
+        provisioning,
       })
-      return reply.code(201).send(presentContractCertificate(issued.certificate, issued.contractData))
+      return reply
+        .code(201)
+        .send({
+          ...presentContractCertificate(issued.certificate, issued.contractData),
+          ...(await publicationOfKey(issued.certificate.keyId)),
+        })
     },
   })
 
@@ -178,7 +238,25 @@ export const driveApi: FastifyPluginAsyncTypebox<{ platform: Platform }> = async
       const org = organizationOf(request)
       await contracts.revoke(org, userId, keyIdOrContractId, request.body.reason)
       const { certificate, contractData } = await contracts.current(org, userId, keyIdOrContractId)
-      return presentContractCertificate(certificate, contractData)
+      return { ...presentContractCertificate(certificate, contractData), ...(await publicationOfKey(certificate.keyId)) }
+    },
+  })
+
+  app.route({
+    ...R.getContractPublication.route,
+    schema: { ...R.getContractPublication.doc, params: KeyParams, response: { 200: PublicationResponse, ...errors } },
+    handler: async (request) => {
+      const { userId, keyIdOrContractId } = request.params
+      return presentPublication(await ecosystem().publicationOf(organizationOf(request), userId, keyIdOrContractId))
+    },
+  })
+
+  app.route({
+    ...R.retryContractPublication.route,
+    schema: { ...R.retryContractPublication.doc, params: KeyParams, response: { 202: PublicationResponse, ...errors } },
+    handler: async (request, reply) => {
+      const { userId, keyIdOrContractId } = request.params
+      return reply.code(202).send(presentPublication(await ecosystem().retry(organizationOf(request), userId, keyIdOrContractId)))
     },
   })
 

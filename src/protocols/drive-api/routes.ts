@@ -102,6 +102,23 @@ const contractState = {
   renewed: false,
   created: '2026-01-15T09:31:00.000Z',
 }
+const publication = {
+  state: 'published',
+  step: null,
+  emaid: 'DE8PSC0AD21B13P',
+  pcid: 'WDBRF61J21F123456',
+  publishedAt: '2026-01-15T09:00:01.000Z',
+  withdrawnAt: null,
+  reason: null,
+  traceId: null,
+  lastError: null,
+  cpsRootFingerprint: '5c2a3b0d9e7f4a18b6c1d2e3f405162738495a6b7c8d9e0f1a2b3c4d5e6f7081',
+  cpsRootDistinguishedName: 'CN=V2G Root CA, O=Hubject GmbH, C=DE, DC=V2G',
+  oemStatus: 'delivered',
+  oemStatusAt: '2026-01-15T09:05:00.000Z',
+  updated: '2026-01-15T09:05:00.000Z',
+}
+
 const provisioningCertificate = { oemProvisioningCertificate: 'MIIB5zCCAY2gAwIBAgIUFk2hZlQeFJ3wCgYIKoZIzj0EAwIw' }
 
 /** The Drive API: every operation, its path and the API-key scope it needs. */
@@ -167,7 +184,7 @@ export const DRIVE_API = routeTable({
     auth: org('charging-keys'),
     tag: 'Charging keys',
     summary:
-      "Create a Plug&Charge key (register a vehicle PCID and contract); with the vehicle's provisioning certificate, our CA issues its contract certificate at once",
+      "Create a Plug&Charge key (register a vehicle PCID and contract); with the vehicle's provisioning certificate, our CA issues its contract certificate at once; with certificate.source \"pcp\" the certificate comes from Hubject's PCP and the contract goes to Hubject's CCP",
     errors: [
       'user_not_found',
       'invalid_pcid',
@@ -180,6 +197,10 @@ export const DRIVE_API = routeTable({
       'invalid_provisioning_certificate',
       'pcid_mismatch',
       'emaid_bound_to_other_pcid',
+      'opcp_not_configured',
+      'pcid_not_in_pcp',
+      'invalid_pcp_certificate',
+      'opcp_error',
     ],
     example: {
       request: {
@@ -222,6 +243,10 @@ export const DRIVE_API = routeTable({
       'contract_certificate_exists',
       'emaid_bound_to_other_pcid',
       'invalid_valid_to',
+      'opcp_not_configured',
+      'pcid_not_in_pcp',
+      'invalid_pcp_certificate',
+      'opcp_error',
     ],
     example: {
       request: provisioningCertificate,
@@ -273,6 +298,25 @@ export const DRIVE_API = routeTable({
         contractData,
       },
     },
+  },
+  getContractPublication: {
+    method: 'GET',
+    url: '/v1/users/:userId/charging-keys/:keyIdOrContractId/contract-certificate/publication',
+    auth: org('charging-keys'),
+    tag: 'Contract certificates',
+    summary:
+      "How far the key's contract is on its way through Hubject's Plug&Charge ecosystem: pending, published (in the CCP), failed (with the reason) or withdrawn",
+    errors: ['user_not_found', 'charging_key_not_found', 'publication_not_found', 'opcp_not_configured'],
+    example: { response: publication },
+  },
+  retryContractPublication: {
+    method: 'POST',
+    url: '/v1/users/:userId/charging-keys/:keyIdOrContractId/contract-certificate/publication/retry',
+    auth: org('charging-keys'),
+    tag: 'Contract certificates',
+    summary: 'Try a failed (or pending) publication again now',
+    errors: ['user_not_found', 'charging_key_not_found', 'publication_not_found', 'publication_not_retryable', 'opcp_not_configured'],
+    example: { response: { ...publication, state: 'pending', step: 'signing', publishedAt: null } },
   },
   getChargingKey: {
     method: 'GET',

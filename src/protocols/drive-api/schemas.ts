@@ -4,6 +4,8 @@ import type { ChargingKey } from '../../services/keys/charging-key.ts'
 import type { ContractCertificate, ContractData as ContractDataModel } from '../../services/ca/contract-certificates.ts'
 import { REVOCATION_REASONS } from '../../core/pki/revocation-reasons.ts'
 import type { User } from '../../services/users/users.ts'
+import type { Publication } from '../opcp/publication.ts'
+import { invalid } from '../../core/errors.ts'
 import type { SessionDetail, SessionListEntry } from '../../services/sessions/sessions.ts'
 
 const DateTime = (description: string) => Type.String({ format: 'date-time', description })
@@ -65,8 +67,17 @@ const CertificateText = (description: string) => Type.String({ minLength: 1, max
 
 export const ProvisioningCertificateInput = Type.Object(
   {
-    oemProvisioningCertificate: CertificateText(
-      "the vehicle's OEM provisioning certificate (base64 DER or PEM; a PEM may carry its chain after it). Its CN must be the PCID and its chain must lead to a trusted OEM or V2G root.",
+    source: Type.Optional(
+      Type.Union([Type.Literal('request'), Type.Literal('pcp')], {
+        default: 'request',
+        description:
+          "request: the provisioning certificate is in this request; pcp: openpnc fetches it from Hubject's Provisioning Certificate Pool by the PCID, and the contract is signed by Hubject's CPS and stored in its Contract Certificate Pool (see `publication`)",
+      }),
+    ),
+    oemProvisioningCertificate: Type.Optional(
+      CertificateText(
+        "the vehicle's OEM provisioning certificate (base64 DER or PEM; a PEM may carry its chain after it). Its CN must be the PCID and its chain must lead to a trusted OEM or V2G root. Required unless source is pcp.",
+      ),
     ),
     chain: Type.Optional(
       Type.Array(CertificateText('an intermediate certificate (base64 DER or PEM)'), {
@@ -77,6 +88,90 @@ export const ProvisioningCertificateInput = Type.Object(
   },
   { title: 'ProvisioningCertificate' },
 )
+
+/** The provisioning input of a request, after its rule: a certificate in the request, or the PCP (and then nothing else). */
+export function provisioningSource(
+  input: Static<typeof ProvisioningCertificateInput>,
+): { source: 'pcp' } | { source: 'request'; oemProvisioningCertificate: string; chain?: string[] } {
+  if (input.source === 'pcp') {
+    if (input.oemProvisioningCertificate !== undefined || input.chain !== undefined) {
+      throw invalid(
+        'validation_error',
+        'certificate.oemProvisioningCertificate: must be absent when source is "pcp" (the PCP provides it)',
+        {
+          field: 'certificate.oemProvisioningCertificate',
+        },
+      )
+    }
+    return { source: 'pcp' }
+  }
+  if (input.oemProvisioningCertificate === undefined) {
+    throw invalid('validation_error', 'certificate.oemProvisioningCertificate: is required unless source is "pcp"', {
+      field: 'certificate.oemProvisioningCertificate',
+    })
+  }
+  return { source: 'request', oemProvisioningCertificate: input.oemProvisioningCertificate, ...(input.chain && { chain: input.chain }) }
+}
+
+const NullableTime = (description: string) => Type.Union([DateTime(description), Type.Null()])
+
+export const PublicationResponse = Type.Object(
+  {
+    state: Type.Union([Type.Literal('pending'), Type.Literal('published'), Type.Literal('failed'), Type.Literal('withdrawn')], {
+      description:
+        "pending: on its way (see step; Hubject's outages only delay it); published: signed by the CPS and in the Contract Certificate Pool; failed: refused for good (see reason), retry after fixing it; withdrawn: removed from the pool (revoked, expired or deleted)",
+    }),
+    step: Type.Union([Type.Literal('provisioning'), Type.Literal('signing'), Type.Literal('withdrawing'), Type.Null()], {
+      description:
+        "while pending: fetching the vehicle's provisioning certificate (PCP), signing and storing (CPS, CCP), or removing it (CCP)",
+    }),
+    emaid: Type.String({ description: 'the EMAID in the pool: upper case, no separators, with the check character' }),
+    pcid: Type.String(),
+    publishedAt: NullableTime('when the current contract was stored in the pool'),
+    withdrawnAt: NullableTime('when it was removed from the pool'),
+    reason: Type.Union([Type.String(), Type.Null()], { description: "state failed: why, in Hubject's words where it gave them" }),
+    traceId: Type.Union([Type.String(), Type.Null()], { description: "Hubject's trace ID of the refusal, for Hubject's support" }),
+    lastError: Type.Union([Type.String(), Type.Null()], { description: 'state pending: the last failed attempt; it is being retried' }),
+    cpsRootFingerprint: Type.Union([Type.String(), Type.Null()], {
+      description: 'SHA-256 fingerprint of the V2G root the CPS signed under',
+    }),
+    cpsRootDistinguishedName: Type.Union([Type.String(), Type.Null()]),
+    oemStatus: Type.Union(
+      [
+        Type.Literal('queued'),
+        Type.Literal('sent'),
+        Type.Literal('delivered'),
+        Type.Literal('rejected'),
+        Type.Literal('deleted'),
+        Type.Null(),
+      ],
+      { description: "what Hubject reported of the delivery to the vehicle's OEM backend (mo.contract.* events)" },
+    ),
+    oemStatusAt: NullableTime('when Hubject reported it'),
+    updated: DateTime('last change'),
+  },
+  { title: 'ContractPublication', description: "a contract's way through Hubject's Plug&Charge ecosystem (OPCP)" },
+)
+
+export function presentPublication(p: Publication): Static<typeof PublicationResponse> {
+  const iso = (d: Date | null) => (d === null ? null : d.toISOString())
+  return {
+    state: p.state,
+    step: p.step,
+    emaid: p.emaid,
+    pcid: p.pcid,
+    publishedAt: iso(p.publishedAt),
+    withdrawnAt: iso(p.withdrawnAt),
+    reason: p.reason,
+    traceId: p.traceId,
+    lastError: p.lastError,
+    cpsRootFingerprint: p.cpsRootFingerprint,
+    cpsRootDistinguishedName: p.cpsRootDistinguishedName,
+    oemStatus: p.oemStatus,
+    oemStatusAt: iso(p.oemStatusAt),
+    updated: p.updated.toISOString(),
+  }
+}
 
 export const CreatePlugAndChargeKeyBody = Type.Object({
   pcid: Pcid,
@@ -116,8 +211,9 @@ const ContractCertificateStateFields = {
   status: ContractCertificateStatus,
   validFrom: DateTime('notBefore'),
   validTo: DateTime('notAfter'),
-  issuedBy: Type.Union([Type.Literal('partner'), Type.Literal('schedule')], {
-    description: 'partner: an API call; schedule: the scheduled renewal ahead of expiry',
+  issuedBy: Type.Union([Type.Literal('partner'), Type.Literal('schedule'), Type.Literal('ecosystem')], {
+    description:
+      "partner: an API call; schedule: the scheduled renewal ahead of expiry; ecosystem: Hubject's ecosystem asked (the vehicle got a new provisioning key)",
   }),
   ecdhPeer: Type.Union([Type.Literal('oem'), Type.Literal('contract')], {
     description: "whose key the private key was encrypted for: the vehicle's OEM provisioning key, or its previous contract key",
@@ -135,6 +231,7 @@ export const ContractCertificateResponse = Type.Object(
     ...ContractCertificateStateFields,
     certificate: Base64('the contract certificate, DER'),
     contractData: ContractData,
+    publication: Type.Optional(PublicationResponse),
   },
   { title: 'ContractCertificate' },
 )
@@ -165,6 +262,7 @@ export const PlugAndChargeKeyCreated = Type.Object(
     validTo: Type.Optional(Type.Union([DateTime('end of validity'), Type.Null()])),
     contractCertificate: Type.Optional(ContractCertificateState),
     contractData: Type.Optional(ContractData),
+    publication: Type.Optional(PublicationResponse),
   },
   { title: 'PlugAndChargeKeyCreated' },
 )

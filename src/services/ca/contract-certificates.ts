@@ -45,7 +45,7 @@ export interface ContractCertificate {
   status: ContractCertificateStatus
   notBefore: Date
   notAfter: Date
-  issuedBy: 'partner' | 'schedule'
+  issuedBy: IssuedBy
   ecdhPeer: 'oem' | 'contract'
   renewalOf: string | null
   revokedAt: Date | null
@@ -66,6 +66,9 @@ export interface ProvisioningInput {
 }
 
 export type EcdhPeer = 'oem' | 'contract'
+
+/** Who asked for a certificate: the partner (API), the scheduled renewal, or Hubject's ecosystem (a webhook). */
+export type IssuedBy = 'partner' | 'schedule' | 'ecosystem'
 
 const PROVISIONING_FIELD = 'certificate.oemProvisioningCertificate'
 const ALGORITHM = { name: 'ECDSA', namedCurve: 'P-256' } as const
@@ -164,6 +167,8 @@ export class ContractCertificates {
     org: OrganizationPolicy,
     userExternalId: string,
     input: { pcid: string; contractId?: string; validTo?: Date | null; certificate: ProvisioningInput },
+    /** runs in the creating transaction, after the certificate is stored (e.g. the ecosystem's bookkeeping) */
+    also?: (trx: Db, row: ChargingKeyRow, contract: IssuedContract) => Promise<void>,
   ): Promise<{ key: ChargingKey; contract: IssuedContract }> {
     const pcid = this.ctx.chargingKeys.checkPlugAndCharge(org, input)
     const now = new Date()
@@ -185,7 +190,9 @@ export class ContractCertificates {
             renewalOf: null,
             issuedBy: 'partner',
           })
-          return { certificate: stored, contractData: minted.contractData }
+          const issued = { certificate: stored, contractData: minted.contractData }
+          await also?.(trx, row, issued)
+          return issued
         },
       )
       .catch((error: unknown) => {
@@ -243,7 +250,7 @@ export class ContractCertificates {
     chain: CaChain,
     peer: EcdhPeer,
     provisioningInput: ProvisioningInput | undefined,
-    issuedBy: 'partner' | 'schedule',
+    issuedBy: IssuedBy,
   ): Promise<IssuedContract> {
     const now = new Date()
     const current = await this.latest(trx, row.id, true)
@@ -325,6 +332,108 @@ export class ContractCertificates {
     const latest = await this.latest(this.ctx.db, row.id)
     if (!latest) throw contractCertificateNotFound(ref)
     return { certificate: toContractCertificate(latest), contractData: this.openContractData(latest) }
+  }
+
+  // ----- by key ID: for the ecosystem's rounds and webhooks, which act on a key, not on a partner's request
+
+  /**
+   * A first certificate for a live Plug&Charge key from the vehicle's provisioning certificate (as
+   * the PCP handed it out). Idempotent: when the key has an active certificate already, that one
+   * stays and 'exists' is answered. Null when the key is gone.
+   */
+  async issueForKey(keyId: string, provisioning: ProvisioningInput, issuedBy: IssuedBy): Promise<IssuedContract | 'exists' | null> {
+    const now = new Date()
+    const chain = await this.ctx.authorities.chain()
+    return this.withKeyId(keyId, async (keys, trx, row) => {
+      const current = await this.latest(trx, row.id)
+      if (current?.status === 'active') return 'exists' as const
+      const checked = this.checkProvisioning(provisioning, row.pcid!, now)
+      const validity = this.validity(now, row.valid_to_from_certificate ? null : row.valid_to, chain)
+      const minted = await this.mint(row, checked.publicKey, chain, validity)
+      const stored = await this.insert(trx, row, minted, chain, {
+        ecdhPeer: 'oem',
+        provisioningCertificate: pemBundle(checked),
+        renewalOf: null,
+        issuedBy,
+      })
+      await this.followValidity(keys, row, minted.notAfter)
+      return { certificate: stored, contractData: minted.contractData }
+    })
+  }
+
+  /**
+   * The vehicle got a new provisioning key: a new certificate for the same EMAID and PCID,
+   * encrypted for the new key, supersedes the current one. Without an active (or expired)
+   * certificate a first one is issued. Null when the key is gone.
+   */
+  async reissueForKey(keyId: string, provisioning: ProvisioningInput, issuedBy: IssuedBy): Promise<IssuedContract | null> {
+    const chain = await this.ctx.authorities.chain()
+    const renewed = await this.withKeyId(keyId, async (keys, trx, row) => {
+      const current = await this.latest(trx, row.id)
+      if (!current || (current.status !== 'active' && current.status !== 'expired')) return 'none' as const
+      return this.renewLocked(keys, trx, row, chain, 'oem', provisioning, issuedBy)
+    })
+    if (renewed !== 'none') return renewed
+    const issued = await this.issueForKey(keyId, provisioning, issuedBy)
+    return issued === 'exists' ? null : issued
+  }
+
+  /** Revokes a key's contract (current and superseded certificates) and disables the key. Returns how many were revoked. */
+  async revokeForKey(keyId: string, reason: RevocationReason): Promise<number> {
+    return this.transaction((_trx, revoke) => revoke(keyId, reason))
+  }
+
+  /**
+   * `work` in one key transaction, with the revocation of a key's contract at hand: what else
+   * `work` writes (a webhook event kept once) commits with the revocations. CRLs follow the commit.
+   */
+  async transaction<T>(work: (trx: Db, revoke: (keyId: string, reason: RevocationReason) => Promise<number>) => Promise<T>): Promise<T> {
+    const issuers = new Set<string>()
+    const result = await this.ctx.store.transaction(async (keys, trx) => {
+      const revoke = async (keyId: string, reason: RevocationReason) => {
+        const row = await trx.selectFrom('charging_keys').select(['id', 'enabled']).where('id', '=', keyId).forUpdate().executeTakeFirst()
+        if (!row) return 0
+        const now = new Date()
+        const rows = await trx
+          .updateTable('contract_certificates')
+          .set({ status: 'revoked', revoked_at: now, revocation_reason: reason, updated_at: now })
+          .where('key_id', '=', row.id)
+          .where('status', 'in', ['active', 'superseded'])
+          .returning(['issuer_id'])
+          .execute()
+        if (row.enabled) await keys.update(row.id, { enabled: false })
+        for (const r of rows) issuers.add(r.issuer_id)
+        return rows.length
+      }
+      return work(trx, revoke)
+    })
+    if (issuers.size > 0) this.ctx.onRevoked([...issuers])
+    return result
+  }
+
+  /** A key's latest certificate and its contract data (deleted keys included); null when it has none. */
+  async latestOfKey(keyId: string, db: Db = this.ctx.db): Promise<IssuedContract | null> {
+    const latest = await this.latest(db, keyId)
+    return latest ? { certificate: toContractCertificate(latest), contractData: this.openContractData(latest) } : null
+  }
+
+  /** Runs `work` on a live Plug&Charge key by ID, locked, in a KeyStore transaction; null when there is none. */
+  private async withKeyId<T>(keyId: string, work: (keys: KeyWrites, trx: Db, row: ChargingKeyRow) => Promise<T>): Promise<T | null> {
+    try {
+      return await this.ctx.store.transaction(async (keys, trx) => {
+        const row = await trx
+          .selectFrom('charging_keys')
+          .selectAll()
+          .where('id', '=', keyId)
+          .where('deleted_at', 'is', null)
+          .where('type', '=', 'plug_and_charge')
+          .forUpdate()
+          .executeTakeFirst()
+        return row ? work(keys, trx, row) : null
+      })
+    } catch (error) {
+      throw this.translate(error)
+    }
   }
 
   /**
@@ -512,7 +621,7 @@ export class ContractCertificates {
     row: ChargingKeyRow,
     minted: Minted,
     chain: CaChain,
-    how: { ecdhPeer: EcdhPeer; provisioningCertificate: string | null; renewalOf: string | null; issuedBy: 'partner' | 'schedule' },
+    how: { ecdhPeer: EcdhPeer; provisioningCertificate: string | null; renewalOf: string | null; issuedBy: IssuedBy },
   ): Promise<ContractCertificate> {
     try {
       // The ID is ours to choose, so the sealed contract data can be bound to it in the same insert.
