@@ -1,7 +1,8 @@
-// A vehicle OEM's PKI for tests of the provisioning certificate check, built in memory with
-// @peculiar/x509 and WebCrypto: a self-signed root, OEM Sub-CA 1 and 2, and a provisioning
-// certificate for a PCID as ISO 15118-2 profiles it. Overrides make the bad ones. The CA part is
-// made once per process (key generation is the slow step); each call issues a fresh leaf.
+// A vehicle OEM's PKI for tests of the provisioning certificate check and for the OPCP simulator's
+// vehicles, built in memory with @peculiar/x509 and WebCrypto: a self-signed root, OEM Sub-CA 1
+// and 2, and a provisioning certificate for a PCID as ISO 15118-2 profiles it. Overrides make the
+// bad ones. The CA part is made once per process (key generation is the slow step); each call
+// issues a fresh leaf.
 import { KeyObject, webcrypto } from 'node:crypto'
 import * as x509 from '@peculiar/x509'
 import * as asn1js from 'asn1js'
@@ -98,6 +99,12 @@ export async function makeOemPki(options: OemPkiOptions): Promise<OemPki> {
     provisioningKey: KeyObject.from(keys.privateKey),
     chain: [...(subCa3 ? [subCa3.der] : []), ca.subCa2.der, ca.subCa1.der],
   }
+}
+
+/** The DER of the OEM root every default call issues under (made on first use). */
+export async function oemRootCertificate(): Promise<Buffer> {
+  fixedCa ??= makeCaPart()
+  return (await fixedCa).root.der
 }
 
 async function makeCaPart(): Promise<CaPart> {
