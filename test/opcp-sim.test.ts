@@ -202,6 +202,9 @@ describe('the OPCP simulator', () => {
     const missing = await call('POST', '/oauth/token', { client_id: 'openpnc-mo' }, null)
     assert.equal(missing.status, 400)
     assert.match(missing.body.error_description, /client_secret/)
+    const unreadable = await request(sim.tokenUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{' })
+    assert.equal(unreadable.statusCode, 400)
+    assert.equal(((await unreadable.body.json()) as { error: string }).error, 'invalid_request')
     assert.equal(sim.tokensIssued, before + 2)
 
     assert.equal((await call('GET', opcpPath('rootCertificates'), undefined, null)).status, 401)

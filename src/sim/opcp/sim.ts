@@ -244,8 +244,12 @@ export class OpcpSimulator {
     app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) => {
       done(null, Object.fromEntries(new URLSearchParams(body as string)))
     })
-    app.setErrorHandler((error: { statusCode?: number; message: string }, _request, reply) => {
+    app.setErrorHandler((error: { statusCode?: number; message: string }, request, reply) => {
       const status = error.statusCode && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500
+      // The token endpoint speaks OAuth2 (RFC 6749 5.2), even about a body it cannot read.
+      if (request.url.startsWith(CALLED.issueToken.path)) {
+        return reply.code(status).send({ error: status === 500 ? 'server_error' : 'invalid_request', error_description: error.message })
+      }
       return this.fail(reply, status, error.message)
     })
     app.setNotFoundHandler((request, reply) => this.fail(reply, 404, `no route ${request.method} ${request.url.split('?')[0]}`))
