@@ -9,6 +9,7 @@
 import { AssertionError } from 'node:assert'
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
 import addFormatsPlugin from 'ajv-formats'
+import { normalizeHubjectPattern } from '../src/core/hubject-pattern.ts'
 import { filesReferenced, isObject, readSpecYaml, refsIn, type Json, type JsonObject } from './spec-files.ts'
 
 export type OicpValidator = ValidateFunction<unknown>
@@ -21,35 +22,8 @@ const SCHEMA_INDEX = new URL('_index.yaml', SCHEMAS_DIR).href
 // ajv-formats is CommonJS: under NodeNext the default import is typed as module.exports.
 const addFormats = addFormatsPlugin.default
 
-/**
- * Makes a Hubject `pattern` compilable by Ajv, which builds every pattern as a Unicode RegExp
- * (flag `u`), where an escape of a character that has no special meaning is a syntax error.
- *
- * Errata in Hubject's OICP 2.3 YAML (the patterns were written for non-Unicode regex engines):
- * - `\-` outside a character class: ProviderID `[A-Za-z]{2}\-?[A-Za-z0-9]{3}`, the same in
- *   ProviderIDAsterisk, and EvcoID `\-?C...\-?` (meant: an optional hyphen);
- * - `\,` anywhere: GeoCoordinates Google `Coordinates` `\s*\,?\s*` (meant: an optional comma).
- * Both are identity escapes, so dropping the backslash keeps the meaning. Inside a class `\-` is
- * legal in Unicode mode and is kept: unescaping it there could turn it into a range.
- */
-export function normalizeHubjectPattern(pattern: string): string {
-  let out = ''
-  let inClass = false
-  for (let i = 0; i < pattern.length; i++) {
-    const c = pattern[i]!
-    if (c === '\\' && i + 1 < pattern.length) {
-      const next = pattern[i + 1]!
-      i++
-      if (next === ',' || (next === '-' && !inClass)) out += next
-      else out += c + next
-      continue
-    }
-    if (c === '[' && !inClass) inClass = true
-    else if (c === ']' && inClass) inClass = false
-    out += c
-  }
-  return out
-}
+// Erratum of Hubject's OICP 2.3 YAML too (`\-`, `\,` escapes): see src/core/hubject-pattern.ts.
+export { normalizeHubjectPattern }
 
 /**
  * Adjusts a schema file in memory (the files stay verbatim):

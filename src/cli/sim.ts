@@ -171,4 +171,73 @@ export function simCommands(program: Command) {
       }
       stopOnSignal(() => hubject.stop())
     })
+
+  const opcp = sim
+    .command('opcp')
+    .description(
+      'run a simulated Hubject Plug&Charge ecosystem (OPCP 1.0.0): tokens, root and provisioning certificate pools, ' +
+        'the CPS signing contract data, the contract pool and signed webhooks',
+    )
+    .option('--port <port>', 'port of the simulator', '8790')
+    .option('--host <host>', 'interface', '127.0.0.1')
+    .option('--client-id <id>', 'the OAuth2 client ID openpnc must present', 'openpnc-mo')
+    .option('--client-secret <secret>', 'its client secret', 'sim-secret')
+    .option('--audience <uri>', 'the audience openpnc must ask for', 'https://opcp.sim.openpnc.test')
+    .option('--provider <list>', 'EMAID provider prefixes the MO may use (comma-separated, e.g. DE8PS)', 'DE8PS')
+    .option('--vehicles <n>', 'vehicles to put in the provisioning certificate pool at start', '0')
+    .option('--new-pcp-field-names', 'answer PCP calls with the new field names (provisioningCertificate, subCa1Certificate, ...)')
+    .option('--oem-root-out <file>', "write the test OEM root (PEM) here, for openpnc's OPENPNC_PKI_TRUSTED_ROOTS")
+    .action(async (o) => {
+      const { writeFileSync } = await import('node:fs')
+      const { OpcpSimulator } = await import('../sim/opcp/sim.ts')
+      const vehicles = Number(o.vehicles)
+      if (!Number.isInteger(vehicles) || vehicles < 0) throw new Error('--vehicles must be a whole number')
+      const simulator = new OpcpSimulator({
+        host: o.host,
+        port: Number(o.port),
+        clientId: o.clientId,
+        clientSecret: o.clientSecret,
+        audience: o.audience,
+        providerIds: String(o.provider)
+          .split(',')
+          .map((p) => p.trim())
+          .filter(Boolean),
+        newPcpFieldNames: Boolean(o.newPcpFieldNames),
+      })
+      const url = await simulator.start()
+      const out = process.stdout
+      out.write(`simulated Hubject Plug&Charge (OPCP 1.0.0) at ${url}\n`)
+      out.write(`token URL ${simulator.tokenUrl}, client ${simulator.clientId} / ${simulator.clientSecret}\n`)
+      if (o.oemRootOut) {
+        writeFileSync(o.oemRootOut, simulator.oemRootPem())
+        out.write(`test OEM root written to ${o.oemRootOut}\n`)
+      }
+      out.write('give openpnc:\n')
+      out.write(`OPENPNC_OPCP_URL=${url}\n`)
+      out.write(`OPENPNC_OPCP_TOKEN_URL=${simulator.tokenUrl}\n`)
+      out.write(`OPENPNC_OPCP_CLIENT_ID=${simulator.clientId}\n`)
+      out.write(`OPENPNC_OPCP_CLIENT_SECRET=${simulator.clientSecret}\n`)
+      out.write(`OPENPNC_OPCP_AUDIENCE=${simulator.audience}\n`)
+      if (o.oemRootOut) out.write(`OPENPNC_PKI_TRUSTED_ROOTS=${o.oemRootOut}\n`)
+      for (let i = 0; i < vehicles; i++) out.write(`vehicle ${(await simulator.addVehicle()).pcid}\n`)
+      stopOnSignal(() => simulator.stop())
+    })
+
+  opcp
+    .command('add-vehicle [pcid]')
+    .description('put a vehicle (a new provisioning certificate) in a running OPCP simulator and print its PCID')
+    .requiredOption('--url <url>', 'the simulator, as `openpnc sim opcp` printed it')
+    .action(async (pcid: string | undefined, o: { url: string }) => {
+      const { request } = await import('undici')
+      const answer = await request(`${o.url.replace(/\/+$/, '')}/sim/vehicles`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(pcid === undefined ? {} : { pcid }),
+      })
+      const body = (await answer.body.json()) as { pcid?: string; errorMessages?: string[] }
+      if (answer.statusCode !== 201 || !body.pcid) {
+        throw new Error(`the simulator answered HTTP ${answer.statusCode}: ${(body.errorMessages ?? []).join('; ')}`)
+      }
+      process.stdout.write(`${body.pcid}\n`)
+    })
 }
