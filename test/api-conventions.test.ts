@@ -5,6 +5,7 @@ import { ADMIN_API } from '../src/protocols/admin-api/routes.ts'
 import { DRIVE_API } from '../src/protocols/drive-api/routes.ts'
 import { OCPI_ADMIN_API } from '../src/protocols/ocpi/admin-api.ts'
 import { OICP_ADMIN_API } from '../src/protocols/oicp/admin-api.ts'
+import { OPCP_ADMIN_API } from '../src/protocols/opcp/admin-api.ts'
 import { backends, startTestPlatform, type TestPlatform } from './support.ts'
 
 for (const backend of backends()) {
@@ -133,6 +134,7 @@ for (const backend of backends()) {
         ...Object.values(ADMIN_API),
         ...Object.values(OCPI_ADMIN_API),
         ...Object.values(OICP_ADMIN_API),
+        ...Object.values(OPCP_ADMIN_API),
       ]) {
         const path = spec.url.replace(/:(\w+)/g, '{$1}')
         const operation = doc.paths[path]?.[spec.method.toLowerCase()]
@@ -154,6 +156,7 @@ for (const backend of backends()) {
         ...Object.values(ADMIN_API),
         ...Object.values(OCPI_ADMIN_API),
         ...Object.values(OICP_ADMIN_API),
+        ...Object.values(OPCP_ADMIN_API),
       ]
       for (const spec of tables) {
         assert.ok(t.app.hasRoute({ method: spec.method, url: spec.url }), `${spec.method} ${spec.url} is served`)

@@ -6,18 +6,23 @@ import { ADMIN_API } from '../src/protocols/admin-api/routes.ts'
 import { DRIVE_API } from '../src/protocols/drive-api/routes.ts'
 import { OCPI_ADMIN_API } from '../src/protocols/ocpi/admin-api.ts'
 import { OICP_ADMIN_API } from '../src/protocols/oicp/admin-api.ts'
+import { OPCP_ADMIN_API } from '../src/protocols/opcp/admin-api.ts'
 import { expectedOcpiRoutes } from '../src/protocols/ocpi/server.ts'
 import { ADMIN_KEY, backends, startTestPlatform, type TestPlatform } from './support.ts'
 
 type Schema = { type?: string | string[]; anyOf?: Schema[]; properties?: Record<string, Schema>; items?: Schema; const?: unknown }
 
 const ROUTES = [
-  ...[...Object.values(DRIVE_API), ...Object.values(ADMIN_API), ...Object.values(OCPI_ADMIN_API), ...Object.values(OICP_ADMIN_API)].map(
-    (s) => ({
-      method: s.method,
-      url: s.url,
-    }),
-  ),
+  ...[
+    ...Object.values(DRIVE_API),
+    ...Object.values(ADMIN_API),
+    ...Object.values(OCPI_ADMIN_API),
+    ...Object.values(OICP_ADMIN_API),
+    ...Object.values(OPCP_ADMIN_API),
+  ].map((s) => ({
+    method: s.method,
+    url: s.url,
+  })),
   ...expectedOcpiRoutes(),
   { method: 'GET', url: '/health' },
 ]

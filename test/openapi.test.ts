@@ -9,6 +9,7 @@ import { DRIVE_API } from '../src/protocols/drive-api/routes.ts'
 import { statusOf, type ErrorCode } from '../src/infra/http/error-codes.ts'
 import { OCPI_ADMIN_API } from '../src/protocols/ocpi/admin-api.ts'
 import { OICP_ADMIN_API } from '../src/protocols/oicp/admin-api.ts'
+import { OPCP_ADMIN_API } from '../src/protocols/opcp/admin-api.ts'
 import { makeOemPki } from './oem-pki.ts'
 import { ADMIN_KEY, backends, startTestPlatform, type TestPlatform } from './support.ts'
 
@@ -27,6 +28,7 @@ const TABLES: Spec[] = [
   ...Object.values(ADMIN_API),
   ...Object.values(OCPI_ADMIN_API),
   ...Object.values(OICP_ADMIN_API),
+  ...Object.values(OPCP_ADMIN_API),
 ]
 const pathOf = (spec: Spec) => spec.url.replace(/:(\w+)/g, '{$1}')
 
@@ -142,6 +144,7 @@ for (const backend of backends()) {
           apiKey,
           { url, payload: { pcid: 'WDBRF61J21F123456', certificate: { oemProvisioningCertificate: otherVehicle.toString('base64') } } },
         ],
+        ['opcp_not_configured', apiKey, { url, payload: { pcid: 'WDBRF61J21F123456', certificate: { source: 'pcp' } } }],
       ]
       for (const [code, key, request] of cases) {
         const response = await t.request(key, { method: 'POST', ...request })
@@ -150,8 +153,14 @@ for (const backend of backends()) {
         assert.ok(documentedCodes(op, response.statusCode).includes(code), `${code} is documented under ${response.statusCode}`)
         if (code === 'check_digit_mismatch') assert.equal(response.json().error.expected, 'P')
       }
-      // Answered where the setting they need is made: a trusted OEM root for a second vehicle.
-      const elsewhere = { emaid_bound_to_other_pcid: 'test/contract-certificates.test.ts' }
+      // Answered where the setting they need is made: a trusted OEM root for a second vehicle, and a
+      // connection to Hubject's ecosystem (its simulator).
+      const elsewhere = {
+        emaid_bound_to_other_pcid: 'test/contract-certificates.test.ts',
+        pcid_not_in_pcp: 'test/opcp-ecosystem.test.ts',
+        invalid_pcp_certificate: 'test/opcp-ecosystem.test.ts',
+        opcp_error: 'test/opcp-ecosystem.test.ts',
+      }
       assert.deepEqual(
         [...cases.map(([code]) => code), ...Object.keys(elsewhere)].sort(),
         [...(spec.errors ?? [])].sort(),
@@ -191,7 +200,7 @@ for (const backend of backends()) {
         payload: { enabled: false },
       })
       const R = DRIVE_API
-      const A = { ...ADMIN_API, ...OCPI_ADMIN_API, ...OICP_ADMIN_API }
+      const A = { ...ADMIN_API, ...OCPI_ADMIN_API, ...OICP_ADMIN_API, ...OPCP_ADMIN_API }
       const pnc = '/v1/users/driver-1/charging-keys/plug-and-charge'
       const cases: Array<[Spec, ErrorCode, InjectOptions & { key?: string | null }]> = [
         [R.getUser, 'missing_api_key', { url: '/v1/users/driver-1', key: null }],

@@ -6,6 +6,7 @@ import { DRIVE_API } from '../src/protocols/drive-api/routes.ts'
 import { MAX_PARAM_LENGTH } from '../src/server.ts'
 import { OCPI_ADMIN_API } from '../src/protocols/ocpi/admin-api.ts'
 import { OICP_ADMIN_API } from '../src/protocols/oicp/admin-api.ts'
+import { OPCP_ADMIN_API } from '../src/protocols/opcp/admin-api.ts'
 import { expectedOcpiRoutes } from '../src/protocols/ocpi/server.ts'
 import { ADMIN_KEY, backends, startTestPlatform, type TestPlatform } from './support.ts'
 
@@ -17,6 +18,7 @@ const REST_ROUTES = [
   ...Object.values(ADMIN_API),
   ...Object.values(OCPI_ADMIN_API),
   ...Object.values(OICP_ADMIN_API),
+  ...Object.values(OPCP_ADMIN_API),
 ]
 
 /** The JSON types a schema accepts. */

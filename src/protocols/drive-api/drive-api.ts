@@ -5,6 +5,7 @@ import { apiKeyRoutes } from '../../infra/http/api-key-routes.ts'
 import { organizationOf } from '../../infra/http/auth.ts'
 import type { Platform } from '../../platform.ts'
 import { opcpNotConfigured } from '../opcp/ecosystem.ts'
+import { invalid } from '../../core/errors.ts'
 import { DRIVE_API as R } from './routes.ts'
 import {
   ChargingKeyList,
@@ -167,28 +168,18 @@ export const driveApi: FastifyPluginAsyncTypebox<{ platform: Platform }> = async
       ...R.issueContractCertificate.doc,
       params: KeyParams,
       body: ProvisioningCertificateInput,
-      response: {
-        201: ContractCertificateResponse,
-        202: Type.Object(
-          { publication: PublicationResponse },
-          { description: 'source pcp while Hubject cannot be reached: the contract follows (see publication)' },
-        ),
-        ...errors,
-      },
+      response: { 201: ContractCertificateResponse, ...errors },
     },
     handler: async (request, reply) => {
       const { userId, keyIdOrContractId } = request.params
       const org = organizationOf(request)
       const provisioning = provisioningSource(request.body)
       if (provisioning.source === 'pcp') {
-        const { contract, publication } = await ecosystem().issueFromPcp(org, userId, keyIdOrContractId)
-        if (!contract) return reply.code(202).send({ publication: presentPublication(publication) })
-        return reply
-          .code(201)
-          .send({
-            ...presentContractCertificate(contract.certificate, contract.contractData),
-            publication: presentPublication(publication),
-          })
+        throw invalid(
+          'validation_error',
+          'source: "pcp" for an existing key is POST .../contract-certificate/publication (the contract then goes through Hubject\'s ecosystem)',
+          { field: 'source' },
+        )
       }
       const issued = await contracts.issue(org, userId, keyIdOrContractId, provisioning)
       return reply.code(201).send(presentContractCertificate(issued.certificate, issued.contractData))
@@ -216,12 +207,10 @@ export const driveApi: FastifyPluginAsyncTypebox<{ platform: Platform }> = async
         peer: request.body.peer ?? 'contract',
         provisioning,
       })
-      return reply
-        .code(201)
-        .send({
-          ...presentContractCertificate(issued.certificate, issued.contractData),
-          ...(await publicationOfKey(issued.certificate.keyId)),
-        })
+      return reply.code(201).send({
+        ...presentContractCertificate(issued.certificate, issued.contractData),
+        ...(await publicationOfKey(issued.certificate.keyId)),
+      })
     },
   })
 
@@ -248,6 +237,15 @@ export const driveApi: FastifyPluginAsyncTypebox<{ platform: Platform }> = async
     handler: async (request) => {
       const { userId, keyIdOrContractId } = request.params
       return presentPublication(await ecosystem().publicationOf(organizationOf(request), userId, keyIdOrContractId))
+    },
+  })
+
+  app.route({
+    ...R.publishContract.route,
+    schema: { ...R.publishContract.doc, params: KeyParams, response: { 202: PublicationResponse, ...errors } },
+    handler: async (request, reply) => {
+      const { userId, keyIdOrContractId } = request.params
+      return reply.code(202).send(presentPublication(await ecosystem().publish(organizationOf(request), userId, keyIdOrContractId)))
     },
   })
 

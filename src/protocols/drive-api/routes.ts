@@ -243,10 +243,6 @@ export const DRIVE_API = routeTable({
       'contract_certificate_exists',
       'emaid_bound_to_other_pcid',
       'invalid_valid_to',
-      'opcp_not_configured',
-      'pcid_not_in_pcp',
-      'invalid_pcp_certificate',
-      'opcp_error',
     ],
     example: {
       request: provisioningCertificate,
@@ -308,6 +304,25 @@ export const DRIVE_API = routeTable({
       "How far the key's contract is on its way through Hubject's Plug&Charge ecosystem: pending, published (in the CCP), failed (with the reason) or withdrawn",
     errors: ['user_not_found', 'charging_key_not_found', 'publication_not_found', 'opcp_not_configured'],
     example: { response: publication },
+  },
+  publishContract: {
+    method: 'POST',
+    url: '/v1/users/:userId/charging-keys/:keyIdOrContractId/contract-certificate/publication',
+    auth: org('charging-keys'),
+    tag: 'Contract certificates',
+    summary:
+      "Send an existing Plug&Charge key's contract through Hubject's ecosystem: the vehicle's provisioning certificate from the PCP (when the key has no active contract), our CA issues it, the CPS signs it into the CCP; answered at once, the publication says how far it is",
+    errors: [
+      'user_not_found',
+      'charging_key_not_found',
+      'not_a_plug_and_charge_key',
+      'opcp_not_configured',
+      'pcid_not_in_pcp',
+      'invalid_pcp_certificate',
+      'opcp_error',
+      'emaid_bound_to_other_pcid',
+    ],
+    example: { request: {}, response: { ...publication, state: 'pending', step: 'signing', publishedAt: null } },
   },
   retryContractPublication: {
     method: 'POST',

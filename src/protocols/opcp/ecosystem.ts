@@ -135,12 +135,13 @@ export class Opcp {
     return { key, contract: null, publication: publication! }
   }
 
-  /** POST .../contract-certificate with source "pcp": an existing key's contract through the ecosystem (again, after a revocation). */
-  async issueFromPcp(
-    org: OrganizationPolicy,
-    userExternalId: string,
-    ref: string,
-  ): Promise<{ contract: IssuedContract | null; publication: Publication }> {
+  /**
+   * POST .../contract-certificate/publication: an existing key's contract through the ecosystem
+   * (also again, after a revocation). Without an active contract the provisioning certificate
+   * comes from the PCP (an unknown PCID is refused at once); the rest follows through the
+   * delivery engine.
+   */
+  async publish(org: OrganizationPolicy, userExternalId: string, ref: string): Promise<Publication> {
     const row = await this.keyRow(org, userExternalId, ref)
     if (row.type !== 'plug_and_charge') {
       throw invalid(
@@ -149,27 +150,19 @@ export class Opcp {
       )
     }
     const current = await this.ctx.contracts.latestOfKey(row.id)
-    if (current?.certificate.status === 'active') {
-      const tracked = await this.publication.get(row.id)
-      if (tracked)
-        throw new OpenpncError(
-          'conflict',
-          'contract_certificate_exists',
-          'the key has an active contract certificate in the ecosystem: renew or revoke it',
-        )
-    }
-    const provisioning = current?.certificate.status === 'active' ? null : await this.provisioningNow(row.pcid!)
-    let contract: IssuedContract | null = null
+    const active = current?.certificate.status === 'active'
+    const provisioning = active ? null : await this.provisioningNow(row.pcid!)
+    let issued = false
     if (provisioning) {
-      const issued = await this.ctx.contracts.issueForKey(row.id, provisioning, 'partner').catch((error: unknown) => {
+      const result = await this.ctx.contracts.issueForKey(row.id, provisioning, 'partner').catch((error: unknown) => {
         throw fromPcp(error, row.pcid!)
       })
-      if (issued && issued !== 'exists') contract = issued
+      issued = result !== null
     }
     const tracked = await this.ctx.db
       .transaction()
-      .execute((trx) => OpcpPublication.track(trx, row, current?.certificate.status === 'active' || contract ? 'signing' : 'provisioning'))
-    return { contract: contract ?? (await this.ctx.contracts.latestOfKey(row.id)), publication: toPublication(tracked) }
+      .execute((trx) => OpcpPublication.track(trx, row, active || issued ? 'signing' : 'provisioning'))
+    return toPublication(tracked)
   }
 
   /** A key's publication in the ecosystem (404 publication_not_found when its contract does not go through it). */

@@ -86,14 +86,12 @@ export class OpcpWebhooks {
       .insertInto('opcp_webhook_endpoints')
       .values({ ...endpoint, secret_sealed: this.box.seal(body.secret, secretContext(body.id)) })
       .onConflict((oc) =>
-        oc
-          .column('id')
-          .doUpdateSet({
-            url,
-            events: [...events],
-            secret_sealed: this.box.seal(body.secret as string, secretContext(body.id as string)),
-            active: true,
-          }),
+        oc.column('id').doUpdateSet({
+          url,
+          events: [...events],
+          secret_sealed: this.box.seal(body.secret as string, secretContext(body.id as string)),
+          active: true,
+        }),
       )
       .execute()
     this.secrets = null
