@@ -133,6 +133,13 @@ for (const backend of backends()) {
       assert.equal(certificate.publication.state, 'published')
       const lookup = sim.calls.filter((c) => operationOf(c) === 'provisioningCertificate' && c.path.endsWith(vehicle.pcid))
       assert.equal(lookup.length, 1, 'the PCP was asked once')
+      // Hubject's CCP, asked now (lookupContract), holds our current contract.
+      const pool = await drive('GET', `${keyUrl(created.contractId)}/contract-certificate/publication/pool`)
+      assert.equal(pool.statusCode, 200, pool.body)
+      assert.deepEqual(
+        { inPool: pool.json().inPool, current: pool.json().current, pcids: pool.json().contracts.map((c: { pcid: string }) => c.pcid) },
+        { inPool: true, current: true, pcids: [vehicle.pcid] },
+      )
     })
 
     test('an unknown PCID is refused at once with pcid_not_in_pcp (422), naming it, and no key is made', async () => {
@@ -262,6 +269,8 @@ for (const backend of backends()) {
       assert.equal(revoked.json().status, 'revoked')
       await untilState(first.contractId, 'withdrawn')
       assert.equal(sim.contracts.has(first.contractCertificate.emaid), false)
+      const pool = (await drive('GET', `${keyUrl(first.contractId)}/contract-certificate/publication/pool`)).json()
+      assert.deepEqual({ inPool: pool.inPool, current: pool.current }, { inPool: false, current: false })
       assert.equal((await drive('DELETE', keyUrl(second.contractId))).statusCode, 204)
       await waitFor(async () => !sim.contracts.has(second.contractCertificate.emaid), 20_000, 'the deleted key is out of the CCP')
       const deletes = sim.calls.filter((c) => operationOf(c) === 'deleteContract')

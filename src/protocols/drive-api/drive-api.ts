@@ -16,6 +16,7 @@ import {
   provisioningSource,
   ProvisioningCertificateInput,
   PublicationResponse,
+  PoolLookupResponse,
   RenewContractBody,
   RevokeContractBody,
   ChargingKeyResponse,
@@ -246,6 +247,15 @@ export const driveApi: FastifyPluginAsyncTypebox<{ platform: Platform }> = async
     handler: async (request, reply) => {
       const { userId, keyIdOrContractId } = request.params
       return reply.code(202).send(presentPublication(await ecosystem().publish(organizationOf(request), userId, keyIdOrContractId)))
+    },
+  })
+
+  app.route({
+    ...R.lookupContractInPool.route,
+    schema: { ...R.lookupContractInPool.doc, params: KeyParams, response: { 200: PoolLookupResponse, ...errors } },
+    handler: async (request) => {
+      const { userId, keyIdOrContractId } = request.params
+      return ecosystem().lookup(organizationOf(request), userId, keyIdOrContractId)
     },
   })
 

@@ -324,6 +324,31 @@ export const DRIVE_API = routeTable({
     ],
     example: { request: {}, response: { ...publication, state: 'pending', step: 'signing', publishedAt: null } },
   },
+  lookupContractInPool: {
+    method: 'GET',
+    url: '/v1/users/:userId/charging-keys/:keyIdOrContractId/contract-certificate/publication/pool',
+    auth: org('charging-keys'),
+    tag: 'Contract certificates',
+    summary:
+      "Ask Hubject's Contract Certificate Pool now what it holds for the key's EMAID (lookupContract), and whether it is our current contract",
+    errors: ['user_not_found', 'charging_key_not_found', 'publication_not_found', 'opcp_not_configured', 'opcp_error'],
+    example: {
+      response: {
+        emaid: 'DE8PSC0AD21B13P',
+        inPool: true,
+        current: true,
+        contracts: [
+          {
+            pcid: 'WDBRF61J21F123456',
+            defaultContract: true,
+            validFrom: '2026-01-15T09:00:00.000Z',
+            validTo: '2028-01-15T00:00:00.000Z',
+            ours: true,
+          },
+        ],
+      },
+    },
+  },
   retryContractPublication: {
     method: 'POST',
     url: '/v1/users/:userId/charging-keys/:keyIdOrContractId/contract-certificate/publication/retry',

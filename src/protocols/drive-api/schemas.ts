@@ -153,6 +153,25 @@ export const PublicationResponse = Type.Object(
   { title: 'ContractPublication', description: "a contract's way through Hubject's Plug&Charge ecosystem (OPCP)" },
 )
 
+const NullableText = Type.Union([Type.String(), Type.Null()])
+export const PoolLookupResponse = Type.Object(
+  {
+    emaid: Type.String(),
+    inPool: Type.Boolean({ description: 'the pool holds a contract for this EMAID' }),
+    current: Type.Boolean({ description: 'one of them is our current contract certificate' }),
+    contracts: Type.Array(
+      Type.Object({
+        pcid: NullableText,
+        defaultContract: Type.Union([Type.Boolean(), Type.Null()]),
+        validFrom: NullableText,
+        validTo: NullableText,
+        ours: Type.Boolean({ description: 'this is our current contract certificate' }),
+      }),
+    ),
+  },
+  { title: 'ContractPoolLookup' },
+)
+
 export function presentPublication(p: Publication): Static<typeof PublicationResponse> {
   const iso = (d: Date | null) => (d === null ? null : d.toISOString())
   return {

@@ -13,6 +13,8 @@ import { keyNotFound, type ChargingKeys } from '../../services/keys/charging-key
 import { OpcpClient, OpcpError } from './client.ts'
 import { OpcpPublication, opcpRefused, pcidNotInPcp, toPublication, type Publication } from './publication.ts'
 import { OpcpRoots } from './roots.ts'
+import { ISO_15118_2_NAMESPACE } from './protocol.ts'
+import { isJsonObject } from '../../core/json.ts'
 import { OpcpWebhooks } from './webhooks.ts'
 
 export interface OpcpContext {
@@ -173,6 +175,30 @@ export class Opcp {
     return publication
   }
 
+  /**
+   * What Hubject's Contract Certificate Pool holds for the key's EMAID now (lookupContract): every
+   * contract stored for it, and whether one of them is our current certificate.
+   */
+  async lookup(org: OrganizationPolicy, userExternalId: string, ref: string): Promise<PoolLookup> {
+    const row = await this.keyRow(org, userExternalId, ref)
+    const publication = await this.publication.get(row.id)
+    if (!publication) throw publicationNotFound(ref)
+    const answer = await this.client
+      .call('lookupContract', { params: { emaid: publication.emaid }, query: { xsdMsgDefNamespace: ISO_15118_2_NAMESPACE }, accept: [404] })
+      .catch((error: unknown) => {
+        throw error instanceof OpcpError ? opcpRefused(error) : error
+      })
+    const current = await this.ctx.contracts.latestOfKey(row.id)
+    const ours = current?.certificate.status === 'active' ? current.contractData.contractCertificate : null
+    const contracts = answer.status === 404 ? [] : readLookup(answer.body)
+    return {
+      emaid: publication.emaid,
+      inPool: contracts.length > 0,
+      current: ours !== null && contracts.some((c) => c.contractCertificate === ours),
+      contracts: contracts.map(({ contractCertificate, ...rest }) => ({ ...rest, ours: ours !== null && contractCertificate === ours })),
+    }
+  }
+
   /** The partner's retry of a failed (or pending) publication. */
   async retry(org: OrganizationPolicy, userExternalId: string, ref: string): Promise<Publication> {
     const row = await this.keyRow(org, userExternalId, ref)
@@ -190,6 +216,34 @@ export class Opcp {
     if (!row) throw keyNotFound(ref)
     return row
   }
+}
+
+/** What the CCP holds for an EMAID, as partners see it. */
+export interface PoolLookup {
+  emaid: string
+  inPool: boolean
+  /** the pool holds our current contract certificate */
+  current: boolean
+  contracts: Array<{
+    pcid: string | null
+    defaultContract: boolean | null
+    validFrom: string | null
+    validTo: string | null
+    ours: boolean
+  }>
+}
+
+/** Reads a LookupContractResponse (XMLContracts). */
+function readLookup(body: unknown) {
+  const list = isJsonObject(body) && Array.isArray(body.XMLContracts) ? body.XMLContracts : []
+  const text = (v: unknown) => (typeof v === 'string' && v !== '' ? v : null)
+  return list.filter(isJsonObject).map((c) => ({
+    pcid: text(c.pcid),
+    defaultContract: typeof c.defaultContract === 'boolean' ? c.defaultContract : null,
+    validFrom: text(c.certValidFrom),
+    validTo: text(c.certValidTo),
+    contractCertificate: text(c.contractCertificate),
+  }))
 }
 
 export const publicationNotFound = (ref: string) =>
