@@ -121,6 +121,10 @@ const SETTINGS = {
     env: 'OPENPNC_OPCP_ROOTS_REFRESH_MS',
     schema: Type.Integer({ minimum: 1000, maximum: 604_800_000, default: 21_600_000 }),
   },
+  // The sandbox may start a simulated Hubject ecosystem (`openpnc sim opcp`) in the same process and
+  // connect to it, unless OPENPNC_OPCP_URL names a real one.
+  sandboxOpcp: { env: 'OPENPNC_SANDBOX_OPCP', schema: Type.Boolean({ default: false }) },
+  sandboxOpcpPort: { env: 'OPENPNC_SANDBOX_OPCP_PORT', schema: Type.Integer({ minimum: 0, maximum: 65535, default: 8790 }) },
   partnerTimeoutMs: { env: 'OPENPNC_PARTNER_TIMEOUT_MS', schema: Type.Integer({ minimum: 100, maximum: 600_000, default: 10_000 }) },
 } as const
 

@@ -12,9 +12,11 @@ import { LOCATION_RECORD_READERS } from './protocols/location-readers.ts'
 import { startOicpListener, type OicpListener } from './protocols/oicp/server.ts'
 import { createLogger } from './infra/logger.ts'
 import { createPlatform, type Platform } from './platform.ts'
-import { createSandbox } from './sim/sandbox.ts'
+import { createSandbox, startSandboxEcosystem } from './sim/sandbox.ts'
+import type { OpcpSimulator } from './sim/opcp/sim.ts'
 import { shutDownInSteps } from './shutdown.ts'
 import { VERSION } from './version.ts'
+import { OPCP_WEBHOOK_PATH } from './protocols/opcp/server.ts'
 
 export interface RunningPlatform {
   platform: Platform
@@ -49,8 +51,17 @@ export interface StartOptions {
   logDestination?: DestinationStream
 }
 
-export async function startPlatform(config: Config, options: StartOptions = {}): Promise<RunningPlatform> {
-  const log = createLogger(config.logLevel, config.logFormat, options.logDestination)
+export async function startPlatform(given: Config, options: StartOptions = {}): Promise<RunningPlatform> {
+  const log = createLogger(given.logLevel, given.logFormat, options.logDestination)
+  let config = given
+  let sandboxEcosystem: OpcpSimulator | undefined
+  if (config.sandbox && config.sandboxOpcp && !config.opcpUrl) {
+    ;({ config, simulator: sandboxEcosystem } = await startSandboxEcosystem(config))
+    log.info(
+      { opcpUrl: config.opcpUrl },
+      `sandbox: a simulated Hubject ecosystem runs at ${config.opcpUrl} (add vehicles with: openpnc sim opcp add-vehicle --url ${config.opcpUrl})`,
+    )
+  }
   const database = await openDatabase({
     databaseUrl: config.databaseUrl,
     dataDir: config.dataDir,
@@ -131,6 +142,9 @@ export async function startPlatform(config: Config, options: StartOptions = {}):
   platform.ocpi.locationPull.start()
   platform.oicp.evsePull.start()
   await platform.opcp?.start()
+  if (sandboxEcosystem && platform.opcp && url && (await platform.opcp.webhooks.endpoints()).length === 0) {
+    await platform.opcp.webhooks.register(`${platform.publicUrl()}${OPCP_WEBHOOK_PATH}`)
+  }
 
   // Replays are kept 24 hours; sweep the older ones now and then.
   const sweep = setInterval(() => {
@@ -182,6 +196,7 @@ export async function startPlatform(config: Config, options: StartOptions = {}):
         { name: 'wrote the buffered authorization decisions', run: () => platform.decisions.flush() },
         { name: 'wrote the buffered authorized sessions', run: () => platform.sessions.flush() },
         { name: 'closed the database', run: () => database.close() },
+        ...(sandboxEcosystem ? [{ name: 'stopped the simulated Hubject ecosystem', run: () => sandboxEcosystem.stop() }] : []),
       ],
       { timeoutMs: config.shutdownTimeoutMs, log },
     )

@@ -131,6 +131,7 @@ for (const backend of backends()) {
       assert.equal(row.signed_data, stored.signedData)
       const certificate = (await drive('GET', `${keyUrl(created.contractId)}/contract-certificate`)).json()
       assert.equal(certificate.publication.state, 'published')
+      assert.equal((await drive('GET', keyUrl(created.contractId))).json().contractPublication, 'published')
       const lookup = sim.calls.filter((c) => operationOf(c) === 'provisioningCertificate' && c.path.endsWith(vehicle.pcid))
       assert.equal(lookup.length, 1, 'the PCP was asked once')
       // Hubject's CCP, asked now (lookupContract), holds our current contract.

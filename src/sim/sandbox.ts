@@ -1,5 +1,7 @@
 import { saveOcpiLocations } from '../protocols/ocpi/locations.ts'
 import type { Platform } from '../platform.ts'
+import type { Config } from '../config.ts'
+import type { OpcpSimulator } from './opcp/sim.ts'
 import { generateLocations } from './locations.ts'
 
 export const SANDBOX = {
@@ -8,6 +10,8 @@ export const SANDBOX = {
   user: { id: 'demo-driver', email: 'driver@example.com' },
   // a generated EMAID: the documentation's example contract stays free for the walk-through
   vehicle: { pcid: 'WVWZZZ1KZAW000001' },
+  /** with OPENPNC_SANDBOX_OPCP: a vehicle whose provisioning certificate is in the simulated PCP */
+  ecosystemVehicle: { pcid: 'WVWZZZ1KZAW000002' },
   /** a European charging network to search, about one EVSE in five Plug&Charge capable */
   locations: 5000,
 }
@@ -35,4 +39,30 @@ export async function createSandbox(platform: Platform): Promise<{ organizationI
   await platform.chargingKeys.createPlugAndCharge(organization, SANDBOX.user.id, SANDBOX.vehicle)
   await saveOcpiLocations(platform.db, null, generateLocations({ count: SANDBOX.locations, seed: 2026, version: '2.3.0' }))
   return { organizationId: organization.id, apiKey: key.apiKey }
+}
+
+/**
+ * OPENPNC_SANDBOX_OPCP: a simulated Hubject ecosystem in this process, and the platform's OPCP
+ * settings pointing at it. Its OEM root reaches the trust anchors through its Root Certificate Pool.
+ */
+export async function startSandboxEcosystem(config: Config): Promise<{ config: Config; simulator: OpcpSimulator }> {
+  const { OpcpSimulator } = await import('./opcp/sim.ts')
+  const simulator = new OpcpSimulator({
+    host: '127.0.0.1',
+    port: config.sandboxOpcpPort,
+    providerIds: [`${config.emaidPrefixParts.country}${config.emaidPrefixParts.provider}`, SANDBOX.contractIdPrefix.replace('-', '')],
+  })
+  const url = await simulator.start()
+  await simulator.addVehicle(SANDBOX.ecosystemVehicle.pcid)
+  return {
+    simulator,
+    config: {
+      ...config,
+      opcpUrl: url,
+      opcpTokenUrl: simulator.tokenUrl,
+      opcpClientId: simulator.clientId,
+      opcpClientSecret: simulator.clientSecret,
+      opcpAudience: simulator.audience,
+    },
+  }
 }

@@ -328,6 +328,12 @@ export const ChargingKeyResponse = Type.Object(
         { description: 'Plug&Charge keys with a contract certificate from our CA: the latest one' },
       ),
     ),
+    contractPublication: Type.Optional(
+      Type.Union([Type.Literal('pending'), Type.Literal('published'), Type.Literal('failed'), Type.Literal('withdrawn')], {
+        description:
+          "keys whose contract goes through Hubject's ecosystem: how far it got there (details at .../contract-certificate/publication)",
+      }),
+    ),
     created: DateTime('when the key was created'),
     updated: DateTime('when the key last changed'),
   },
@@ -355,6 +361,7 @@ export function presentKey(key: ChargingKey): Static<typeof ChargingKeyResponse>
     ...(key.contractCertificate && {
       contractCertificate: { status: key.contractCertificate.status, validTo: key.contractCertificate.notAfter.toISOString() },
     }),
+    ...(key.contractPublication && { contractPublication: key.contractPublication }),
     created: key.createdAt.toISOString(),
     updated: key.updatedAt.toISOString(),
   }

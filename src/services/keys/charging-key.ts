@@ -1,5 +1,5 @@
 import type { Selectable } from 'kysely'
-import type { ChargingKeysTable, ChargingKeyType, ContractCertificateStatus } from '../../infra/db/schema.ts'
+import type { ChargingKeysTable, ChargingKeyType, ContractCertificateStatus, OpcpPublicationState } from '../../infra/db/schema.ts'
 
 /** A charging key as the domain sees it: one model behind every protocol's view of it. */
 export interface ChargingKey {
@@ -25,6 +25,8 @@ export interface ChargingKey {
   deletedAt: Date | null
   /** Plug&Charge keys with a contract certificate from our CA: the latest one's standing */
   contractCertificate?: { status: ContractCertificateStatus; notAfter: Date }
+  /** Plug&Charge keys whose contract goes through Hubject's ecosystem: how far it got there */
+  contractPublication?: OpcpPublicationState
 }
 
 export type ChargingKeyRow = Selectable<ChargingKeysTable>

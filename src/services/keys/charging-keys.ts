@@ -233,7 +233,14 @@ export class ChargingKeys {
       .orderBy('seq', 'desc')
       .execute()
     const byKey = new Map(latest.map((c) => [c.key_id, { status: c.status, notAfter: new Date(c.not_after) }]))
-    return keys.map((k) => (byKey.has(k.id) ? { ...k, contractCertificate: byKey.get(k.id) } : k))
+    // Keys whose contract goes through Hubject's ecosystem also carry how far it got there.
+    const published = await this.ctx.db.selectFrom('opcp_contracts').select(['key_id', 'state']).where('key_id', 'in', ids).execute()
+    const stateOf = new Map(published.map((p) => [p.key_id, p.state]))
+    return keys.map((k) => ({
+      ...k,
+      ...(byKey.has(k.id) && { contractCertificate: byKey.get(k.id) }),
+      ...(stateOf.has(k.id) && { contractPublication: stateOf.get(k.id) }),
+    }))
   }
 
   async get(org: OrganizationPolicy, userExternalId: string, ref: string): Promise<ChargingKey> {
