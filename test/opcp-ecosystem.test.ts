@@ -129,6 +129,7 @@ for (const backend of backends()) {
         .where('emaid', '=', created.contractCertificate.emaid)
         .executeTakeFirstOrThrow()
       assert.equal(row.signed_data, stored.signedData)
+      assert.equal(published.signedData, stored.signedData)
       const certificate = (await drive('GET', `${keyUrl(created.contractId)}/contract-certificate`)).json()
       assert.equal(certificate.publication.state, 'published')
       assert.equal((await drive('GET', keyUrl(created.contractId))).json().contractPublication, 'published')

@@ -114,6 +114,7 @@ const publication = {
   lastError: null,
   cpsRootFingerprint: '5c2a3b0d9e7f4a18b6c1d2e3f405162738495a6b7c8d9e0f1a2b3c4d5e6f7081',
   cpsRootDistinguishedName: 'CN=V2G Root CA, O=Hubject GmbH, C=DE, DC=V2G',
+  signedData: 'PD94bWwgdmVyc2lvbj0iMS4wIiBlbmNvZGluZz0iVVRGLTgiPz4...',
   oemStatus: 'delivered',
   oemStatusAt: '2026-01-15T09:05:00.000Z',
   updated: '2026-01-15T09:05:00.000Z',

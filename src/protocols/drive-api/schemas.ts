@@ -136,6 +136,9 @@ export const PublicationResponse = Type.Object(
       description: 'SHA-256 fingerprint of the V2G root the CPS signed under',
     }),
     cpsRootDistinguishedName: Type.Union([Type.String(), Type.Null()]),
+    signedData: Type.Union([Type.String({ contentEncoding: 'base64' }), Type.Null()], {
+      description: "the CPS's signed contract data of the published contract: base64 of the ISO 15118-2 CertificateInstallationRes XML, as Hubject stores it",
+    }),
     oemStatus: Type.Union(
       [
         Type.Literal('queued'),
@@ -186,6 +189,7 @@ export function presentPublication(p: Publication): Static<typeof PublicationRes
     lastError: p.lastError,
     cpsRootFingerprint: p.cpsRootFingerprint,
     cpsRootDistinguishedName: p.cpsRootDistinguishedName,
+    signedData: p.signedData,
     oemStatus: p.oemStatus,
     oemStatusAt: iso(p.oemStatusAt),
     updated: p.updated.toISOString(),
