@@ -242,6 +242,29 @@ describe('openpnc CLI against a running server', () => {
     )
   })
 
+  test('opcp status on a server without a Hubject connection says opcp_not_configured and exits non-zero', async () => {
+    await assert.rejects(
+      run(process.execPath, [...CLI, 'opcp', 'status'], { cwd: ROOT, env: env() }),
+      (error: { code: number; stderr: string }) => error.code === 1 && /409 opcp_not_configured/.test(error.stderr),
+    )
+  })
+
+  test("sim opcp add-vehicle puts a vehicle's provisioning certificate in a running simulator's PCP and prints its PCID", async () => {
+    const { OpcpSimulator } = await import('../src/sim/opcp/sim.ts')
+    const sim = new OpcpSimulator()
+    await sim.start()
+    try {
+      const { stdout } = await run(process.execPath, [...CLI, 'sim', 'opcp', 'add-vehicle', 'WMICLITESTCAR0001', '--url', sim.url], {
+        cwd: ROOT,
+        env: env(),
+      })
+      assert.equal(stdout.trim(), 'WMICLITESTCAR0001')
+      assert.ok(sim.vehicles.has('WMICLITESTCAR0001'))
+    } finally {
+      await sim.stop()
+    }
+  })
+
   test('migrate brings an embedded database up to date', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'openpnc-migrate-'))
     const first = await run(process.execPath, [...CLI, 'migrate'], {
