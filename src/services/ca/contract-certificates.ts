@@ -211,17 +211,30 @@ export class ContractCertificates {
       if (current?.status === 'active') {
         throw conflict('contract_certificate_exists', 'the key has an active contract certificate: renew or revoke it')
       }
-      const validity = this.validity(now, row.valid_to_from_certificate ? null : row.valid_to, chain)
-      const minted = await this.mint(row, provisioning.publicKey, chain, validity)
-      const stored = await this.insert(trx, row, minted, chain, {
-        ecdhPeer: 'oem',
-        provisioningCertificate: pemBundle(provisioning),
-        renewalOf: null,
-        issuedBy: 'partner',
-      })
-      await this.followValidity(keys, row, minted.notAfter)
-      return { certificate: stored, contractData: minted.contractData }
+      return this.issueLocked(keys, trx, row, chain, provisioning, 'partner', now)
     })
+  }
+
+  /** A first certificate for a locked key from its checked provisioning certificate; the key's validity follows. */
+  private async issueLocked(
+    keys: KeyWrites,
+    trx: Db,
+    row: ChargingKeyRow,
+    chain: CaChain,
+    provisioning: { publicKey: Buffer; certificateDer: Buffer; chain: Buffer[] },
+    issuedBy: IssuedBy,
+    now: Date,
+  ): Promise<IssuedContract> {
+    const validity = this.validity(now, row.valid_to_from_certificate ? null : row.valid_to, chain)
+    const minted = await this.mint(row, provisioning.publicKey, chain, validity)
+    const stored = await this.insert(trx, row, minted, chain, {
+      ecdhPeer: 'oem',
+      provisioningCertificate: pemBundle(provisioning),
+      renewalOf: null,
+      issuedBy,
+    })
+    await this.followValidity(keys, row, minted.notAfter)
+    return { certificate: stored, contractData: minted.contractData }
   }
 
   /**
@@ -300,24 +313,34 @@ export class ContractCertificates {
    */
   async revoke(org: OrganizationPolicy, userExternalId: string, ref: string, reason: RevocationReason): Promise<ContractCertificate> {
     const { revoked, issuers } = await this.withKey(org, userExternalId, ref, async (keys, trx, row) => {
-      const now = new Date()
-      const rows = await trx
-        .updateTable('contract_certificates')
-        .set({ status: 'revoked', revoked_at: now, revocation_reason: reason, updated_at: now })
-        .where('key_id', '=', row.id)
-        .where('status', 'in', ['active', 'superseded'])
-        .returningAll()
-        .execute()
-      if (rows.length === 0) {
+      const issuers = await this.revokeLocked(keys, trx, row, reason)
+      if (issuers === null) {
         const latest = await this.latest(trx, row.id)
         if (!latest) throw contractCertificateNotFound(ref)
         throw conflict('contract_certificate_not_revocable', `the contract certificate is already ${latest.status}`)
       }
-      if (row.enabled) await keys.update(row.id, { enabled: false })
-      return { revoked: (await this.latest(trx, row.id))!, issuers: [...new Set(rows.map((r) => r.issuer_id))] }
+      return { revoked: (await this.latest(trx, row.id))!, issuers }
     })
     this.ctx.onRevoked(issuers)
     return toContractCertificate(revoked)
+  }
+
+  /**
+   * Revokes a locked key's current and superseded certificates and disables the key. Returns the
+   * issuers concerned (their CRLs are made anew), or null when there was nothing to revoke.
+   */
+  private async revokeLocked(keys: KeyWrites, trx: Db, row: { id: string; enabled: boolean }, reason: RevocationReason) {
+    const now = new Date()
+    const rows = await trx
+      .updateTable('contract_certificates')
+      .set({ status: 'revoked', revoked_at: now, revocation_reason: reason, updated_at: now })
+      .where('key_id', '=', row.id)
+      .where('status', 'in', ['active', 'superseded'])
+      .returning(['issuer_id'])
+      .execute()
+    if (rows.length === 0) return null
+    if (row.enabled) await keys.update(row.id, { enabled: false })
+    return [...new Set(rows.map((r) => r.issuer_id))]
   }
 
   /** GET .../contract-certificate: the key's latest certificate, with its contract data. */
@@ -347,17 +370,7 @@ export class ContractCertificates {
     return this.withKeyId(keyId, async (keys, trx, row) => {
       const current = await this.latest(trx, row.id)
       if (current?.status === 'active') return 'exists' as const
-      const checked = this.checkProvisioning(provisioning, row.pcid!, now)
-      const validity = this.validity(now, row.valid_to_from_certificate ? null : row.valid_to, chain)
-      const minted = await this.mint(row, checked.publicKey, chain, validity)
-      const stored = await this.insert(trx, row, minted, chain, {
-        ecdhPeer: 'oem',
-        provisioningCertificate: pemBundle(checked),
-        renewalOf: null,
-        issuedBy,
-      })
-      await this.followValidity(keys, row, minted.notAfter)
-      return { certificate: stored, contractData: minted.contractData }
+      return this.issueLocked(keys, trx, row, chain, this.checkProvisioning(provisioning, row.pcid!, now), issuedBy, now)
     })
   }
 
@@ -393,17 +406,9 @@ export class ContractCertificates {
       const revoke = async (keyId: string, reason: RevocationReason) => {
         const row = await trx.selectFrom('charging_keys').select(['id', 'enabled']).where('id', '=', keyId).forUpdate().executeTakeFirst()
         if (!row) return 0
-        const now = new Date()
-        const rows = await trx
-          .updateTable('contract_certificates')
-          .set({ status: 'revoked', revoked_at: now, revocation_reason: reason, updated_at: now })
-          .where('key_id', '=', row.id)
-          .where('status', 'in', ['active', 'superseded'])
-          .returning(['issuer_id'])
-          .execute()
-        if (row.enabled) await keys.update(row.id, { enabled: false })
-        for (const r of rows) issuers.add(r.issuer_id)
-        return rows.length
+        const revoked = (await this.revokeLocked(keys, trx, row, reason)) ?? []
+        for (const issuer of revoked) issuers.add(issuer)
+        return revoked.length
       }
       return work(trx, revoke)
     })
