@@ -37,8 +37,27 @@ for (const backend of backends()) {
       t.app.inject({ method, url, headers: { 'x-api-key': ADMIN_KEY }, ...(payload && { payload }) })
     const keyUrl = (contractId: string) => `/v1/users/driver/charging-keys/${contractId}`
     const publication = async (contractId: string) => (await drive('GET', `${keyUrl(contractId)}/contract-certificate/publication`)).json()
-    const untilState = (contractId: string, state: string, timeoutMs = 20_000) =>
-      waitFor(async () => (await publication(contractId)).state === state, timeoutMs, `${contractId} is ${state}`)
+    const untilState = async (contractId: string, state: string, timeoutMs = 20_000) => {
+      try {
+        await waitFor(async () => (await publication(contractId)).state === state, timeoutMs, `${contractId} is ${state}`)
+      } catch (error) {
+        const key = await t.platform.db.selectFrom('charging_keys').select('id').where('contract_id', '=', contractId).executeTakeFirst()
+        const rows =
+          await sql`SELECT c.state, c.wanted, c.step, c.version::text, d.version::text AS dv, d.delivered_version::text AS ddv, d.dead_at, d.last_error, d.lease_until, d.next_attempt_at, d.attempts
+          FROM opcp_contracts c LEFT JOIN deliveries d ON d.subject = 'contract:' || c.key_id::text WHERE c.key_id = ${key?.id ?? null}`.execute(
+            t.platform.db,
+          )
+        const events =
+          await sql`SELECT seq::text, tx_id::text, type FROM contract_certificate_events WHERE key_id = ${key?.id ?? null} ORDER BY seq`.execute(
+            t.platform.db,
+          )
+        const cursor =
+          await sql`SELECT name, next_tx_id::text, pg_snapshot_xmin(pg_current_snapshot())::text AS xmin FROM outbox_cursors`.execute(
+            t.platform.db,
+          )
+        throw new Error(`${(error as Error).message}: ${JSON.stringify({ rows: rows.rows, events: events.rows, cursor: cursor.rows })}`)
+      }
+    }
     const fromPcp = async (pcid: string, extra: object = {}) => {
       const response = await drive('POST', '/v1/users/driver/charging-keys/plug-and-charge', {
         pcid,
@@ -277,6 +296,28 @@ for (const backend of backends()) {
       await waitFor(async () => !sim.contracts.has(second.contractCertificate.emaid), 20_000, 'the deleted key is out of the CCP')
       const deletes = sim.calls.filter((c) => operationOf(c) === 'deleteContract')
       assert.ok(deletes.some((c) => c.path.endsWith(first.contractCertificate.emaid)))
+    })
+
+    test('a revocation racing a publishing round is never answered with a new certificate', async () => {
+      const created = await fromPcp((await sim.addVehicle(newPcid())).pcid)
+      await untilState(created.contractId, 'published')
+      const opcp = t.platform.opcp!
+      const key = await t.platform.db
+        .selectFrom('charging_keys')
+        .select('id')
+        .where('contract_id', '=', created.contractId)
+        .executeTakeFirstOrThrow()
+      // The round still reads the publication as wanted: the revocation's event has not been consumed.
+      await opcp.stop()
+      try {
+        await drive('POST', `${keyUrl(created.contractId)}/contract-certificate/revoke`, { reason: 'keyCompromise' })
+        await opcp.publication.reconcile(key.id)
+        assert.equal(await certificatesOf(created.contractId), 1, 'no certificate replaces the revoked one')
+      } finally {
+        await opcp.start()
+      }
+      await untilState(created.contractId, 'withdrawn')
+      assert.equal(await certificatesOf(created.contractId), 1)
     })
 
     describe('webhooks from Hubject', () => {

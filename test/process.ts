@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { request } from 'undici'
 import { ADMIN_KEY, waitFor } from './support.ts'
+import { seedMigratedPglite } from './pglite-template.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 
@@ -31,6 +32,7 @@ export interface ServeProcess {
 /** `openpnc serve` as an operator runs it, in a process of its own; resolves once it is ready. */
 export async function startServeProcess(env: Record<string, string>): Promise<ServeProcess> {
   const dataDir = await mkdtemp(join(tmpdir(), 'openpnc-process-'))
+  if (!env.DATABASE_URL) await seedMigratedPglite(dataDir)
   const port = await freePort()
   const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('OPENPNC_') && k !== 'DATABASE_URL'))
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'serve'], {

@@ -7,6 +7,7 @@ import pg from 'pg'
 import type { DestinationStream } from 'pino'
 import { loadConfig } from '../src/config.ts'
 import { startPlatform, type RunningPlatform } from '../src/main.ts'
+import { seedMigratedPglite } from './pglite-template.ts'
 
 export type BackendName = 'pglite' | 'postgres'
 
@@ -75,6 +76,8 @@ export async function startTestPlatform(
   options: { listen?: boolean; postgresUrl?: string; dataDir?: string; logDestination?: DestinationStream } = {},
 ): Promise<TestPlatform> {
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'openpnc-test-')))
+  // A fresh embedded database starts from the migrated template (what a first start would make).
+  if (backend === 'pglite' && !options.dataDir) await seedMigratedPglite(dataDir)
   // A second instance may share the first one's database (options.postgresUrl).
   const postgres =
     backend === 'postgres'

@@ -424,6 +424,7 @@ export interface OpcpContractsTable {
   wanted: Generated<'published' | 'withdrawn'>
   state: Generated<OpcpPublicationState>
   step: OpcpStep | null
+  issue_requested: Generated<boolean>
   reissue_requested: Generated<boolean>
   published_certificate_id: string | null
   signed_data: string | null

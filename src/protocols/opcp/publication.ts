@@ -109,11 +109,12 @@ export class OpcpPublication {
    */
   static async track(trx: Db, row: ChargingKeyRow, step: 'provisioning' | 'signing'): Promise<Row> {
     const inserted = await sql<Row>`
-      INSERT INTO opcp_contracts (key_id, organization_id, pcid, emaid, step, version)
-      VALUES (${row.id}, ${row.organization_id}, ${row.pcid}, ${certificateEmaid(row)}, ${step}, nextval('opcp_contract_versions'))
+      INSERT INTO opcp_contracts (key_id, organization_id, pcid, emaid, step, issue_requested, version)
+      VALUES (${row.id}, ${row.organization_id}, ${row.pcid}, ${certificateEmaid(row)}, ${step}, ${step === 'provisioning'},
+              nextval('opcp_contract_versions'))
       ON CONFLICT (key_id) DO UPDATE
-        SET wanted = 'published', state = 'pending', step = EXCLUDED.step, failure_reason = NULL, failure_trace_id = NULL,
-            last_error = NULL, version = EXCLUDED.version, updated_at = now()
+        SET wanted = 'published', state = 'pending', step = EXCLUDED.step, issue_requested = EXCLUDED.issue_requested,
+            failure_reason = NULL, failure_trace_id = NULL, last_error = NULL, version = EXCLUDED.version, updated_at = now()
       RETURNING *`.execute(trx)
     const tracked = inserted.rows[0]!
     await OpcpPublication.arm(trx, [tracked])
@@ -150,6 +151,9 @@ export class OpcpPublication {
                    WHEN c.state = 'published' AND c.published_certificate_id IS NOT DISTINCT FROM
                         (SELECT a.id FROM contract_certificates a WHERE a.key_id = c.key_id AND a.status = 'active') THEN NULL
                    ELSE 'signing' END,
+                 -- an end of the contract cancels what was asked before it
+                 issue_requested = c.issue_requested AND ch.last_type NOT IN ('revoked', 'expired'),
+                 reissue_requested = c.reissue_requested AND ch.last_type NOT IN ('revoked', 'expired'),
                  failure_reason = NULL, failure_trace_id = NULL, last_error = NULL,
                  version = nextval('opcp_contract_versions'), updated_at = now()
             FROM (SELECT e.key_id, (array_agg(e.type ORDER BY e.seq DESC))[1] AS last_type
@@ -209,23 +213,35 @@ export class OpcpPublication {
         return
       }
       let active = await this.activeContract(keyId)
-      if (!active || row.reissue_requested) {
+      if (row.reissue_requested && active) {
+        step = 'provisioning'
+        await this.contracts.reissueForKey(keyId, await this.fetchProvisioning(row.pcid), 'ecosystem')
+        await this.db
+          .updateTable('opcp_contracts')
+          .set({ reissue_requested: false })
+          .where('key_id', '=', keyId)
+          .where('version', '=', row.version)
+          .execute()
+        active = await this.activeContract(keyId)
+      } else if (!active && row.issue_requested) {
         step = 'provisioning'
         const provisioning = await this.fetchProvisioning(row.pcid)
-        if (row.reissue_requested) {
-          await this.contracts.reissueForKey(keyId, provisioning, 'ecosystem')
-          await this.db
+        // The request is consumed in the issuing transaction: a revocation in between cancels it.
+        await this.contracts.issueForKey(keyId, provisioning, 'partner', async (trx) => {
+          const consumed = await trx
             .updateTable('opcp_contracts')
-            .set({ reissue_requested: false })
+            // a fresh certificate from the PCP's current one also answers a pending re-issue
+            .set({ issue_requested: false, reissue_requested: false })
             .where('key_id', '=', keyId)
-            .where('version', '=', row.version)
-            .execute()
-        } else {
-          await this.contracts.issueForKey(keyId, provisioning, 'partner')
-        }
+            .where('issue_requested', '=', true)
+            .where('wanted', '=', 'published')
+            .executeTakeFirst()
+          return Number(consumed.numUpdatedRows) > 0
+        })
         active = await this.activeContract(keyId)
-        if (!active) return
       }
+      // Nothing to publish: the contract ended and no one asked for a new one (its withdrawal follows).
+      if (!active) return
       if (row.published_certificate_id === active.certificate.id && row.state !== 'failed') {
         // Published already (an event that changed nothing for the ecosystem): only the state is set.
         await this.settle(keyId)
@@ -331,6 +347,9 @@ export class OpcpPublication {
                  WHEN c.reissue_requested OR NOT EXISTS (SELECT 1 FROM contract_certificates a WHERE a.key_id = c.key_id AND a.status = 'active')
                    THEN 'provisioning'
                  ELSE 'signing' END,
+               -- a retry without a contract asks for one (what a failed provisioning was about)
+               issue_requested = c.issue_requested OR (c.wanted = 'published' AND NOT c.reissue_requested AND NOT EXISTS
+                 (SELECT 1 FROM contract_certificates a WHERE a.key_id = c.key_id AND a.status = 'active')),
                failure_reason = NULL, failure_trace_id = NULL, version = nextval('opcp_contract_versions'), updated_at = now()
          WHERE c.key_id = ${keyId} AND c.state IN ('failed', 'pending')
         RETURNING *`.execute(trx)

@@ -364,31 +364,36 @@ export class ContractCertificates {
    * the PCP handed it out). Idempotent: when the key has an active certificate already, that one
    * stays and 'exists' is answered. Null when the key is gone.
    */
-  async issueForKey(keyId: string, provisioning: ProvisioningInput, issuedBy: IssuedBy): Promise<IssuedContract | 'exists' | null> {
+  async issueForKey(
+    keyId: string,
+    provisioning: ProvisioningInput,
+    issuedBy: IssuedBy,
+    /** checked in the issuing transaction, the key locked: false issues nothing (answered 'not_requested') */
+    requested?: (trx: Db) => Promise<boolean>,
+  ): Promise<IssuedContract | 'exists' | 'not_requested' | null> {
     const now = new Date()
     const chain = await this.ctx.authorities.chain()
     return this.withKeyId(keyId, async (keys, trx, row) => {
       const current = await this.latest(trx, row.id)
       if (current?.status === 'active') return 'exists' as const
+      if (requested && !(await requested(trx))) return 'not_requested' as const
       return this.issueLocked(keys, trx, row, chain, this.checkProvisioning(provisioning, row.pcid!, now), issuedBy, now)
     })
   }
 
   /**
    * The vehicle got a new provisioning key: a new certificate for the same EMAID and PCID,
-   * encrypted for the new key, supersedes the current one. Without an active (or expired)
-   * certificate a first one is issued. Null when the key is gone.
+   * encrypted for the new key, supersedes the current (or expired) one. Null when the key is gone
+   * or its contract was revoked meanwhile: a revoked contract is never renewed by itself.
    */
   async reissueForKey(keyId: string, provisioning: ProvisioningInput, issuedBy: IssuedBy): Promise<IssuedContract | null> {
     const chain = await this.ctx.authorities.chain()
     const renewed = await this.withKeyId(keyId, async (keys, trx, row) => {
       const current = await this.latest(trx, row.id)
-      if (!current || (current.status !== 'active' && current.status !== 'expired')) return 'none' as const
+      if (!current || (current.status !== 'active' && current.status !== 'expired')) return null
       return this.renewLocked(keys, trx, row, chain, 'oem', provisioning, issuedBy)
     })
-    if (renewed !== 'none') return renewed
-    const issued = await this.issueForKey(keyId, provisioning, issuedBy)
-    return issued === 'exists' ? null : issued
+    return renewed ?? null
   }
 
   /** Revokes a key's contract (current and superseded certificates) and disables the key. Returns how many were revoked. */

@@ -16,6 +16,10 @@ CREATE TABLE opcp_contracts (
   -- while pending: fetching the provisioning certificate (PCP), having the contract signed and
   -- stored (CPS), or removing it from the CCP
   step text CHECK (step IN ('provisioning', 'signing', 'withdrawing')),
+  -- a contract is to be issued from the PCP's provisioning certificate (the key has none, or the
+  -- partner asked again after a revocation); consumed by the issuing transaction, so a revocation
+  -- racing a round can never be answered with a new certificate
+  issue_requested boolean NOT NULL DEFAULT false,
   -- mo.prov.cert.updated: the vehicle has a new provisioning key, the contract is issued again for it
   reissue_requested boolean NOT NULL DEFAULT false,
   published_certificate_id uuid REFERENCES contract_certificates (id),
