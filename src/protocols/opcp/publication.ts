@@ -203,6 +203,8 @@ export class OpcpPublication {
             step: null,
             withdrawn_at: new Date(),
             published_certificate_id: null,
+            issue_requested: false,
+            reissue_requested: false,
             last_error: null,
             updated_at: new Date(),
           })
