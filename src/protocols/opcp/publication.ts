@@ -191,7 +191,8 @@ export class OpcpPublication {
     const key = await this.db.selectFrom('charging_keys').select(['deleted_at']).where('id', '=', keyId).executeTakeFirst()
     let step: OpcpStep = 'signing'
     try {
-      if (row.wanted === 'withdrawn' || !key || key.deleted_at !== null) {
+      const deleted = !key || key.deleted_at !== null
+      if (row.wanted === 'withdrawn' || deleted) {
         if (row.state === 'withdrawn') return
         step = 'withdrawing'
         // A contract the CCP no longer holds (it cleans revoked and expired ones itself) is withdrawn too.
@@ -199,6 +200,8 @@ export class OpcpPublication {
         await this.db
           .updateTable('opcp_contracts')
           .set({
+            // a deleted key's contract is gone for good, certificate or not
+            ...(deleted && { wanted: 'withdrawn' as const }),
             state: 'withdrawn',
             step: null,
             withdrawn_at: new Date(),
@@ -209,7 +212,7 @@ export class OpcpPublication {
             updated_at: new Date(),
           })
           .where('key_id', '=', keyId)
-          .where('wanted', '=', 'withdrawn')
+          .$if(!deleted, (q) => q.where('wanted', '=', 'withdrawn'))
           .execute()
         this.log.info({ keyId, emaid: row.emaid }, 'OPCP: contract removed from the CCP')
         return
