@@ -298,6 +298,26 @@ for (const backend of backends()) {
       assert.ok(deletes.some((c) => c.path.endsWith(first.contractCertificate.emaid)))
     })
 
+    test('a key deleted before its contract could be issued is withdrawn, and no certificate is ever made for it', async () => {
+      const vehicle = await sim.addVehicle(newPcid())
+      sim.available = false
+      let created: { contractId: string }
+      try {
+        created = await fromPcp(vehicle.pcid)
+        assert.equal((await drive('DELETE', keyUrl(created.contractId))).statusCode, 204)
+      } finally {
+        sim.available = true
+      }
+      await waitFor(
+        async () =>
+          (await t.platform.db.selectFrom('opcp_contracts').select('state').where('pcid', '=', vehicle.pcid).executeTakeFirst())?.state ===
+          'withdrawn',
+        20_000,
+        'the deleted key is withdrawn',
+      )
+      assert.equal(await certificatesOf(created.contractId), 0)
+    })
+
     test('a revocation racing a publishing round is never answered with a new certificate', async () => {
       const created = await fromPcp((await sim.addVehicle(newPcid())).pcid)
       await untilState(created.contractId, 'published')
