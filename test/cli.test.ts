@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
+import { seedMigratedPglite } from './pglite-template.ts'
 
 const run = promisify(execFile)
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
@@ -21,6 +22,7 @@ describe('openpnc CLI against a running server', () => {
 
   before(async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'openpnc-cli-'))
+    await seedMigratedPglite(dataDir)
     server = spawn(process.execPath, [...CLI, 'serve'], {
       cwd: ROOT,
       env: {

@@ -8,6 +8,7 @@ import { after, before, describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { DataDirInUseError, LOCK_FILE, lockDataDir } from '../src/infra/db/data-dir-lock.ts'
+import { seedMigratedPglite } from './pglite-template.ts'
 
 const run = promisify(execFile)
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
@@ -64,6 +65,7 @@ describe('the embedded database has one owner', () => {
 
   before(async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'openpnc-lock-'))
+    await seedMigratedPglite(dataDir)
     const started = serve(dataDir)
     first = started.process
     await started.url

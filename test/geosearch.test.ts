@@ -6,7 +6,13 @@ import { after, before, describe, test } from 'node:test'
 import { openDatabase } from '../src/infra/db/database.ts'
 import { migrate } from '../src/infra/db/migrate.ts'
 import { geosearch, type SearchArea, type SearchHit } from '../src/services/locations/geosearch.ts'
-import { distanceMeters, matchLocation, searchDocumentJson, plugAndChargeDocumentOf, type LocationFilters } from '../src/core/locations/index.ts'
+import {
+  distanceMeters,
+  matchLocation,
+  searchDocumentJson,
+  plugAndChargeDocumentOf,
+  type LocationFilters,
+} from '../src/core/locations/index.ts'
 import { locationFromOcpi, parseCoordinates, searchDocumentOf, type OcpiLocation } from '../src/protocols/ocpi/locations-mapping.ts'
 import { saveOcpiLocations as saveLocations } from '../src/protocols/ocpi/locations.ts'
 import { derivedColumns } from '../src/services/locations/store.ts'
@@ -15,7 +21,7 @@ import { backends, freshPostgresDatabase, startTestPlatform, type TestPlatform }
 
 // Random queries per run: enough to cover the filters and the edges on every run; a deeper check
 // sets GEOSEARCH_QUERIES (e.g. 100000) and takes minutes.
-const QUERIES = Number(process.env.GEOSEARCH_QUERIES ?? 3_000)
+const QUERIES = Number(process.env.GEOSEARCH_QUERIES ?? 2_000)
 
 type Box = Extract<SearchArea, { kind: 'bbox' }>
 

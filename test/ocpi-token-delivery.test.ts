@@ -4,7 +4,7 @@ import { sql } from 'kysely'
 import { CpoSimulator } from '../src/sim/cpo.ts'
 import { ADMIN_KEY, backends, startTestPlatform, waitFor, type TestPlatform } from './support.ts'
 
-const KEYS = 10_000
+const KEYS = 4_000
 
 for (const backend of backends()) {
   describe(`OCPI token delivery: first sync, dead letters (${backend})`, () => {
@@ -51,7 +51,7 @@ for (const backend of backends()) {
       await t.close()
     })
 
-    test('a CPO registering after 10,000 keys exist receives all of them through the delivery engine', async () => {
+    test('a CPO registering after 4,000 keys exist receives all of them through the delivery engine', async () => {
       // The seeded keys and the app key each user gets.
       const seeded = await sql<{ contract_id: string }>`SELECT contract_id FROM charging_keys`.execute(t.platform.db)
       assert.ok(seeded.rows.length > KEYS)

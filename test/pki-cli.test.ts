@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
+import { seedMigratedPglite } from './pglite-template.ts'
 
 const run = promisify(execFile)
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
@@ -28,8 +29,9 @@ describe('openpnc pki on an embedded database', () => {
   const pki = (...args: string[]) => run(process.execPath, [...CLI, 'pki', ...args], { cwd: ROOT, env: env() })
   const openssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
 
-  before(() => {
+  before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'openpnc-pki-cli-'))
+    await seedMigratedPglite(join(dir, 'data'))
   })
   after(() => rmSync(dir, { recursive: true, force: true }))
 
