@@ -136,8 +136,7 @@ for (const backend of backends()) {
       assert.equal(stored.pcid, vehicle.pcid)
       assert.equal(
         published.cpsRootFingerprint,
-        (await import('node:crypto'))
-          .createHash('sha256')
+        createHash('sha256')
           .update(sim.v2gRootPem().replace(/-----[^-]+-----|\s/g, ''), 'base64')
           .digest('hex'),
       )

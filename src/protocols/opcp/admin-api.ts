@@ -56,6 +56,7 @@ export const OPCP_ADMIN_API = routeTable({
     tag: 'Admin: OPCP',
     summary: 'Our webhook endpoints registered with Hubject',
     errors: ['opcp_not_configured'],
+    example: { response: { endpoints: [endpointExample] } },
   },
   listOpcpEvents: {
     method: 'GET',
@@ -64,6 +65,7 @@ export const OPCP_ADMIN_API = routeTable({
     tag: 'Admin: OPCP',
     summary: 'The webhook events Hubject sent, newest first, with what openpnc did about each',
     errors: ['opcp_not_configured'],
+    example: { response: { events: [eventExample] } },
   },
   refreshOpcpRoots: {
     method: 'POST',

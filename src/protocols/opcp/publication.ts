@@ -1,7 +1,7 @@
 import { sql } from 'kysely'
 import { expectedCheckCharacter, parseEmaid } from '../../core/identifiers/index.ts'
 import { readPcpAnswer, readSignedContractData, signContractDataRequest } from '../../core/opcp/messages.ts'
-import { FieldRuleError, invalid, OpenpncError } from '../../core/errors.ts'
+import { FieldRuleError, OpenpncError } from '../../core/errors.ts'
 import { toPem } from '../../core/pki/encoding.ts'
 import type { Db } from '../../infra/db/database.ts'
 import type { OpcpContractsTable, OpcpStep } from '../../infra/db/schema.ts'
@@ -403,5 +403,3 @@ export const pcidNotInPcp = (pcid: string, traceId?: string) =>
   )
 
 export const opcpRefused = (error: OpcpError) => new OpenpncError('bad_gateway', 'opcp_error', error.message)
-
-export { invalid }
