@@ -39,7 +39,4 @@ export async function shutDownInSteps(steps: ShutdownStep[], options: { timeoutM
     clearTimeout(timer)
   }
   log.info({ ms: elapsed() }, 'shut down')
-  // The JSON log writes asynchronously. The exit's own synchronous flush can overtake a write still in
-  // flight, which once put a step's line after "shut down"; waiting here keeps the lines in order.
-  await new Promise<void>((resolve) => log.flush(() => resolve()))
 }

@@ -93,8 +93,8 @@ for (const backend of backends()) {
       const messages = serve.logs().map((line) => String(line.msg ?? ''))
       const steps = serve.logs().filter((line) => String(line.msg ?? '').startsWith('shutdown: '))
       assert.ok(messages.includes('shutting down'), 'the start of the shutdown is logged')
-      // Every step is logged once, draining HTTP first and "shut down" last (the log is flushed before
-      // the exit, so a write in flight cannot land after it).
+      // Every step is logged once, draining HTTP first and "shut down" last (the log writes
+      // synchronously, so no write still in flight can land after the exit's last line).
       assert.equal(steps[0]?.step, 'stopped accepting connections and answered the requests in flight')
       assert.deepEqual(
         steps.map((line) => String(line.step)).sort(),

@@ -13,8 +13,9 @@ export function chooseLogFormat(format: LogFormat, stdoutIsTerminal: boolean): '
 }
 
 /**
- * Logs to stdout (or `destination`); credentials never reach them, in either format. Pretty
- * output is written synchronously, so the last lines before an exit are not lost.
+ * Logs to stdout (or `destination`); credentials never reach them, in either format. Both formats
+ * write synchronously: with pino's default asynchronous stdout, the exit's synchronous flush could
+ * overtake a write still in flight, and a shutdown step's line then came after "shut down".
  */
 export function createLogger(level: string, format: LogFormat = 'json', destination?: DestinationStream): Logger {
   const options = {
@@ -25,7 +26,7 @@ export function createLogger(level: string, format: LogFormat = 'json', destinat
     },
   }
   if (chooseLogFormat(format, process.stdout.isTTY === true) === 'json') {
-    return destination ? pino(options, destination) : pino(options)
+    return pino(options, destination ?? pino.destination({ dest: 1, sync: true }))
   }
   return pino(
     options,
