@@ -120,7 +120,12 @@ export class OpcpWebhooks {
    * event, kept and acted on once.
    */
   async receive(raw: Buffer, headers: Record<string, string | string[] | undefined>): Promise<ReceivedEvent> {
-    const verdict = verifyWebhookSignature(raw, headers, await this.endpointSecrets())
+    let verdict = verifyWebhookSignature(raw, headers, await this.endpointSecrets())
+    if (!verdict.ok && verdict.reason === 'mismatch') {
+      // Another instance may have registered an endpoint since our secrets were read.
+      this.secrets = null
+      verdict = verifyWebhookSignature(raw, headers, await this.endpointSecrets())
+    }
     if (!verdict.ok) {
       const why = {
         missing: 'no signature header (X-Hubject-Signature, X-Operator-Signature or payload-signature)',
