@@ -27,6 +27,7 @@ import autocannon from 'autocannon'
 import { toPem } from '../src/core/pki/encoding.ts'
 import { makeOemPki } from '../test/oem-pki.ts'
 import {
+  benchOrganization,
   call,
   cleanUpOnInterrupt,
   cleanups,
@@ -137,15 +138,7 @@ try {
   const server = await startServer('platform', env)
   cleanups.push(() => server.stop())
   await waitForHealth(server.url)
-  const org = (await call(
-    server.url,
-    adminKey,
-    'POST',
-    '/admin/v1/organizations',
-    { name: 'Bench', plugAndCharge: { enabled: true }, contractIdPrefixes: ['DE-8PS'], emaidPrefix: 'DE-8PS' },
-    201,
-  )) as { apiKey: string }
-  await call(server.url, org.apiKey, 'POST', '/v1/users', { id: 'bench-user' }, 201)
+  const orgKey = await benchOrganization(server.url, adminKey)
   const bodies = vehicles.map((vehicle) =>
     Buffer.from(
       JSON.stringify({
@@ -159,7 +152,7 @@ try {
   )
   const body = bodies[0]!
   const contractUrl = `${server.url}/v1/users/bench-user/charging-keys/plug-and-charge`
-  const headers = { 'content-type': 'application/json', 'x-api-key': org.apiKey }
+  const headers = { 'content-type': 'application/json', 'x-api-key': orgKey }
 
   progress('contracts: warm-up')
   await load(contractUrl, { headers, bodies, amount: Math.max(200, CONNECTIONS) })
@@ -173,7 +166,7 @@ try {
   // One contract to ask about, and its issuer.
   const created = (await call(
     server.url,
-    org.apiKey,
+    orgKey,
     'POST',
     '/v1/users/bench-user/charging-keys/plug-and-charge',
     JSON.parse(body.toString()),

@@ -164,6 +164,23 @@ export async function call(url: string, apiKey: string, method: 'GET' | 'POST', 
   return JSON.parse(text) as unknown
 }
 
+/**
+ * The organization most benchmarks load: Plug&Charge under DE-8PS, with one user `bench-user`.
+ * Returns the organization's API key.
+ */
+export async function benchOrganization(url: string, adminKey: string): Promise<string> {
+  const { apiKey } = (await call(
+    url,
+    adminKey,
+    'POST',
+    '/admin/v1/organizations',
+    { name: 'Bench', plugAndCharge: { enabled: true }, contractIdPrefixes: ['DE-8PS'], emaidPrefix: 'DE-8PS' },
+    201,
+  )) as { apiKey: string }
+  await call(url, apiKey, 'POST', '/v1/users', { id: 'bench-user' }, 201)
+  return apiKey
+}
+
 /** Nearest-rank percentile of sorted values. */
 export const percentile = (sorted: Float64Array, p: number) =>
   sorted.length === 0 ? NaN : sorted[Math.max(0, Math.ceil(p * sorted.length) - 1)]!

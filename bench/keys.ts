@@ -17,6 +17,7 @@ import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import autocannon from 'autocannon'
 import {
+  benchOrganization,
   call,
   cleanUpOnInterrupt,
   cleanups,
@@ -172,20 +173,12 @@ async function benchPlatform(target: Target): Promise<Outcome> {
   const server = await startServer('platform', env)
   try {
     await waitForHealth(server.url)
-    const created = (await call(
-      server.url,
-      adminKey,
-      'POST',
-      '/admin/v1/organizations',
-      { name: 'Bench', plugAndCharge: { enabled: true }, contractIdPrefixes: ['DE-8PS'], emaidPrefix: 'DE-8PS' },
-      201,
-    )) as { apiKey: string }
-    await call(server.url, created.apiKey, 'POST', '/v1/users', { id: 'bench-user' }, 201)
+    const orgKey = await benchOrganization(server.url, adminKey)
 
-    const { warmup, result, profile } = await measure(server, created.apiKey, label, target === 'postgres')
+    const { warmup, result, profile } = await measure(server, orgKey, label, target === 'postgres')
 
     // Every 201 must be a key of its own: count them back through the API.
-    const listed = (await call(server.url, created.apiKey, 'GET', '/v1/users/bench-user/charging-keys')) as {
+    const listed = (await call(server.url, orgKey, 'GET', '/v1/users/bench-user/charging-keys')) as {
       keys: Array<{ type: string; contractId: string }>
     }
     const pnc = listed.keys.filter((k) => k.type === 'plug_and_charge')

@@ -24,6 +24,7 @@ import { performance } from 'node:perf_hooks'
 import { request } from 'undici'
 import { OpcpSimulator } from '../src/sim/opcp/sim.ts'
 import {
+  benchOrganization,
   call,
   cleanUpOnInterrupt,
   cleanups,
@@ -121,19 +122,11 @@ try {
     if (Date.now() > deadline) throw new Error('the RCP roots were not trusted within 30 s')
     await new Promise((r) => setTimeout(r, 100))
   }
-  const org = (await call(
-    server.url,
-    adminKey,
-    'POST',
-    '/admin/v1/organizations',
-    { name: 'Bench', plugAndCharge: { enabled: true }, contractIdPrefixes: ['DE-8PS'], emaidPrefix: 'DE-8PS' },
-    201,
-  )) as { apiKey: string }
-  await call(server.url, org.apiKey, 'POST', '/v1/users', { id: 'bench-user' }, 201)
+  const orgKey = await benchOrganization(server.url, adminKey)
   const create = async (pcid: string) => {
     const answer = await request(`${server.url}/v1/users/bench-user/charging-keys/plug-and-charge`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-api-key': org.apiKey },
+      headers: { 'content-type': 'application/json', 'x-api-key': orgKey },
       body: JSON.stringify({ pcid, certificate: { source: 'pcp' } }),
     })
     await answer.body.dump()
