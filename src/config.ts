@@ -40,6 +40,12 @@ const SETTINGS = {
   // How often changes made elsewhere (another instance, SQL) reach the in-memory key directory;
   // changes through this instance count at once.
   keyDirectoryPollMs: { env: 'OPENPNC_KEY_DIRECTORY_POLL_MS', schema: Type.Integer({ minimum: 50, maximum: 3_600_000, default: 250 }) },
+  // How soon after a key's validTo passes (or validFrom arrives) its event is written: CPOs' copies
+  // say valid:false and partners hear of it within this.
+  keyValidityCheckMs: {
+    env: 'OPENPNC_KEY_VALIDITY_CHECK_MS',
+    schema: Type.Integer({ minimum: 100, maximum: 3_600_000, default: 10_000 }),
+  },
   deliveryConcurrency: {
     env: 'OPENPNC_DELIVERY_CONCURRENCY',
     schema: Type.Integer({ minimum: 1, maximum: 64, default: 8, description: 'sends in parallel per partner' }),

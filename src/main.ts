@@ -135,6 +135,7 @@ export async function startPlatform(given: Config, options: StartOptions = {}): 
   // the background, so signals are handled at once; whoever needs the chain waits for it.
   const caReady = config.pkiAutoInit ? platform.ca.authorities.autoInitialize() : Promise.resolve()
 
+  platform.keyValidity.start()
   platform.ocpi.push.start()
   platform.oicp.authData.start()
   platform.ca.jobs.start()
@@ -164,6 +165,7 @@ export async function startPlatform(given: Config, options: StartOptions = {}): 
           // the publisher first (no new rows), then the delivery engine after its round
           name: 'stopped the token push after its round in flight',
           run: async () => {
+            await platform.keyValidity.stop()
             await platform.ocpi.push.stop()
             await platform.oicp.authData.stop()
             await platform.opcp?.stop()

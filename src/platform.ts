@@ -35,6 +35,7 @@ import { ContractCertificates } from './services/ca/contract-certificates.ts'
 import { CaJobs } from './services/ca/jobs.ts'
 import { RevocationServices } from './services/ca/revocation.ts'
 import { ConfigError } from './config.ts'
+import { KeyValidityClock } from './services/keys/validity-clock.ts'
 
 /** The domain services, wired once; every protocol adapter works through these. */
 export interface Platform {
@@ -47,6 +48,8 @@ export interface Platform {
   chargingKeys: ChargingKeys
   /** every write to charging keys, reported to the key directory before the API answers */
   keyStore: KeyStore
+  /** writes a key's event when its validFrom arrives or its validTo passes */
+  keyValidity: KeyValidityClock
   /** "may this identifier charge?" for every protocol, each decision recorded */
   authorization: Authorizer
   idempotency: IdempotencyStore
@@ -159,6 +162,7 @@ export function createPlatform(db: Db, config: Config, log: Logger): Platform {
     users: new Users(chargingKeys, keyStore),
     chargingKeys,
     keyStore,
+    keyValidity: new KeyValidityClock(db, log, config.keyValidityCheckMs),
     authorization: new Authorizer(keyDirectory, decisions, metrics),
     idempotency: new IdempotencyStore(db, secrets),
     keyDirectory,

@@ -51,6 +51,59 @@ for (const backend of backends()) {
       assert.equal(events[0]!.key.pcid, 'WDBRF61J21F123456')
     })
 
+    test('the validity clock writes an expired event when validTo passes and an activated one when validFrom arrives, once each', async () => {
+      const soon = (ms: number) => new Date(Date.now() + ms).toISOString()
+      await t.request(apiKey, {
+        method: 'POST',
+        url: url('/plug-and-charge'),
+        payload: { pcid: 'WDBRF61J21F123456', contractId: 'DE-8PS-CLOCK0001', validTo: soon(300) },
+      })
+      await t.request(apiKey, {
+        method: 'POST',
+        url: url('/plug-and-charge'),
+        payload: { pcid: 'WDBRF61J21F123456', contractId: 'DE-8PS-CLOCK0002' },
+      })
+      // The Drive API sets no validFrom (the partner documentation has none); other writers may.
+      await sql`UPDATE charging_keys SET valid_from = ${soon(300)}::timestamptz WHERE emaid_identity = 'DE8PSCLOCK0002'`.execute(
+        t.platform.db,
+      )
+      await t.platform.keyValidity.runOnce()
+      assert.deepEqual(
+        (await eventsOf('DE8PSCLOCK0001')).map((e) => e.type),
+        ['created'],
+        'nothing before the moment',
+      )
+      await new Promise((resolve) => setTimeout(resolve, 400))
+      // Several instances run the clock at once: each moment is written by one of them.
+      await Promise.all([t.platform.keyValidity.runOnce(), t.platform.keyValidity.runOnce(), t.platform.keyValidity.runOnce()])
+      await t.platform.keyValidity.runOnce()
+      const expired = await eventsOf('DE8PSCLOCK0001')
+      assert.deepEqual(
+        expired.map((e) => e.type),
+        ['created', 'expired'],
+      )
+      assert.equal(expired[1]!.key.contract_id, 'DE-8PS-CLOCK0001', 'the event carries the key')
+      assert.deepEqual(
+        (await eventsOf('DE8PSCLOCK0002')).map((e) => e.type),
+        ['created', 'validity_changed', 'activated'],
+      )
+    })
+
+    test('a deleted key gets no validity event', async () => {
+      await t.request(apiKey, {
+        method: 'POST',
+        url: url('/plug-and-charge'),
+        payload: { pcid: 'WDBRF61J21F123456', contractId: 'DE-8PS-CLOCK0003', validTo: new Date(Date.now() + 200).toISOString() },
+      })
+      await t.request(apiKey, { method: 'DELETE', url: url('/DE8PSCLOCK0003') })
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      await t.platform.keyValidity.runOnce()
+      assert.deepEqual(
+        (await eventsOf('DE8PSCLOCK0003')).map((e) => e.type),
+        ['created', 'deleted'],
+      )
+    })
+
     test('a PATCH that changes nothing writes no event', async () => {
       await t.request(apiKey, {
         method: 'POST',

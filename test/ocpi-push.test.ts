@@ -43,7 +43,12 @@ for (const backend of backends()) {
     before(async () => {
       t = await startTestPlatform(
         backend,
-        { OPENPNC_OCPI_RETRY_BASE_MS: '50', OPENPNC_OCPI_RETRY_MAX_MS: '400', OPENPNC_OCPI_PUSH_POLL_MS: '100' },
+        {
+          OPENPNC_OCPI_RETRY_BASE_MS: '50',
+          OPENPNC_OCPI_RETRY_MAX_MS: '400',
+          OPENPNC_OCPI_PUSH_POLL_MS: '100',
+          OPENPNC_KEY_VALIDITY_CHECK_MS: '200',
+        },
         { listen: true },
       )
       orgKey = (await t.createOrganization({ name: 'Push Mobility' })).apiKey
@@ -92,6 +97,32 @@ for (const backend of backends()) {
       await drive('DELETE', '/v1/users/driver/charging-keys/DE8PSPUSHED001')
       await waitFor(() => cpoToken(uid)?.valid === false, 15_000, 'deleted key invalid at the CPO')
       assert.equal(cpo.pushes.findLast((p) => p.uid === uid)!.method, 'PATCH')
+    })
+
+    test('a key whose validTo passes is pushed as valid:false by the validity clock, without any change to it', async () => {
+      const validTo = new Date(Date.now() + 1500)
+      await drive('POST', '/v1/users/driver/charging-keys/plug-and-charge', {
+        pcid: 'WDBRF61J21F123456',
+        contractId: 'DE-8PS-EXPIRING1',
+        validTo: validTo.toISOString(),
+      })
+      const uid = 'DE8PSEXPIRING1' + (await import('../src/core/identifiers/index.ts')).emaidCheckCharacter('DE8PSEXPIRING1')
+      await waitFor(() => cpoToken(uid)?.valid === true, 15_000, 'the valid token at the CPO')
+      // The scheduler runs every 200 ms here; the push follows within its poll.
+      await waitFor(() => cpoToken(uid)?.valid === false, 15_000, 'the token at the CPO says valid:false after validTo')
+      const last = cpo.pushes.filter((p) => p.uid === uid).at(-1)!
+      assert.ok(last.at.getTime() >= validTo.getTime(), 'pushed after validTo, not before')
+      const events = await t.platform.db
+        .selectFrom('key_events as e')
+        .innerJoin('charging_keys as k', 'k.id', 'e.key_id')
+        .select('e.type')
+        .where('k.emaid_identity', '=', 'DE8PSEXPIRING1')
+        .orderBy('e.seq')
+        .execute()
+      assert.deepEqual(
+        events.map((e) => e.type),
+        ['created', 'expired'],
+      )
     })
 
     test('while the CPO is down 400 keys change; afterwards its copy equals ours and no older state came after a newer one', async () => {

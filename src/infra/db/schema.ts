@@ -94,7 +94,8 @@ export interface ChargingKeysTable {
   deleted_at: NullableTimestamp
 }
 
-export type KeyEventType = 'created' | 'enabled' | 'disabled' | 'deleted' | 'validity_changed' | 'updated'
+/** `activated` and `expired`: the key's validFrom arrived or its validTo passed (the validity clock, migration 0019). */
+export type KeyEventType = 'created' | 'enabled' | 'disabled' | 'deleted' | 'validity_changed' | 'updated' | 'activated' | 'expired'
 
 export interface KeyEventsTable {
   seq: ColumnType<string, never, never>
@@ -250,7 +251,6 @@ export interface OicpAuthRecordsTable {
 /** The OICP authentication data push's own state, one row (migration 0014). */
 export interface OicpAuthPushTable {
   id: Generated<boolean>
-  validity_checked_until: Timestamp
   last_push_at: NullableTimestamp
   last_push_action: string | null
   last_push_records: number | null

@@ -45,8 +45,6 @@ const MAY_CHARGE = sql<boolean>`(k.enabled AND k.deleted_at IS NULL AND u.delete
 export interface AuthDataPushOptions {
   /** how often key changes are read from the outbox */
   pollMs?: number
-  /** how often keys whose validity began or ended without a change are looked for */
-  validityEveryMs?: number
   /** records per request in a fullLoad */
   fullLoadChunk?: number
   /** records per insert/delete request */
@@ -80,7 +78,6 @@ export class OicpAuthDataPush implements DeliverySender {
   readonly exclusive = true
   private readonly consumer: OutboxConsumer
   private readonly publishing: Periodic
-  private lastValidityCheck = 0
 
   constructor(
     private readonly db: Db,
@@ -113,12 +110,12 @@ export class OicpAuthDataPush implements DeliverySender {
   }
 
   /**
-   * One publishing step: key changes since the last one become deliveries of their records, and
-   * (every validityEveryMs) so do keys whose validFrom or validTo has passed since the last look.
+   * One publishing step: key changes since the last one become deliveries of their records. A key
+   * whose validity began or ended by the clock has its event too (services/keys/validity-clock.ts).
    */
   async publish(): Promise<number> {
     if (!this.enabled) return 0
-    const changed =
+    return (
       (await this.consumer.step((trx, events) =>
         DeliveryEngine.enqueue(
           trx,
@@ -128,31 +125,7 @@ export class OicpAuthDataPush implements DeliverySender {
                GROUP BY s.subject`,
         ),
       )) ?? 0
-    let due = 0
-    if (Date.now() - this.lastValidityCheck >= (this.options.validityEveryMs ?? 60_000)) {
-      due = await this.validityPassed()
-      this.lastValidityCheck = Date.now()
-    }
-    return changed + due
-  }
-
-  /** Arms the records of keys that began or stopped being valid by the clock since the last look. */
-  async validityPassed(): Promise<number> {
-    return this.db.transaction().execute(async (trx) => {
-      const from = (await sql<{ at: Date }>`SELECT validity_checked_until AS at FROM oicp_auth_push FOR UPDATE`.execute(trx)).rows[0]!.at
-      const armed = await DeliveryEngine.enqueue(
-        trx,
-        sql`SELECT ${OICP_AUTH_DATA}, ${HUBJECT_DESTINATION}::text, s.subject, 1
-              FROM (SELECT ${SUBJECT} AS subject FROM charging_keys k
-                     WHERE (k.valid_to IS NOT NULL AND k.valid_to > ${from} AND k.valid_to <= now())
-                        OR (k.valid_from > k.created_at AND k.valid_from > ${from} AND k.valid_from <= now())) s
-             WHERE s.subject IS NOT NULL
-             GROUP BY s.subject`,
-        'afresh',
-      )
-      await sql`UPDATE oicp_auth_push SET validity_checked_until = now()`.execute(trx)
-      return armed
-    })
+    )
   }
 
   /**
