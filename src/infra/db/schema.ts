@@ -285,12 +285,14 @@ export interface OicpEvsePullTable {
   leased_until: NullableTimestamp
 }
 
-export type SessionStatus = 'AUTHORIZED' | 'ACTIVE' | 'STOPPED' | 'COMPLETED'
+export type SessionStatus = 'AUTHORIZED' | 'ACTIVE' | 'STOPPED' | 'COMPLETED' | 'INVALID'
 /** numeric columns: written as a number, read as PostgreSQL's exact text (or a number from PGlite) */
 type NullableNumeric = ColumnType<string | number | null, number | string | null | undefined, number | string | null>
+/** a nullable text column an INSERT may leave out */
+type OptionalText = ColumnType<string | null, string | null | undefined, string | null>
 type Jsonb = ColumnType<Record<string, unknown>, string, string>
 
-/** Charging sessions from every protocol (migration 0013). */
+/** Charging sessions from every protocol (migrations 0013, 0018). */
 export interface ChargingSessionsTable {
   id: Generated<string>
   organization_id: string
@@ -315,11 +317,29 @@ export interface ChargingSessionsTable {
   stopped_at: NullableTimestamp
   created_at: Timestamp
   updated_at: Timestamp
+  location_id: OptionalText
+  evse_uid: OptionalText
+  connector_id: OptionalText
+  currency: OptionalText
+  total_cost_excl_vat: NullableNumeric
+  total_cost_incl_vat: NullableNumeric
+  /** the session as the protocol last described it (OCPI Session, PATCHes merged) */
+  record: ColumnType<Record<string, unknown> | null, string | null | undefined, string | null>
 }
 
-/** One charge detail record per session, as received (migration 0013). */
+/** One charge detail record per session, as received (migrations 0013, 0018). */
 export interface ChargeDetailRecordsTable {
+  /** our ID of the record (OCPI: the Location we answer a POST with) */
+  id: Generated<string>
   session_id: string
+  protocol: 'oicp' | 'ocpi'
+  /** as charging_sessions.issuer: who names the record ('' for OICP, the CPO's party for OCPI) */
+  issuer: Generated<string>
+  /** the protocol's ID of the record (OCPI CDR.id), unique per issuer; null where records have none (OICP) */
+  external_id: OptionalText
+  currency: OptionalText
+  total_cost_excl_vat: NullableNumeric
+  total_cost_incl_vat: NullableNumeric
   record: Jsonb
   content_sha256: string
   session_start: NullableTimestamp

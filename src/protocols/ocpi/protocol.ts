@@ -13,7 +13,7 @@ export const OCPI_VERSIONS = ['2.2.1', '2.3.0'] as const
 export type OcpiVersion = (typeof OCPI_VERSIONS)[number]
 
 export type InterfaceRole = 'SENDER' | 'RECEIVER'
-export type ModuleId = 'credentials' | 'tokens' | 'locations'
+export type ModuleId = 'credentials' | 'tokens' | 'locations' | 'sessions' | 'cdrs'
 export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'
 
 /** Where the official OpenAPI documents an operation: spec/ocpi/<version>/modules/<module>/<file>.yaml, `paths[path]`. */
@@ -68,6 +68,105 @@ export const AuthorizationInfoEnvelope = Type.Object({
   status_code: Type.Integer(),
   status_message: Type.Optional(Type.String()),
   timestamp: Type.String(),
+})
+
+// Sessions and CDRs: what the spec requires of them in both versions (spec/ocpi/<version>/modules/
+// {sessions,cdrs}/schema.yaml), so a CPO is told which field breaks which rule. Fields we do not
+// read are let through as sent; the tests hold these to the official schemas.
+
+/** OCPI DateTime: RFC 3339 in UTC, the zone optional (then UTC), up to 25 characters. */
+const OcpiDateTime = Type.String({ maxLength: 25, pattern: '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d+)?(Z|\\+00:00)?$' })
+const CiString = (max: number) => Type.String({ minLength: 1, maxLength: max })
+const CountryCode = Type.String({ minLength: 2, maxLength: 2 })
+const PartyId = Type.String({ minLength: 3, maxLength: 3 })
+const Currency = Type.String({ pattern: '^[A-Z]{3}$' })
+
+export const PriceSchema = Type.Object({ excl_vat: Type.Number({ minimum: 0 }), incl_vat: Type.Optional(Type.Number({ minimum: 0 })) })
+
+export const CdrTokenSchema = Type.Object({
+  country_code: CountryCode,
+  party_id: PartyId,
+  uid: CiString(36),
+  type: Type.String({ minLength: 1, maxLength: 20 }),
+  contract_id: CiString(36),
+})
+
+const AuthMethod = Type.Union([Type.Literal('AUTH_REQUEST'), Type.Literal('COMMAND'), Type.Literal('WHITELIST')])
+
+export const ChargingPeriodSchema = Type.Object({
+  start_date_time: OcpiDateTime,
+  dimensions: Type.Array(Type.Object({ type: Type.String({ minLength: 1 }), volume: Type.Number() }), { minItems: 1 }),
+  tariff_id: Type.Optional(CiString(36)),
+})
+
+export const OCPI_SESSION_STATUSES = ['ACTIVE', 'COMPLETED', 'INVALID', 'PENDING', 'RESERVATION'] as const
+
+const sessionFields = {
+  start_date_time: OcpiDateTime,
+  end_date_time: Type.Optional(OcpiDateTime),
+  kwh: Type.Number({ minimum: 0 }),
+  cdr_token: CdrTokenSchema,
+  auth_method: AuthMethod,
+  authorization_reference: Type.Optional(CiString(36)),
+  location_id: CiString(36),
+  evse_uid: CiString(36),
+  connector_id: CiString(36),
+  meter_id: Type.Optional(Type.String({ maxLength: 255 })),
+  currency: Currency,
+  charging_periods: Type.Optional(Type.Array(ChargingPeriodSchema)),
+  total_cost: Type.Optional(PriceSchema),
+  status: Type.Union(OCPI_SESSION_STATUSES.map((s) => Type.Literal(s))),
+  last_updated: OcpiDateTime,
+}
+
+/** Session (PUT body): every field the spec requires. */
+export const SessionSchema = Type.Object({ country_code: CountryCode, party_id: PartyId, id: CiString(36), ...sessionFields })
+
+/** SessionPatch: any of the Session's fields but its IDs, last_updated required. */
+export const SessionPatchSchema = Type.Object({
+  ...Type.Partial(Type.Object(sessionFields)).properties,
+  last_updated: OcpiDateTime,
+})
+
+const CdrLocationSchema = Type.Object({
+  id: CiString(36),
+  name: Type.Optional(Type.String({ maxLength: 255 })),
+  address: Type.String({ maxLength: 45 }),
+  city: Type.String({ maxLength: 45 }),
+  postal_code: Type.Optional(Type.String({ maxLength: 10 })),
+  state: Type.Optional(Type.String({ maxLength: 20 })),
+  country: Type.String({ minLength: 3, maxLength: 3 }),
+  coordinates: Type.Object({
+    latitude: Type.String({ pattern: '^-?[0-9]{1,2}\\.[0-9]{5,7}$' }),
+    longitude: Type.String({ pattern: '^-?[0-9]{1,3}\\.[0-9]{5,7}$' }),
+  }),
+  evse_uid: CiString(36),
+  evse_id: CiString(48),
+  connector_id: CiString(36),
+  connector_standard: Type.String({ minLength: 1 }),
+  connector_format: Type.Union([Type.Literal('SOCKET'), Type.Literal('CABLE')]),
+  connector_power_type: Type.String({ minLength: 1 }),
+})
+
+/** CDR (POST body): every field the spec requires. */
+export const CdrSchema = Type.Object({
+  country_code: CountryCode,
+  party_id: PartyId,
+  id: CiString(39),
+  start_date_time: OcpiDateTime,
+  end_date_time: OcpiDateTime,
+  session_id: Type.Optional(CiString(36)),
+  cdr_token: CdrTokenSchema,
+  auth_method: AuthMethod,
+  authorization_reference: Type.Optional(CiString(36)),
+  cdr_location: CdrLocationSchema,
+  meter_id: Type.Optional(Type.String({ maxLength: 255 })),
+  currency: Currency,
+  charging_periods: Type.Array(ChargingPeriodSchema, { minItems: 1 }),
+  total_cost: PriceSchema,
+  total_energy: Type.Number({ minimum: 0 }),
+  total_time: Type.Number({ minimum: 0 }),
+  last_updated: OcpiDateTime,
 })
 
 /**
@@ -141,6 +240,19 @@ const locations = <O extends keyof typeof LOCATION_PATHS, M extends 'GET' | 'PUT
     answerData: method === 'GET' ? object : null,
   }) as const
 
+const session = <M extends 'GET' | 'PUT' | 'PATCH', B extends RequestBody | undefined>(method: M, body: B) =>
+  ({
+    module: 'sessions',
+    role: 'RECEIVER',
+    method,
+    path: 'sessions/:country_code/:party_id/:session_id',
+    functional: true,
+    versions: both,
+    spec: { module: 'sessions', file: 'receiver-interface', path: '/sessions/{country_code}/{party_id}/{session_id}' },
+    body,
+    answerData: method === 'GET' ? 'Session' : null,
+  }) as const
+
 /** What we serve, by operation ID (objects named as the spec's schemas: Location, EVSE, Connector, Credentials, ...). A handler per entry is required by type (server.ts). */
 export const SERVED = {
   getCredentials: credentials('GET', undefined),
@@ -178,6 +290,30 @@ export const SERVED = {
   patchLocation: locations('Location', 'PATCH'),
   patchEvse: locations('EVSE', 'PATCH'),
   patchConnector: locations('Connector', 'PATCH'),
+  getSession: session('GET', undefined),
+  putSession: session('PUT', { kind: 'checked', name: 'Session', schema: SessionSchema, optional: false }),
+  patchSession: session('PATCH', { kind: 'checked', name: 'SessionPatch', schema: SessionPatchSchema, optional: false }),
+  postCdr: {
+    module: 'cdrs',
+    role: 'RECEIVER',
+    method: 'POST',
+    path: 'cdrs',
+    functional: true,
+    versions: both,
+    spec: { module: 'cdrs', file: 'receiver-interface', path: '/cdrs' },
+    body: { kind: 'checked', name: 'CDR', schema: CdrSchema, optional: false },
+    answerData: null,
+  },
+  getCdr: {
+    module: 'cdrs',
+    role: 'RECEIVER',
+    method: 'GET',
+    path: 'cdrs/:cdr_id',
+    functional: true,
+    versions: both,
+    spec: { module: 'cdrs', file: 'receiver-interface', path: '/cdrs/{cdr_id}' },
+    answerData: 'CDR',
+  },
 } as const satisfies Record<string, ServedOperation>
 
 export type ServedOperationId = keyof typeof SERVED

@@ -18,6 +18,7 @@ import {
   type ServedOperationId,
 } from './protocol.ts'
 import { locationHandlers } from './locations.ts'
+import { sessionHandlers } from './sessions.ts'
 import { presentedOcpiToken, tokenPage, toOcpiToken } from './tokens.ts'
 import {
   canonicalOcpiUrl,
@@ -63,7 +64,8 @@ function checked<T extends TSchema>(check: TypeCheck<T>, value: unknown, what: s
 }
 
 /**
- * openpnc's OCPI eMSP interface (2.2.1 and 2.3.0) at /ocpi/emsp: versions, credentials, tokens.
+ * openpnc's OCPI eMSP interface (2.2.1 and 2.3.0) at /ocpi/emsp: versions, credentials, tokens,
+ * locations, sessions and CDRs.
  * Every answer is an OCPI envelope, errors included; every route comes from OCPI_OPERATIONS.
  */
 export async function ocpiServer(app: FastifyInstance, { platform }: { platform: Platform }) {
@@ -100,7 +102,10 @@ export async function ocpiServer(app: FastifyInstance, { platform }: { platform:
     else reply.code(404)
     return reply.send({
       status_code: OCPI_STATUS.clientError,
-      status_message: allow.length > 0 ? `${request.method} is not allowed on ${path}; allowed: ${allow.join(', ')}` : `no OCPI endpoint ${request.method} ${path}`,
+      status_message:
+        allow.length > 0
+          ? `${request.method} is not allowed on ${path}; allowed: ${allow.join(', ')}`
+          : `no OCPI endpoint ${request.method} ${path}`,
       timestamp: ocpiTimestamp(),
     })
   })
@@ -214,6 +219,11 @@ export async function ocpiServer(app: FastifyInstance, { platform }: { platform:
         .then((outcome) => authorizeAnswer(outcome, context, reply))
     },
     ...locationHandlers(platform.db, (request) => partnerOf(request).partner),
+    ...sessionHandlers(
+      { sessions: platform.sessions, keyDirectory: platform.keyDirectory, us },
+      (request) => partnerOf(request).partner,
+      (version, cdrId) => `${base()}/${version}/cdrs/${cdrId}`,
+    ),
   }
 
   const register = <Op extends ServedOperationId>(operationId: Op) => {

@@ -47,13 +47,36 @@ export interface ChargingSession {
   stoppedAt: Date | null
   createdAt: Date
   updatedAt: Date
+  /** the CPO's location (OCPI location_id), EVSE (evse_uid) and connector; null where the protocol does not say */
+  locationId: string | null
+  evseUid: string | null
+  connectorId: string | null
+  /** what the operator charges for it (OCPI total_cost), the CDR's once it is in; null: not told */
+  cost: SessionCost | null
 }
 
-/** The order a session's status moves in; it never moves back (a late notification does not reopen a completed session). */
-export const SESSION_STATUSES: readonly SessionStatus[] = ['AUTHORIZED', 'ACTIVE', 'STOPPED', 'COMPLETED']
+/** A price as OCPI gives it: excl. VAT always, incl. VAT when stated. */
+export interface SessionCost {
+  currency: string
+  exclVat: number
+  inclVat: number | null
+}
 
-/** The status after an event that would put the session in `next`: the further of the two. */
+/**
+ * The order a session's status moves in; it never moves back (a late notification does not reopen
+ * a completed session). COMPLETED (the CDR is in) and INVALID (the CPO declined it, OCPI INVALID)
+ * both end it: neither moves to the other, so a late CDR of an invalid session is kept but does
+ * not make the session completed.
+ *
+ * OCPI's SessionStatus maps as: PENDING and RESERVATION -> AUTHORIZED, ACTIVE -> ACTIVE,
+ * COMPLETED -> STOPPED (ended, the CDR is to follow), INVALID -> INVALID; a stored CDR -> COMPLETED.
+ */
+export const SESSION_STATUSES: readonly SessionStatus[] = ['AUTHORIZED', 'ACTIVE', 'STOPPED', 'COMPLETED', 'INVALID']
+export const TERMINAL_SESSION_STATUSES: readonly SessionStatus[] = ['COMPLETED', 'INVALID']
+
+/** The status after an event that would put the session in `next`: the further of the two; an ended session stays as it ended. */
 export function advancedStatus(current: SessionStatus, next: SessionStatus): SessionStatus {
+  if (TERMINAL_SESSION_STATUSES.includes(current)) return current
   return SESSION_STATUSES.indexOf(next) > SESSION_STATUSES.indexOf(current) ? next : current
 }
 

@@ -8,7 +8,9 @@ import {
   decodeSessionCursor,
   encodeSessionCursor,
   SESSION_STATUSES,
+  TERMINAL_SESSION_STATUSES,
   type ChargingSession,
+  type SessionCost,
   type NewSession,
   type SessionIdentification,
   type SessionRef,
@@ -20,42 +22,73 @@ export * from './model.ts'
 
 type SessionRow = Selectable<ChargingSessionsTable>
 
-const dateOrNull = (value: Date | string | null): Date | null => (value === null ? null : new Date(value))
-const numberOrNull = (value: string | number | null): number | null => (value === null ? null : Number(value))
+/**
+ * A `charging_sessions` row, as read by Kysely or as a JSON snapshot of one (an outbox event, a
+ * webhook payload): timestamps may be ISO strings, numerics strings or numbers, and columns added
+ * after the snapshot was taken may be missing.
+ */
+export type SessionRowSnapshot = {
+  [K in keyof SessionRow]: SessionRow[K] extends Date
+    ? Date | string
+    : SessionRow[K] extends Date | null
+      ? Date | string | null
+      : SessionRow[K]
+}
 
-function toSession(row: SessionRow): ChargingSession {
+const dateOrNull = (value: Date | string | null | undefined): Date | null =>
+  value === null || value === undefined ? null : new Date(value)
+const numberOrNull = (value: string | number | null | undefined): number | null =>
+  value === null || value === undefined ? null : Number(value)
+
+function costOf(
+  currency: string | null | undefined,
+  exclVat: string | number | null | undefined,
+  inclVat: string | number | null | undefined,
+) {
+  const excl = numberOrNull(exclVat)
+  return currency && excl !== null ? { currency, exclVat: excl, inclVat: numberOrNull(inclVat) } : null
+}
+
+/** A session from its row, or from a JSON snapshot of its row (see SessionRowSnapshot). */
+export function sessionFromRow(row: SessionRowSnapshot | Partial<SessionRowSnapshot>): ChargingSession {
+  const r = row as SessionRowSnapshot
   return {
-    id: row.id,
-    organizationId: row.organization_id,
-    userId: row.user_id,
-    keyId: row.key_id,
-    protocol: row.protocol,
-    issuer: row.issuer,
-    externalId: row.external_id,
-    authorizationReference: row.authorization_reference,
-    evseId: row.evse_id,
-    operatorId: row.operator_id,
+    id: r.id,
+    organizationId: r.organization_id,
+    userId: r.user_id,
+    keyId: r.key_id,
+    protocol: r.protocol,
+    issuer: r.issuer ?? '',
+    externalId: r.external_id,
+    authorizationReference: r.authorization_reference ?? null,
+    evseId: r.evse_id ?? null,
+    operatorId: r.operator_id ?? null,
     identification:
-      row.identification_method !== null && row.identification !== null
-        ? { method: row.identification_method, value: row.identification }
-        : null,
-    status: row.status,
-    startedAt: new Date(row.started_at),
-    endedAt: dateOrNull(row.ended_at),
-    chargingStartedAt: dateOrNull(row.charging_started_at),
-    chargingEndedAt: dateOrNull(row.charging_ended_at),
-    energyKwh: numberOrNull(row.energy_kwh),
-    authorizedAt: dateOrNull(row.authorized_at),
-    stoppedAt: dateOrNull(row.stopped_at),
-    createdAt: new Date(row.created_at),
-    updatedAt: new Date(row.updated_at),
+      r.identification_method != null && r.identification != null ? { method: r.identification_method, value: r.identification } : null,
+    status: r.status,
+    startedAt: new Date(r.started_at),
+    endedAt: dateOrNull(r.ended_at),
+    chargingStartedAt: dateOrNull(r.charging_started_at),
+    chargingEndedAt: dateOrNull(r.charging_ended_at),
+    energyKwh: numberOrNull(r.energy_kwh),
+    authorizedAt: dateOrNull(r.authorized_at),
+    stoppedAt: dateOrNull(r.stopped_at),
+    createdAt: new Date(r.created_at),
+    updatedAt: new Date(r.updated_at),
+    locationId: r.location_id ?? null,
+    evseUid: r.evse_uid ?? null,
+    connectorId: r.connector_id ?? null,
+    cost: costOf(r.currency, r.total_cost_excl_vat, r.total_cost_incl_vat),
   }
 }
+
+const toSession = sessionFromRow
 
 /** The SQL of "the further of the current status and this one" (model.ts advancedStatus, in the database). */
 const advanceTo = (next: SessionStatus) => {
   const order = sql.raw(`ARRAY[${SESSION_STATUSES.map((s) => `'${s}'`).join(', ')}]::text[]`)
-  return sql<SessionStatus>`CASE WHEN array_position(${order}, status) < array_position(${order}, ${next}::text) THEN ${next}::text ELSE status END`
+  const terminal = sql.raw(TERMINAL_SESSION_STATUSES.map((s) => `'${s}'`).join(', '))
+  return sql<SessionStatus>`CASE WHEN status IN (${terminal}) THEN status WHEN array_position(${order}, status) < array_position(${order}, ${next}::text) THEN ${next}::text ELSE status END`
 }
 
 export interface ChargeDetailRecordInput {
@@ -74,14 +107,22 @@ export interface ChargeDetailRecordInput {
   energyKwh: number | null
   evseId: string | null
   operatorId: string | null
+  /** the protocol's ID of the record (OCPI CDR.id, unique per issuer); absent where records have none (OICP) */
+  externalId?: string | null
+  locationId?: string | null
+  evseUid?: string | null
+  connectorId?: string | null
+  cost?: SessionCost | null
+  authorizationReference?: string | null
 }
 
 export type ChargeDetailRecordOutcome =
-  | { outcome: 'stored'; session: ChargingSession }
+  /** `cdrId`: our ID of the stored record */
+  | { outcome: 'stored'; session: ChargingSession; cdrId: string }
   /** the same record again: acknowledged, stored once */
-  | { outcome: 'repeated'; session: ChargingSession }
-  /** another record for a session that has one */
-  | { outcome: 'conflict'; session: ChargingSession; receivedAt: Date }
+  | { outcome: 'repeated'; session: ChargingSession; cdrId: string }
+  /** another record under the same ID (`sameId`), or for a session that has one */
+  | { outcome: 'conflict'; session: ChargingSession; receivedAt: Date; sameId: boolean }
   /** no such session, and its identification names no key of ours */
   | { outcome: 'unknown_session' }
 
@@ -101,9 +142,30 @@ export interface NotificationInput {
   energyKwh?: number | null
 }
 
+/** What a protocol says a session now is (OCPI: a Session PUT, or the stored one with a PATCH merged). */
+export interface SessionReport {
+  status: SessionStatus
+  startedAt: Date
+  endedAt: Date | null
+  energyKwh: number | null
+  authorizationReference: string | null
+  operatorId: string | null
+  locationId: string | null
+  evseUid: string | null
+  connectorId: string | null
+  cost: SessionCost | null
+  /** the protocol's whole description of the session, kept for reading it back */
+  record: Record<string, unknown>
+}
+
 export type NotificationOutcome = { outcome: 'stored' | 'repeated'; session: ChargingSession } | { outcome: 'unknown_session' }
 
 export interface ChargeDetailRecordView {
+  /** our ID of the record */
+  id: string
+  /** the protocol's ID of it (OCPI CDR.id), null where records have none */
+  externalId: string | null
+  cost: SessionCost | null
   record: Record<string, unknown>
   sessionStart: Date | null
   sessionEnd: Date | null
@@ -135,6 +197,8 @@ export interface SessionDetail extends SessionListEntry {
 export interface SessionQuery {
   /** a charging key's row ID: only its sessions */
   keyId?: string
+  /** only sessions in one of these statuses (absent or empty: any) */
+  statuses?: readonly SessionStatus[]
   /** sessions that started at or after */
   from?: Date
   /** sessions that started before */
@@ -211,12 +275,19 @@ export class ChargingSessions {
         evseId: input.evseId,
         operatorId: input.operatorId,
         identification: input.identification,
+        authorizationReference: input.authorizationReference,
       })
       if (!row) return { outcome: 'unknown_session' as const }
+      const issuer = input.session.issuer ?? ''
+      const externalId = input.externalId ?? null
+      // Both unique indexes decide at once (one record per session, one per party and ID): no read before the write.
       const inserted = await trx
         .insertInto('charge_detail_records')
         .values({
           session_id: row.id,
+          protocol: input.session.protocol,
+          issuer,
+          external_id: externalId,
           record: JSON.stringify(input.record),
           content_sha256: input.contentSha256,
           session_start: input.sessionStart,
@@ -226,20 +297,34 @@ export class ChargingSessions {
           energy_kwh: input.energyKwh,
           evse_id: input.evseId,
           operator_id: input.operatorId,
+          currency: input.cost?.currency ?? null,
+          total_cost_excl_vat: input.cost?.exclVat ?? null,
+          total_cost_incl_vat: input.cost?.inclVat ?? null,
         })
-        .onConflict((oc) => oc.column('session_id').doNothing())
-        .returning('session_id')
+        .onConflict((oc) => oc.doNothing())
+        .returning('id')
         .executeTakeFirst()
       if (!inserted) {
         const existing = await trx
           .selectFrom('charge_detail_records')
-          .select(['content_sha256', 'received_at'])
-          .where('session_id', '=', row.id)
+          .select(['id', 'content_sha256', 'received_at', 'external_id', 'session_id'])
+          .where((eb) =>
+            externalId === null
+              ? eb('session_id', '=', row.id)
+              : eb.or([
+                  eb('session_id', '=', row.id),
+                  eb.and([eb('protocol', '=', input.session.protocol), eb('issuer', '=', issuer), eb('external_id', '=', externalId)]),
+                ]),
+          )
+          .orderBy(sql`external_id IS NOT DISTINCT FROM ${externalId}`, 'desc')
           .executeTakeFirstOrThrow()
-        if (existing.content_sha256 === input.contentSha256) return { outcome: 'repeated' as const, session: toSession(row) }
-        return { outcome: 'conflict' as const, session: toSession(row), receivedAt: new Date(existing.received_at) }
+        const sameId = externalId !== null && existing.external_id === externalId
+        if (existing.content_sha256 === input.contentSha256 && existing.session_id === row.id) {
+          return { outcome: 'repeated' as const, session: toSession(row), cdrId: existing.id }
+        }
+        return { outcome: 'conflict' as const, session: toSession(row), receivedAt: new Date(existing.received_at), sameId }
       }
-      // The record is the final word on the session: its times, energy and place.
+      // The record is the final word on the session: its times, energy, place and price.
       const updated = await trx
         .updateTable('charging_sessions')
         .set({
@@ -251,13 +336,95 @@ export class ChargingSessions {
           energy_kwh: input.energyKwh ?? sql`energy_kwh`,
           evse_id: input.evseId ?? sql`evse_id`,
           operator_id: sql`coalesce(operator_id, ${input.operatorId})`,
+          authorization_reference: sql`coalesce(authorization_reference, ${input.authorizationReference ?? null})`,
+          location_id: input.locationId ?? sql`location_id`,
+          evse_uid: input.evseUid ?? sql`evse_uid`,
+          connector_id: input.connectorId ?? sql`connector_id`,
+          ...(input.cost && {
+            currency: input.cost.currency,
+            total_cost_excl_vat: input.cost.exclVat,
+            total_cost_incl_vat: input.cost.inclVat,
+          }),
           updated_at: new Date(),
         })
         .where('id', '=', row.id)
         .returningAll()
         .executeTakeFirstOrThrow()
-      return { outcome: 'stored' as const, session: toSession(updated) }
+      return { outcome: 'stored' as const, session: toSession(updated), cdrId: inserted.id }
     })
+  }
+
+  /**
+   * A session as the CPO describes it (OCPI PUT and PATCH of a Session): `change` receives the row
+   * locked for this transaction (null: new) and returns what the session now is. A new session
+   * opens under `keyId` (null: none of ours, `unknown_session`). Once the CDR is in, it alone
+   * speaks for times, energy and price; the status only moves forward.
+   */
+  async reported(
+    ref: SessionRef,
+    keyId: string | null,
+    change: (current: SessionRowSnapshot | null) => SessionReport,
+  ): Promise<{ outcome: 'created' | 'updated'; session: ChargingSession } | { outcome: 'unknown_session' }> {
+    await this.openings.settled()
+    return this.db.transaction().execute(async (trx) => {
+      const existing = await this.byRef(trx, ref, true)
+      if (!existing && keyId === null) return { outcome: 'unknown_session' as const }
+      const report = change(existing ?? null)
+      const row =
+        existing ??
+        (await this.open(trx, {
+          ...ref,
+          keyId: keyId!,
+          status: report.status,
+          startedAt: report.startedAt,
+          authorizationReference: report.authorizationReference,
+          operatorId: report.operatorId,
+        }))
+      if (!row) return { outcome: 'unknown_session' as const }
+      const beforeRecord = row.status !== 'COMPLETED'
+      const updated = await trx
+        .updateTable('charging_sessions')
+        .set({
+          status: advanceTo(report.status),
+          record: JSON.stringify(report.record),
+          authorization_reference: report.authorizationReference ?? sql`authorization_reference`,
+          operator_id: sql`coalesce(operator_id, ${report.operatorId})`,
+          location_id: report.locationId,
+          evse_uid: report.evseUid,
+          connector_id: report.connectorId,
+          ...(beforeRecord && {
+            started_at: report.startedAt,
+            ended_at: report.endedAt,
+            energy_kwh: report.energyKwh,
+            currency: report.cost?.currency ?? null,
+            total_cost_excl_vat: report.cost?.exclVat ?? null,
+            total_cost_incl_vat: report.cost?.inclVat ?? null,
+          }),
+          updated_at: new Date(),
+        })
+        .where('id', '=', row.id)
+        .returningAll()
+        .executeTakeFirstOrThrow()
+      return { outcome: existing ? ('updated' as const) : ('created' as const), session: toSession(updated) }
+    })
+  }
+
+  /** The session a protocol names, with the record the protocol last gave of it (OCPI GET). */
+  async record(ref: SessionRef): Promise<{ session: ChargingSession; record: Record<string, unknown> | null } | null> {
+    await this.openings.settled()
+    const row = await this.byRef(this.db, ref, false)
+    return row ? { session: toSession(row), record: row.record } : null
+  }
+
+  /** A stored charge detail record by our ID, with its issuer (whose it is) and as received. */
+  async chargeDetailRecordById(id: string): Promise<{ issuer: string; protocol: string; record: Record<string, unknown> } | null> {
+    if (!UUID.test(id)) return null
+    const row = await this.db
+      .selectFrom('charge_detail_records')
+      .select(['issuer', 'protocol', 'record'])
+      .where('id', '=', id)
+      .executeTakeFirst()
+    return row ?? null
   }
 
   /** Stores what the CPO told of a running session (a notification sent again is stored once). */
@@ -313,10 +480,25 @@ export class ChargingSessions {
   ): Promise<{ sessions: SessionListEntry[]; cursor?: string }> {
     // A session authorized a moment ago is listed too.
     await this.openings.settled()
-    const userId = await this.liveUserId(org, userExternalId)
+    return this.page(org, await this.liveUserId(org, userExternalId), query)
+  }
+
+  /** The organization's sessions (optionally of one user), newest first, a page at a time. */
+  async listForOrganization(
+    org: OrganizationPolicy,
+    query: SessionQuery & { userExternalId?: string },
+  ): Promise<{ sessions: SessionListEntry[]; cursor?: string }> {
+    await this.openings.settled()
+    const userId = query.userExternalId === undefined ? undefined : await this.liveUserId(org, query.userExternalId)
+    return this.page(org, userId, query)
+  }
+
+  private async page(org: OrganizationPolicy, userId: string | undefined, query: SessionQuery) {
     const after = query.cursor === undefined ? undefined : decodeSessionCursor(query.cursor)
-    let select = this.listing().where('s.user_id', '=', userId).where('s.organization_id', '=', org.id)
+    let select = this.listing().where('s.organization_id', '=', org.id)
+    if (userId !== undefined) select = select.where('s.user_id', '=', userId)
     if (query.keyId !== undefined) select = select.where('s.key_id', '=', query.keyId)
+    if (query.statuses !== undefined && query.statuses.length > 0) select = select.where('s.status', 'in', [...query.statuses])
     if (query.from !== undefined) select = select.where('s.started_at', '>=', query.from)
     if (query.to !== undefined) select = select.where('s.started_at', '<', query.to)
     if (after) select = select.where((eb) => eb(eb.refTuple('s.started_at', 's.id'), '<', eb.tuple(after.startedAt, after.id)))
@@ -334,12 +516,20 @@ export class ChargingSessions {
   async getForUser(org: OrganizationPolicy, userExternalId: string, sessionId: string): Promise<SessionDetail> {
     await this.openings.settled()
     const userId = await this.liveUserId(org, userExternalId)
+    return this.detail(org, userId, sessionId)
+  }
+
+  /** One session of the organization, with its record and notifications; another organization's is a 404. */
+  async getForOrganization(org: OrganizationPolicy, sessionId: string): Promise<SessionDetail> {
+    await this.openings.settled()
+    return this.detail(org, undefined, sessionId)
+  }
+
+  private async detail(org: OrganizationPolicy, userId: string | undefined, sessionId: string): Promise<SessionDetail> {
     if (!UUID.test(sessionId)) throw sessionNotFound(sessionId)
-    const row = await this.listing()
-      .where('s.id', '=', sessionId)
-      .where('s.user_id', '=', userId)
-      .where('s.organization_id', '=', org.id)
-      .executeTakeFirst()
+    let select = this.listing().where('s.id', '=', sessionId).where('s.organization_id', '=', org.id)
+    if (userId !== undefined) select = select.where('s.user_id', '=', userId)
+    const row = await select.executeTakeFirst()
     if (!row) throw sessionNotFound(sessionId)
     const [cdr, notifications] = await Promise.all([
       this.db.selectFrom('charge_detail_records').selectAll().where('session_id', '=', row.id).executeTakeFirst(),
@@ -355,6 +545,9 @@ export class ChargingSessions {
       ...toListEntry(row),
       cdr: cdr
         ? {
+            id: cdr.id,
+            externalId: cdr.external_id,
+            cost: costOf(cdr.currency, cdr.total_cost_excl_vat, cdr.total_cost_incl_vat),
             record: cdr.record,
             sessionStart: dateOrNull(cdr.session_start),
             sessionEnd: dateOrNull(cdr.session_end),
@@ -472,7 +665,10 @@ export class ChargingSessions {
 
 type ListingRow = SessionRow & { key_type: string; key_contract_id: string; key_rfid_uid: string | null }
 
-function toListEntry(row: ListingRow): SessionListEntry {
+/** A listed session with its key, from a listing row (or a JSON snapshot of one, as sessionFromRow). */
+export function toListEntry(
+  row: ListingRow | (SessionRowSnapshot & Pick<ListingRow, 'key_type' | 'key_contract_id' | 'key_rfid_uid'>),
+): SessionListEntry {
   return {
     ...toSession(row),
     key: { keyId: row.key_type === 'rfid' && row.key_rfid_uid !== null ? row.key_rfid_uid : row.key_contract_id, type: row.key_type },
