@@ -18,6 +18,11 @@ export function simCommands(program: Command) {
     .option('--versions-url <url>', "openpnc's OCPI versions URL")
     .option('--token-a <token>', 'Token A from `openpnc ocpi partner create`')
     .option('--authorize <uid>', 'after registering, ask openpnc to authorize this token and print the answer')
+    .option(
+      '--charge <uid>',
+      'after registering, charge with this token: authorize, send the session (PUT, PATCHes, COMPLETED) and its CDR, and print what was sent',
+    )
+    .option('--kwh <kwh>', 'energy of the --charge session', '21.5')
     .action(async (o) => {
       const { CpoSimulator } = await import('../sim/cpo.ts')
       const cpo = new CpoSimulator({
@@ -33,6 +38,15 @@ export function simCommands(program: Command) {
         const version = await cpo.registerWith(o.versionsUrl, o.tokenA)
         process.stdout.write(`registered with openpnc on OCPI ${version}\n`)
         if (o.authorize) process.stdout.write(`${JSON.stringify(await cpo.authorize(o.authorize), null, 2)}\n`)
+        if (o.charge) {
+          const charged = await cpo.charge(o.charge, { kwh: Number(o.kwh) })
+          if (!charged.sessionId) {
+            process.stdout.write(`not charged: ${JSON.stringify(charged.authorization.data?.allowed ?? charged.authorization)}\n`)
+          } else {
+            for (const r of charged.sent) process.stdout.write(`${r.method} ${r.url} -> HTTP ${r.httpStatus}\n`)
+            process.stdout.write(`session ${charged.sessionId} completed; its CDR is at ${charged.cdrLocation}\n`)
+          }
+        }
       } else {
         process.stdout.write(`give openpnc this Token A to register with us: ${cpo.issueTokenA()}\n`)
       }

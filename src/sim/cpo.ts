@@ -31,6 +31,62 @@ export interface ReceivedPush {
 
 const newToken = () => randomBytes(24).toString('base64url')
 
+/** One request the simulator sent while charging, as sent: tests hold each to the official schemas. */
+export interface SentRequest {
+  method: 'PUT' | 'PATCH' | 'POST'
+  url: string
+  body: Record<string, unknown>
+  /** the eMSP's answer */
+  httpStatus: number
+  answer: Record<string, unknown>
+  headers: Record<string, string | string[] | undefined>
+}
+
+/** Where a simulated session charges: the CDR's cdr_location (the first of this CPO's locations, else a made-up one). */
+export interface ChargingPlace {
+  location_id: string
+  evse_uid: string
+  evse_id: string
+  connector_id: string
+  address: string
+  city: string
+  country: string
+  coordinates: { latitude: string; longitude: string }
+  connector_standard: string
+  connector_format: 'SOCKET' | 'CABLE'
+  connector_power_type: string
+}
+
+export interface ChargeOptions {
+  /** the token type the station read (as for authorize) */
+  type?: string
+  /** energy charged in all, kWh */
+  kwh?: number
+  /** how the session ends: COMPLETED (and a CDR follows) or INVALID (no CDR) */
+  end?: 'COMPLETED' | 'INVALID'
+  /** price per kWh excl. VAT, and the VAT rate */
+  pricePerKwh?: number
+  vatRate?: number
+  currency?: string
+  place?: Partial<ChargingPlace>
+  /** the session's and the CDR's IDs (default: random) */
+  sessionId?: string
+  cdrId?: string
+}
+
+export interface ChargeResult {
+  authorization: Awaited<ReturnType<CpoSimulator['authorize']>>
+  /** absent: not ALLOWED, nothing was sent */
+  sessionId?: string
+  session?: Record<string, unknown>
+  cdr?: Record<string, unknown>
+  /** the Location the eMSP answered the CDR with */
+  cdrLocation?: string
+  sent: SentRequest[]
+}
+
+const round = (n: number, digits = 4) => Math.round(n * 10 ** digits) / 10 ** digits
+
 /**
  * A small but real OCPI 2.2.1 / 2.3.0 CPO: its own HTTP server with versions, credentials and a
  * tokens Receiver, and a client side that registers with an eMSP, pulls its tokens and asks it to
@@ -335,6 +391,152 @@ export class CpoSimulator {
       if (error instanceof OcpiClientError)
         return { httpStatus: error.httpStatus, statusCode: error.ocpiStatus, data: undefined, headers: {} }
       throw error
+    }
+  }
+
+  /**
+   * A whole charging session as a station and this CPO's back office report it: the real-time
+   * authorization, then (if ALLOWED) the Session PUT (PENDING), PATCHes as it charges (ACTIVE, kWh,
+   * charging periods), its end (COMPLETED, or INVALID), and the CDR POSTed to the eMSP's CDRs
+   * Receiver (total_cost, total_energy, cdr_token, cdr_location, charging_periods and the
+   * eMSP's authorization_reference). Every request and answer is kept in `sent`.
+   */
+  async charge(uid: string, options: ChargeOptions = {}): Promise<ChargeResult> {
+    const place: ChargingPlace = { ...this.defaultPlace(), ...options.place }
+    const authorization = await this.authorize(uid, {
+      type: options.type,
+      location: { location_id: place.location_id, evse_uids: [place.evse_uid] },
+    })
+    const sent: SentRequest[] = []
+    if (authorization.data?.allowed !== 'ALLOWED') return { authorization, sent }
+    const { token, authorization_reference } = authorization.data
+    const emsp = this.requireEmsp()
+    const send = async (method: SentRequest['method'], url: string, body: Record<string, unknown>) => {
+      const response = await this.call<unknown>(method, url, { token: emsp.token, style: 'base64', body, ...this.routing() })
+      sent.push({ method, url, body, httpStatus: response.httpStatus, answer: response.envelope, headers: response.headers })
+      return response
+    }
+    const sessionId = options.sessionId ?? `SIM-${randomBytes(8).toString('hex').toUpperCase()}`
+    const sessionUrl = `${this.endpoint('sessions')}/${this.party.country_code}/${this.party.party_id}/${encodeURIComponent(sessionId)}`
+    const kwh = options.kwh ?? 21.5
+    const price = options.pricePerKwh ?? 0.39
+    const vat = options.vatRate ?? 0.21
+    const currency = options.currency ?? 'EUR'
+    // The session is written as if it had run for the last 40 minutes, in two charging periods.
+    const end = new Date(Math.floor(Date.now() / 1000) * 1000)
+    const start = new Date(end.getTime() - 40 * 60_000)
+    const middle = new Date(end.getTime() - 20 * 60_000)
+    const at = (d: Date) => d.toISOString().replace('.000Z', 'Z')
+    const cdrToken = {
+      country_code: token.country_code,
+      party_id: token.party_id,
+      uid: token.uid,
+      type: token.type,
+      contract_id: token.contract_id,
+    }
+    const period = (from: Date, energy: number) => ({ start_date_time: at(from), dimensions: [{ type: 'ENERGY', volume: round(energy) }] })
+    const cost = (energy: number) => ({ excl_vat: round(energy * price, 2), incl_vat: round(energy * price * (1 + vat), 2) })
+    let session: Record<string, unknown> = {
+      country_code: this.party.country_code,
+      party_id: this.party.party_id,
+      id: sessionId,
+      start_date_time: at(start),
+      kwh: 0,
+      cdr_token: cdrToken,
+      auth_method: 'AUTH_REQUEST',
+      authorization_reference,
+      location_id: place.location_id,
+      evse_uid: place.evse_uid,
+      connector_id: place.connector_id,
+      currency,
+      status: 'PENDING',
+      last_updated: at(start),
+    }
+    await send('PUT', sessionUrl, session)
+    const patch = async (changes: Record<string, unknown>, last: Date) => {
+      const body = { ...changes, last_updated: at(last) }
+      await send('PATCH', sessionUrl, body)
+      const { charging_periods: added, ...rest } = body as { charging_periods?: unknown[] }
+      session = { ...session, ...rest, ...(added && { charging_periods: [...((session.charging_periods as unknown[]) ?? []), ...added] }) }
+    }
+    await patch({ status: 'ACTIVE' }, start)
+    await patch({ kwh: round(kwh / 2), charging_periods: [period(start, kwh / 2)], total_cost: cost(kwh / 2) }, middle)
+    if (options.end === 'INVALID') {
+      await patch({ status: 'INVALID', end_date_time: at(end) }, end)
+      return { authorization, sessionId, session, sent }
+    }
+    await patch({ kwh, charging_periods: [period(middle, kwh / 2)], total_cost: cost(kwh) }, end)
+    await patch({ status: 'COMPLETED', end_date_time: at(end) }, end)
+    const cdr: Record<string, unknown> = {
+      country_code: this.party.country_code,
+      party_id: this.party.party_id,
+      id: options.cdrId ?? `CDR-${sessionId}`.slice(0, 36),
+      start_date_time: at(start),
+      end_date_time: at(end),
+      session_id: sessionId,
+      cdr_token: cdrToken,
+      auth_method: 'AUTH_REQUEST',
+      authorization_reference,
+      cdr_location: {
+        id: place.location_id,
+        address: place.address,
+        city: place.city,
+        country: place.country,
+        coordinates: place.coordinates,
+        evse_uid: place.evse_uid,
+        evse_id: place.evse_id,
+        connector_id: place.connector_id,
+        connector_standard: place.connector_standard,
+        connector_format: place.connector_format,
+        connector_power_type: place.connector_power_type,
+      },
+      currency,
+      charging_periods: [period(start, kwh / 2), period(middle, kwh / 2)],
+      total_cost: cost(kwh),
+      total_energy: kwh,
+      total_energy_cost: cost(kwh),
+      total_time: round((end.getTime() - start.getTime()) / 3_600_000),
+      last_updated: at(end),
+    }
+    const posted = await send('POST', this.endpoint('cdrs'), cdr)
+    const location = posted.headers.location
+    return { authorization, sessionId, session, cdr, cdrLocation: Array.isArray(location) ? location[0] : location, sent }
+  }
+
+  /** POSTs a CDR as given (a repeat, a changed one): for tests of the eMSP's CDRs Receiver. */
+  async postCdr(cdr: Record<string, unknown>) {
+    const emsp = this.requireEmsp()
+    try {
+      const response = await this.call<unknown>('POST', this.endpoint('cdrs'), {
+        token: emsp.token,
+        style: 'base64',
+        body: cdr,
+        ...this.routing(),
+      })
+      return { httpStatus: response.httpStatus, statusCode: 1000, location: response.headers.location as string | undefined }
+    } catch (error) {
+      if (error instanceof OcpiClientError)
+        return { httpStatus: error.httpStatus, statusCode: error.ocpiStatus, message: error.statusMessage }
+      throw error
+    }
+  }
+
+  private defaultPlace(): ChargingPlace {
+    const location = this.locations[0]
+    const evse = location?.evses?.[0]
+    const connector = evse?.connectors[0]
+    return {
+      location_id: location?.id ?? 'SIM-LOC-1',
+      evse_uid: evse?.uid ?? 'SIM-EVSE-1',
+      evse_id: evse?.evse_id ?? `${this.party.country_code}*${this.party.party_id}*E1*1`,
+      connector_id: connector?.id ?? '1',
+      address: location?.address ?? 'Stationsplein 1',
+      city: location?.city ?? 'Amsterdam',
+      country: location?.country ?? 'NLD',
+      coordinates: location?.coordinates ?? { latitude: '52.378900', longitude: '4.900300' },
+      connector_standard: connector?.standard ?? 'IEC_62196_T2_COMBO',
+      connector_format: connector?.format ?? 'CABLE',
+      connector_power_type: connector?.power_type ?? 'DC',
     }
   }
 

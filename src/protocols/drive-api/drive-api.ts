@@ -32,6 +32,9 @@ import {
   SessionList,
   SessionListQuery,
   SessionParams,
+  OrganizationSessionListQuery,
+  OrganizationSessionParams,
+  statusesOf,
   presentUser,
   UpdateKeyBody,
   UpdateUserBody,
@@ -313,11 +316,12 @@ export const driveApi: FastifyPluginAsyncTypebox<{ platform: Platform }> = async
     handler: async (request) => {
       const org = organizationOf(request)
       const { userId } = request.params
-      const { keyId, from, to, limit, cursor } = request.query
+      const { keyId, status, from, to, limit, cursor } = request.query
       // A key filter names the key as every key path does (key ID or contract ID); another user's key is not found.
       const key = keyId === undefined ? undefined : await chargingKeys.get(org, userId, keyId)
       const page = await sessions.listForUser(org, userId, {
         keyId: key?.id,
+        statuses: statusesOf(status),
         from: from === undefined ? undefined : new Date(from),
         to: to === undefined ? undefined : new Date(to),
         limit: limit ?? 50,
@@ -334,6 +338,42 @@ export const driveApi: FastifyPluginAsyncTypebox<{ platform: Platform }> = async
       const { userId, sessionId } = request.params
       return presentSessionDetail(await sessions.getForUser(organizationOf(request), userId, sessionId))
     },
+  })
+
+  app.route({
+    ...R.listOrganizationSessions.route,
+    schema: {
+      ...R.listOrganizationSessions.doc,
+      querystring: OrganizationSessionListQuery,
+      response: { 200: SessionList, ...errors },
+    },
+    handler: async (request) => {
+      const org = organizationOf(request)
+      const { userId, keyId, status, from, to, limit, cursor } = request.query
+      // A key is named within its user (key IDs are a user's): a key filter without a user is found across the organization.
+      const key =
+        keyId === undefined
+          ? undefined
+          : userId !== undefined
+            ? await chargingKeys.get(org, userId, keyId)
+            : await chargingKeys.findInOrganization(org, keyId)
+      const page = await sessions.listForOrganization(org, {
+        userExternalId: userId,
+        keyId: key?.id,
+        statuses: statusesOf(status),
+        from: from === undefined ? undefined : new Date(from),
+        to: to === undefined ? undefined : new Date(to),
+        limit: limit ?? 50,
+        cursor,
+      })
+      return { sessions: page.sessions.map(presentSession), ...(page.cursor !== undefined && { cursor: page.cursor }) }
+    },
+  })
+
+  app.route({
+    ...R.getOrganizationSession.route,
+    schema: { ...R.getOrganizationSession.doc, params: OrganizationSessionParams, response: { 200: SessionDetailResponse, ...errors } },
+    handler: async (request) => presentSessionDetail(await sessions.getForOrganization(organizationOf(request), request.params.sessionId)),
   })
 
   apiKeyRoutes(

@@ -69,17 +69,53 @@ const chargingSession = {
   protocolSessionId: 'b2c7e4a0-4d2f-4c55-9a47-7f0e2c1d9b31',
   key: { keyId: 'DE-8PS-C0AD21B13-P', type: 'plug_and_charge' },
   identification: { method: 'PlugAndChargeIdentification', value: 'DE-8PS-C0AD21B13-P' },
+  locationId: null,
   evseId: 'DE*ION*E0042*1',
+  evseUid: null,
+  connectorId: null,
   operatorId: 'DE*ION',
   started: '2026-01-16T17:59:58.000Z',
   ended: '2026-01-16T18:46:40.000Z',
   chargingStarted: '2026-01-16T18:00:20.000Z',
   chargingEnded: '2026-01-16T18:45:02.000Z',
   energyKwh: 41.27,
+  cost: null,
   authorized: '2026-01-16T17:59:58.000Z',
   stopped: '2026-01-16T18:46:39.000Z',
   created: '2026-01-16T17:59:58.000Z',
   updated: '2026-01-16T18:47:10.000Z',
+}
+
+const ocpiSession = {
+  ...chargingSession,
+  id: '5a7c1e90-2b3d-4f6a-8c9e-0d1f2a3b4c5d',
+  protocol: 'ocpi',
+  protocolSessionId: 'SIM-SESSION-0001',
+  key: { keyId: '04A2B3C4D5E6F7', type: 'rfid' },
+  identification: { method: 'RFID', value: '04A2B3C4D5E6F7' },
+  locationId: 'LOC-AMS-0042',
+  evseId: 'NL*SIM*E0042*1',
+  evseUid: 'EVSE-0042-1',
+  connectorId: '1',
+  operatorId: 'NL*SIM',
+  chargingStarted: null,
+  chargingEnded: null,
+  cost: { currency: 'EUR', totalExclVat: 14.86, totalInclVat: 17.98 },
+  stopped: null,
+}
+const ocpiCdr = {
+  id: '0c6f8a2e-3d4b-4e5f-9a1b-2c3d4e5f6a7b',
+  protocolCdrId: 'SIM-CDR-0001',
+  cost: { currency: 'EUR', totalExclVat: 14.86, totalInclVat: 17.98 },
+  received: '2026-01-16T18:47:10.000Z',
+  sessionStart: '2026-01-16T17:59:58.000Z',
+  sessionEnd: '2026-01-16T18:46:40.000Z',
+  chargingStart: null,
+  chargingEnd: null,
+  energyKwh: 41.27,
+  evseId: 'NL*SIM*E0042*1',
+  operatorId: 'NL*SIM',
+  record: { country_code: 'NL', party_id: 'SIM', id: 'SIM-CDR-0001', total_energy: 41.27, currency: 'EUR' },
 }
 
 const contractData = {
@@ -389,7 +425,7 @@ export const DRIVE_API = routeTable({
     url: '/v1/users/:userId/sessions',
     auth: org('charging-keys'),
     tag: 'Charging sessions',
-    summary: "List a user's charging sessions, newest first (optionally of one key, in a time window)",
+    summary: "List a user's charging sessions, newest first (optionally of one key, in some statuses, in a time window)",
     errors: ['user_not_found', 'charging_key_not_found', 'invalid_cursor'],
     example: {
       response: {
@@ -409,6 +445,9 @@ export const DRIVE_API = routeTable({
       response: {
         ...chargingSession,
         cdr: {
+          id: '3e1d2c4b-5a6f-4b7c-8d9e-0f1a2b3c4d5e',
+          protocolCdrId: null,
+          cost: null,
           received: '2026-01-16T18:47:10.000Z',
           sessionStart: '2026-01-16T17:59:58.000Z',
           sessionEnd: '2026-01-16T18:46:40.000Z',
@@ -424,6 +463,24 @@ export const DRIVE_API = routeTable({
         ],
       },
     },
+  },
+  listOrganizationSessions: {
+    method: 'GET',
+    url: '/v1/sessions',
+    auth: org('charging-keys'),
+    tag: 'Charging sessions',
+    summary: "List the organization's charging sessions, newest first (optionally of one user or key, in some statuses, in a time window)",
+    errors: ['user_not_found', 'charging_key_not_found', 'invalid_cursor'],
+    example: { response: { sessions: [ocpiSession, chargingSession] } },
+  },
+  getOrganizationSession: {
+    method: 'GET',
+    url: '/v1/sessions/:sessionId',
+    auth: org('charging-keys'),
+    tag: 'Charging sessions',
+    summary: "Get one of the organization's charging sessions with its charge detail record and notifications",
+    errors: ['session_not_found'],
+    example: { response: { ...ocpiSession, cdr: ocpiCdr, notifications: [] } },
   },
   geosearchRadius: {
     method: 'POST',

@@ -6,7 +6,7 @@ import { REVOCATION_REASONS } from '../../core/pki/revocation-reasons.ts'
 import type { User } from '../../services/users/users.ts'
 import type { Publication } from '../opcp/publication.ts'
 import { invalid } from '../../core/errors.ts'
-import type { SessionDetail, SessionListEntry } from '../../services/sessions/sessions.ts'
+import type { SessionCost, SessionDetail, SessionListEntry, SessionStatus } from '../../services/sessions/sessions.ts'
 
 const DateTime = (description: string) => Type.String({ format: 'date-time', description })
 
@@ -137,7 +137,8 @@ export const PublicationResponse = Type.Object(
     }),
     cpsRootDistinguishedName: Type.Union([Type.String(), Type.Null()]),
     signedData: Type.Union([Type.String({ contentEncoding: 'base64' }), Type.Null()], {
-      description: "the CPS's signed contract data of the published contract: base64 of the ISO 15118-2 CertificateInstallationRes XML, as Hubject stores it",
+      description:
+        "the CPS's signed contract data of the published contract: base64 of the ISO 15118-2 CertificateInstallationRes XML, as Hubject stores it",
     }),
     oemStatus: Type.Union(
       [
@@ -377,6 +378,7 @@ export const SessionParams = Type.Object({
 })
 
 export const MAX_SESSIONS_PAGE = 100
+const STATUS_NAMES = ['authorized', 'active', 'stopped', 'completed', 'invalid'] as const
 
 export const SessionListQuery = Type.Object({
   keyId: Type.Optional(
@@ -388,18 +390,62 @@ export const SessionListQuery = Type.Object({
   ),
   from: Type.Optional(DateTime('only sessions that started at or after this time')),
   to: Type.Optional(DateTime('only sessions that started before this time')),
+  status: Type.Optional(
+    Type.Array(
+      Type.String({
+        pattern: `^(${STATUS_NAMES.join('|')})(,(${STATUS_NAMES.join('|')}))*$`,
+        'x-error-message': `must be one or more of ${STATUS_NAMES.join(', ')} (repeated or comma-separated)`,
+      }),
+      {
+        maxItems: STATUS_NAMES.length,
+        description: `only sessions in one of these statuses: repeat the parameter or separate them by commas (status=active,stopped). Any of ${STATUS_NAMES.join(', ')}`,
+      },
+    ),
+  ),
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_SESSIONS_PAGE, default: 50 })),
   cursor: Type.Optional(Type.String({ maxLength: 200, description: 'from the previous answer, for the next page; with the same filters' })),
 })
 
+/** The organization's sessions: the same filters, and optionally one user's. */
+export const OrganizationSessionListQuery = Type.Object({
+  userId: Type.Optional({ ...UserId, description: "only this user's sessions (the partner's own user ID)" }),
+  ...SessionListQuery.properties,
+})
+
+export const OrganizationSessionParams = Type.Object({
+  sessionId: Type.String({ minLength: 1, maxLength: 64, description: 'the session ID (a UUID) from the listing' }),
+})
+
+/** The status filter's values, as the store names them. */
+export function statusesOf(filter: readonly string[] | undefined): SessionStatus[] | undefined {
+  if (filter === undefined) return undefined
+  return [...new Set(filter.flatMap((f) => f.split(',')))].map((s) => s.toUpperCase() as SessionStatus)
+}
+
 const NullableDateTime = (description: string) => Type.Union([DateTime(description), Type.Null()])
+
+const Cost = (description: string) =>
+  Type.Union(
+    [
+      Type.Object({
+        currency: Type.String({ description: 'ISO 4217 code' }),
+        totalExclVat: Type.Number(),
+        totalInclVat: Type.Union([Type.Number(), Type.Null()], { description: 'null: the operator did not state it' }),
+      }),
+      Type.Null(),
+    ],
+    { description },
+  )
 
 const SessionFields = {
   id: Type.String({ description: "openpnc's ID of the session" }),
-  status: Type.Union([Type.Literal('authorized'), Type.Literal('active'), Type.Literal('stopped'), Type.Literal('completed')], {
-    description:
-      'authorized: allowed to start; active: charging (the operator said so); stopped: the driver ended it; completed: the charge detail record is in. Never moves back.',
-  }),
+  status: Type.Union(
+    STATUS_NAMES.map((s) => Type.Literal(s)),
+    {
+      description:
+        'authorized: allowed to start; active: charging (the operator said so); stopped: ended, the charge detail record is to follow; completed: the charge detail record is in; invalid: the operator declined it (OCPI INVALID), no record follows. Never moves back; completed and invalid are final.',
+    },
+  ),
   protocol: Type.Union([Type.Literal('oicp'), Type.Literal('ocpi')], { description: 'the roaming protocol the operator reached us by' }),
   protocolSessionId: Type.String({ description: "the session's ID in that protocol (Hubject's SessionID for OICP)" }),
   key: Type.Object({ keyId: Type.String(), type: KeyType }, { description: 'the charging key the session charged under' }),
@@ -407,8 +453,15 @@ const SessionFields = {
     [Type.Object({ method: Type.String({ description: "the protocol's identification option" }), value: Type.String() }), Type.Null()],
     { description: 'what the vehicle or driver presented' },
   ),
-  evseId: Type.Union([Type.String(), Type.Null()]),
-  operatorId: Type.Union([Type.String(), Type.Null()], { description: 'the charge point operator' }),
+  locationId: Type.Union([Type.String(), Type.Null()], {
+    description: "the operator's location ID (OCPI location_id); null where the protocol does not say",
+  }),
+  evseId: Type.Union([Type.String(), Type.Null()], { description: 'the EVSE ID (OCPI: from the CDR)' }),
+  evseUid: Type.Union([Type.String(), Type.Null()], { description: "the operator's EVSE UID (OCPI evse_uid)" }),
+  connectorId: Type.Union([Type.String(), Type.Null()], { description: "the operator's connector ID (OCPI connector_id)" }),
+  operatorId: Type.Union([Type.String(), Type.Null()], {
+    description: 'the charge point operator: its operator ID (OICP) or its party as country code*party ID (OCPI)',
+  }),
   started: DateTime('when the session began (the authorization, or the start the charge detail record gives)'),
   ended: NullableDateTime('when the session ended, from the charge detail record'),
   chargingStarted: NullableDateTime('when energy began to flow'),
@@ -416,6 +469,7 @@ const SessionFields = {
   energyKwh: Type.Union([Type.Number(), Type.Null()], {
     description: 'energy charged: the charge detail record, or the latest the operator reported before it',
   }),
+  cost: Cost('what the operator charges: the charge detail record, or the latest the operator reported before it; null: not told'),
   authorized: NullableDateTime('when we authorized it (null: the operator authorized it without asking us)'),
   stopped: NullableDateTime('when we authorized its stop'),
   created: DateTime('when we first heard of it'),
@@ -435,6 +489,11 @@ export const SessionDetailResponse = Type.Object(
     cdr: Type.Union(
       [
         Type.Object({
+          id: Type.String({ description: "openpnc's ID of the record" }),
+          protocolCdrId: Type.Union([Type.String(), Type.Null()], {
+            description: "the record's ID in its protocol (OCPI CDR id); null where records have none (OICP)",
+          }),
+          cost: Cost('the total cost the record states'),
           received: DateTime('when it reached us'),
           sessionStart: NullableDateTime('session start'),
           sessionEnd: NullableDateTime('session end'),
@@ -447,7 +506,8 @@ export const SessionDetailResponse = Type.Object(
             {},
             {
               additionalProperties: true,
-              description: "the charge detail record as the protocol delivered it (OICP: Hubject's eRoamingChargeDetailRecord)",
+              description:
+                "the charge detail record as the protocol delivered it (OICP: Hubject's eRoamingChargeDetailRecord; OCPI: the CDR object)",
             },
           ),
         }),
@@ -469,7 +529,13 @@ export const SessionDetailResponse = Type.Object(
 )
 
 const iso = (date: Date | null) => date?.toISOString() ?? null
+const presentCost = (cost: SessionCost | null) =>
+  cost && { currency: cost.currency, totalExclVat: cost.exclVat, totalInclVat: cost.inclVat }
 
+/**
+ * The one presenter of a session (the Drive API and partner webhooks alike): the store's session
+ * with its key (services/sessions: sessionFromRow, toListEntry) as partners read it.
+ */
 export function presentSession(session: SessionListEntry): Static<typeof SessionSummary> {
   return {
     id: session.id,
@@ -478,13 +544,17 @@ export function presentSession(session: SessionListEntry): Static<typeof Session
     protocolSessionId: session.externalId,
     key: { keyId: session.key.keyId, type: session.key.type as Static<typeof KeyType> },
     identification: session.identification,
+    locationId: session.locationId,
     evseId: session.evseId,
+    evseUid: session.evseUid,
+    connectorId: session.connectorId,
     operatorId: session.operatorId,
     started: session.startedAt.toISOString(),
     ended: iso(session.endedAt),
     chargingStarted: iso(session.chargingStartedAt),
     chargingEnded: iso(session.chargingEndedAt),
     energyKwh: session.energyKwh,
+    cost: presentCost(session.cost),
     authorized: iso(session.authorizedAt),
     stopped: iso(session.stoppedAt),
     created: session.createdAt.toISOString(),
@@ -497,6 +567,9 @@ export function presentSessionDetail(session: SessionDetail): Static<typeof Sess
   return {
     ...presentSession(session),
     cdr: cdr && {
+      id: cdr.id,
+      protocolCdrId: cdr.externalId,
+      cost: presentCost(cdr.cost),
       received: cdr.receivedAt.toISOString(),
       sessionStart: iso(cdr.sessionStart),
       sessionEnd: iso(cdr.sessionEnd),

@@ -56,6 +56,8 @@ export interface OcpiResponse<T> {
   data: T
   httpStatus: number
   headers: Record<string, string | string[] | undefined>
+  /** the whole answer as received (the envelope), for tools and tests that check it */
+  envelope: Record<string, unknown>
 }
 
 /** The one HTTP client for OCPI: envelope, authorization, request IDs and routing headers. */
@@ -111,7 +113,7 @@ export async function ocpiCall<T>(
           : ['not_ocpi', `HTTP ${response.statusCode} from partner without an OCPI envelope`]
     throw new OcpiClientError(`${method} ${url}: ${what}`, response.statusCode, status, { failure, reason: what, statusMessage })
   }
-  return { data: envelope.data as T, httpStatus: response.statusCode, headers: response.headers }
+  return { data: envelope.data as T, httpStatus: response.statusCode, headers: response.headers, envelope }
 }
 
 /**

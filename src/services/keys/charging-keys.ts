@@ -250,6 +250,26 @@ export class ChargingKeys {
     return (await this.withCertificateStanding([toChargingKey(row)]))[0]!
   }
 
+  /** A live key of any of the organization's users, by key ID or contract ID (the organization-wide session filter). */
+  async findInOrganization(org: OrganizationPolicy, ref: string): Promise<{ id: string }> {
+    const identity = emaidIdentity(ref)
+    const uid = normalizeRfidUid(ref)
+    const row =
+      identity || uid
+        ? await this.ctx.db
+            .selectFrom('charging_keys')
+            .select('id')
+            .where('organization_id', '=', org.id)
+            .where('deleted_at', 'is', null)
+            .where((eb) => eb.or([...(identity ? [eb('emaid_identity', '=', identity)] : []), ...(uid ? [eb('rfid_uid', '=', uid)] : [])]))
+            .orderBy(sql`rfid_uid IS NOT DISTINCT FROM ${uid}`, 'desc')
+            .limit(1)
+            .executeTakeFirst()
+        : undefined
+    if (!row) throw keyNotFound(ref)
+    return row
+  }
+
   /** PATCH: only the given fields change; setting the current value changes nothing. */
   async update(org: OrganizationPolicy, userExternalId: string, ref: string, changes: KeyChanges): Promise<ChargingKey> {
     return this.ctx.store.transaction(async (keys, trx) => {
