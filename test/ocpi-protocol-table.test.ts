@@ -43,7 +43,7 @@ describe('the OCPI protocol table and the official specification', () => {
   test('every served operation is documented in the official OpenAPI of each version the table lists, with its method', () => {
     for (const op of OCPI_OPERATIONS) {
       for (const version of op.versions) {
-        const status = op.module === 'locations' && op.method === 'PUT' ? 201 : 200
+        const status = (op.module === 'locations' && op.method === 'PUT') || op.operationId === 'postCdr' ? 201 : 200
         // Throws, naming what exists, when the spec has no such path or method.
         const validator = ocpiResponseValidator(version, op.spec.module, op.spec.file, specPath(op.spec, version), op.method, status)
         assert.equal(typeof validator, 'function', `${op.operationId} ${version}`)
@@ -284,6 +284,7 @@ for (const backend of backends()) {
         const partyId = version === '2.2.1' ? 'TB2' : 'TB3'
         const partner = await t.createOcpiPartner(`Table ${version}`)
         let token = partner.tokenA
+        let cdrUrl = ''
         const call = async (op: ServedOperationId, path: string, body?: unknown) => {
           const served: ServedOperation = SERVED[op]
           const method = served.method
@@ -299,6 +300,8 @@ for (const backend of backends()) {
             },
             body: body === undefined ? undefined : JSON.stringify(body),
           })
+          const location = response.headers.location
+          if (typeof location === 'string') cdrUrl = location
           return { status: response.statusCode, body: (await response.body.json()) as { status_code: number; data?: any } }
         }
         const credentials = () => ({
@@ -312,6 +315,57 @@ for (const backend of backends()) {
         const connector = evse.connectors[0]!
         const at = `locations/NL/${partyId}/${location.id}`
         const stamp = { last_updated: '2026-02-01T00:00:00Z' }
+        const cdrToken = {
+          country_code: 'DE',
+          party_id: '8PS',
+          uid: 'DE8PSTABLE0001',
+          type: version === '2.2.1' ? 'OTHER' : 'EMAID',
+          contract_id: 'DE-8PS-TABLE0001',
+        }
+        const place = { location_id: location.id, evse_uid: evse.uid, connector_id: connector.id }
+        const session = {
+          country_code: 'NL',
+          party_id: partyId,
+          id: 'S1',
+          start_date_time: '2026-02-01T00:00:00Z',
+          kwh: 0,
+          cdr_token: cdrToken,
+          auth_method: 'AUTH_REQUEST',
+          ...place,
+          currency: 'EUR',
+          status: 'PENDING',
+          ...stamp,
+        }
+        const cdr = {
+          country_code: 'NL',
+          party_id: partyId,
+          id: 'CDR1',
+          start_date_time: '2026-02-01T00:00:00Z',
+          end_date_time: '2026-02-01T01:00:00Z',
+          session_id: 'S1',
+          cdr_token: cdrToken,
+          auth_method: 'AUTH_REQUEST',
+          cdr_location: {
+            id: location.id,
+            address: location.address,
+            city: location.city,
+            country: location.country,
+            coordinates: location.coordinates,
+            evse_uid: evse.uid,
+            evse_id: evse.evse_id ?? 'NL*TBL*E1',
+            connector_id: connector.id,
+            connector_standard: connector.standard,
+            connector_format: connector.format,
+            connector_power_type: connector.power_type,
+          },
+          currency: 'EUR',
+          charging_periods: [{ start_date_time: '2026-02-01T00:00:00Z', dimensions: [{ type: 'ENERGY', volume: 7 }] }],
+          total_cost:
+            version === '2.2.1' ? { excl_vat: 2.8, incl_vat: 3.39 } : { before_taxes: 2.8, taxes: [{ name: 'VAT', amount: 0.59 }] },
+          total_energy: 7,
+          total_time: 1,
+          last_updated: '2026-02-01T01:00:00Z',
+        }
 
         // In the order they can run: register, use, re-register, leave. Every operation is here (by type).
         const steps: { [Op in ServedOperationId]: () => Promise<{ status: number; body: { status_code: number; data?: any } }> } = {
@@ -332,6 +386,11 @@ for (const backend of backends()) {
           patchLocation: () => call('patchLocation', at, { ...stamp, name: 'Renamed' }),
           patchEvse: () => call('patchEvse', `${at}/${evse.uid}`, { ...stamp, status: 'CHARGING' }),
           patchConnector: () => call('patchConnector', `${at}/${evse.uid}/${connector.id}`, { ...stamp, max_voltage: 400 }),
+          putSession: () => call('putSession', `sessions/NL/${partyId}/S1`, session),
+          patchSession: () => call('patchSession', `sessions/NL/${partyId}/S1`, { ...stamp, kwh: 3.5, status: 'ACTIVE' }),
+          getSession: () => call('getSession', `sessions/NL/${partyId}/S1`),
+          postCdr: () => call('postCdr', 'cdrs', cdr),
+          getCdr: () => call('getCdr', cdrUrl.slice(`${base}/`.length)),
           putCredentials: async () => {
             const answer = await call('putCredentials', 'credentials', credentials())
             token = answer.body.data.token

@@ -78,7 +78,14 @@ for (const backend of backends()) {
         const details = await ocpiGet(versions.data.find((x: { version: string }) => x.version === v).url, token)
         assertValidOcpi(ocpiSchema(v, 'versions', 'VersionDetails'), details.data)
         const endpoints = details.data.endpoints.map((e: { identifier: string; role: string }) => `${e.identifier}:${e.role}`).sort()
-        assert.deepEqual(endpoints, ['credentials:RECEIVER', 'credentials:SENDER', 'locations:RECEIVER', 'tokens:SENDER'])
+        assert.deepEqual(endpoints, [
+          'cdrs:RECEIVER',
+          'credentials:RECEIVER',
+          'credentials:SENDER',
+          'locations:RECEIVER',
+          'sessions:RECEIVER',
+          'tokens:SENDER',
+        ])
       }
     })
 

@@ -435,7 +435,14 @@ export class CpoSimulator {
       contract_id: token.contract_id,
     }
     const period = (from: Date, energy: number) => ({ start_date_time: at(from), dimensions: [{ type: 'ENERGY', volume: round(energy) }] })
-    const cost = (energy: number) => ({ excl_vat: round(energy * price, 2), incl_vat: round(energy * price * (1 + vat), 2) })
+    // Price is the one type the two versions spell differently: 2.2.1 excl./incl. VAT, 2.3.0 before taxes and the taxes.
+    const cost = (energy: number) =>
+      emsp.version === '2.2.1'
+        ? { excl_vat: round(energy * price, 2), incl_vat: round(energy * price * (1 + vat), 2) }
+        : {
+            before_taxes: round(energy * price, 2),
+            taxes: [{ name: 'VAT', percentage: round(vat * 100, 2), amount: round(energy * price * vat, 2) }],
+          }
     let session: Record<string, unknown> = {
       country_code: this.party.country_code,
       party_id: this.party.party_id,

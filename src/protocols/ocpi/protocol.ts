@@ -81,7 +81,22 @@ const CountryCode = Type.String({ minLength: 2, maxLength: 2 })
 const PartyId = Type.String({ minLength: 3, maxLength: 3 })
 const Currency = Type.String({ pattern: '^[A-Z]{3}$' })
 
-export const PriceSchema = Type.Object({ excl_vat: Type.Number({ minimum: 0 }), incl_vat: Type.Optional(Type.Number({ minimum: 0 })) })
+/** Price: 2.2.1 states it excl. and incl. VAT, 2.3.0 before taxes with the taxes listed (sessions.ts holds each version to its own). */
+export const Price221Schema = Type.Object({ excl_vat: Type.Number({ minimum: 0 }), incl_vat: Type.Optional(Type.Number({ minimum: 0 })) })
+export const Price230Schema = Type.Object({
+  before_taxes: Type.Number({ minimum: 0 }),
+  taxes: Type.Optional(
+    Type.Array(
+      Type.Object({
+        name: Type.String(),
+        account_number: Type.Optional(Type.String()),
+        percentage: Type.Optional(Type.Number()),
+        amount: Type.Number(),
+      }),
+    ),
+  ),
+})
+export const PriceSchema = Type.Union([Price221Schema, Price230Schema])
 
 export const CdrTokenSchema = Type.Object({
   country_code: CountryCode,

@@ -38,9 +38,28 @@ export function statusOfOcpiSession(status: OcpiSession['status']): SessionStatu
   }
 }
 
-/** OCPI's Price in a currency, as the store keeps a cost. */
-export const costOfOcpi = (currency: string, price: Static<typeof PriceSchema> | undefined): SessionCost | null =>
-  price ? { currency, exclVat: price.excl_vat, inclVat: price.incl_vat ?? null } : null
+/**
+ * OCPI's Price in a currency, as the store keeps a cost: 2.2.1 gives excl_vat (incl_vat optional),
+ * 2.3.0 before_taxes and the taxes (incl. VAT is their sum; without taxes listed, not stated).
+ * A Price of the other version is a 2001 naming the field.
+ */
+export function costOfOcpi(
+  version: OcpiVersion,
+  currency: string,
+  price: Static<typeof PriceSchema> | undefined,
+  field: string,
+): SessionCost | null {
+  if (!price) return null
+  if (version === '2.2.1') {
+    if (!('excl_vat' in price)) throw invalidParameters(`${field} must be an OCPI 2.2.1 Price: excl_vat, optionally incl_vat`)
+    return { currency, exclVat: price.excl_vat, inclVat: price.incl_vat ?? null }
+  }
+  if (!('before_taxes' in price)) throw invalidParameters(`${field} must be an OCPI ${version} Price: before_taxes, optionally taxes`)
+  const taxes = price.taxes
+  const inclVat =
+    taxes && taxes.length > 0 ? Math.round((price.before_taxes + taxes.reduce((sum, t) => sum + t.amount, 0)) * 1e4) / 1e4 : null
+  return { currency, exclVat: price.before_taxes, inclVat }
+}
 
 /** The session's issuer in the store: the CPO party that names it (OCPI IDs are unique per party, CiStrings). */
 export const issuerOf = (party: Party) => partyName(party).toUpperCase()
@@ -62,7 +81,7 @@ export function mergeSessionPatch(current: OcpiSession, patch: OcpiSessionPatch)
 }
 
 /** What the store keeps of an OCPI Session. */
-export function sessionReport(session: OcpiSession, issuer: string): SessionReport {
+export function sessionReport(version: OcpiVersion, session: OcpiSession, issuer: string): SessionReport {
   return {
     status: statusOfOcpiSession(session.status),
     startedAt: instant(session.start_date_time, 'start_date_time'),
@@ -73,7 +92,7 @@ export function sessionReport(session: OcpiSession, issuer: string): SessionRepo
     locationId: session.location_id,
     evseUid: session.evse_uid,
     connectorId: session.connector_id,
-    cost: costOfOcpi(session.currency, session.total_cost),
+    cost: costOfOcpi(version, session.currency, session.total_cost, 'total_cost'),
     record: session as unknown as Record<string, unknown>,
   }
 }
@@ -137,31 +156,31 @@ export function sessionReceiver(deps: { sessions: ChargingSessions; keyDirectory
       return found.record
     },
 
-    async put(partner: OcpiPartner, path: SessionPath, body: OcpiSession): Promise<{ created: boolean }> {
+    async put(version: OcpiVersion, partner: OcpiPartner, path: SessionPath, body: OcpiSession): Promise<{ created: boolean }> {
       ownParty(partner, path, 'the session party')
       idsAgree(body, path)
       const keyId = await keyOf(body.cdr_token)
       const issuer = issuerOf(path)
-      const report = sessionReport(body, issuer)
+      const report = sessionReport(version, body, issuer)
       const stored = await sessions.reported({ protocol: 'ocpi', issuer, externalId: path.session_id }, keyId, () => report)
       if (stored.outcome === 'unknown_session') throw unknownSession(path.session_id)
       return { created: stored.outcome === 'created' }
     },
 
-    async patch(partner: OcpiPartner, path: SessionPath, patch: OcpiSessionPatch): Promise<void> {
+    async patch(version: OcpiVersion, partner: OcpiPartner, path: SessionPath, patch: OcpiSessionPatch): Promise<void> {
       ownParty(partner, path, 'the session party')
       // A PATCH may change the token only to another of ours.
       if (patch.cdr_token) await keyOf(patch.cdr_token)
       const issuer = issuerOf(path)
       const stored = await sessions.reported({ protocol: 'ocpi', issuer, externalId: path.session_id }, null, (current) => {
         if (!current?.record) throw unknownSession(path.session_id)
-        return sessionReport(mergeSessionPatch(current.record as unknown as OcpiSession, patch), issuer)
+        return sessionReport(version, mergeSessionPatch(current.record as unknown as OcpiSession, patch), issuer)
       })
       if (stored.outcome === 'unknown_session') throw unknownSession(path.session_id)
     },
 
     /** Stores a CDR once per party and ID; answers our ID of it (for the Location header). */
-    async post(partner: OcpiPartner, cdr: OcpiCdr): Promise<{ cdrId: string; repeated: boolean }> {
+    async post(version: OcpiVersion, partner: OcpiPartner, cdr: OcpiCdr): Promise<{ cdrId: string; repeated: boolean }> {
       ownParty(partner, cdr, 'the CDR party')
       const keyId = await keyOf(cdr.cdr_token)
       const issuer = issuerOf(cdr)
@@ -184,7 +203,7 @@ export function sessionReceiver(deps: { sessions: ChargingSessions; keyDirectory
         locationId: location.id,
         evseUid: location.evse_uid,
         connectorId: location.connector_id,
-        cost: costOfOcpi(cdr.currency, cdr.total_cost),
+        cost: costOfOcpi(version, cdr.currency, cdr.total_cost, 'total_cost'),
         authorizationReference: cdr.authorization_reference ?? null,
       })
       switch (stored.outcome) {
@@ -223,16 +242,16 @@ export function sessionHandlers(
   const pathOf = (request: FastifyRequest) => request.params as SessionPath
   return {
     getSession: async (_v: OcpiVersion, request: FastifyRequest) => success(await receiver.get(partnerOf(request), pathOf(request))),
-    putSession: async (_v: OcpiVersion, request: FastifyRequest, reply: FastifyReply) => {
-      const { created } = await receiver.put(partnerOf(request), pathOf(request), request.body as OcpiSession)
+    putSession: async (version: OcpiVersion, request: FastifyRequest, reply: FastifyReply) => {
+      const { created } = await receiver.put(version, partnerOf(request), pathOf(request), request.body as OcpiSession)
       return reply.code(created ? 201 : 200).send(success(null))
     },
-    patchSession: async (_v: OcpiVersion, request: FastifyRequest) => {
-      await receiver.patch(partnerOf(request), pathOf(request), request.body as OcpiSessionPatch)
+    patchSession: async (version: OcpiVersion, request: FastifyRequest) => {
+      await receiver.patch(version, partnerOf(request), pathOf(request), request.body as OcpiSessionPatch)
       return success(null)
     },
     postCdr: async (version: OcpiVersion, request: FastifyRequest, reply: FastifyReply) => {
-      const { cdrId, repeated } = await receiver.post(partnerOf(request), request.body as OcpiCdr)
+      const { cdrId, repeated } = await receiver.post(version, partnerOf(request), request.body as OcpiCdr)
       reply.header('location', cdrUrl(version, cdrId))
       // A repeat is acknowledged as the first was: 201 with the same Location (2.2.1 documents no other success).
       return reply.code(201).send(success(null, repeated ? 'this CDR was received before; stored once' : undefined))
