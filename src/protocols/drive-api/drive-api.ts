@@ -7,6 +7,7 @@ import type { Platform } from '../../platform.ts'
 import { opcpNotConfigured } from '../opcp/ecosystem.ts'
 import { invalid } from '../../core/errors.ts'
 import { DRIVE_API as R } from './routes.ts'
+import { webhookRoutes } from './webhooks.ts'
 import {
   ChargingKeyList,
   ContractCertificateResponse,
@@ -335,6 +336,8 @@ export const driveApi: FastifyPluginAsyncTypebox<{ platform: Platform }> = async
       return presentSessionDetail(await sessions.getForUser(organizationOf(request), userId, sessionId))
     },
   })
+
+  await app.register(webhookRoutes, { platform })
 
   apiKeyRoutes(
     app,

@@ -18,12 +18,13 @@ import { SessionOpenings } from './session-openings.ts'
 
 export * from './model.ts'
 
-type SessionRow = Selectable<ChargingSessionsTable>
+export type SessionRow = Selectable<ChargingSessionsTable>
 
 const dateOrNull = (value: Date | string | null): Date | null => (value === null ? null : new Date(value))
 const numberOrNull = (value: string | number | null): number | null => (value === null ? null : Number(value))
 
-function toSession(row: SessionRow): ChargingSession {
+/** A session from its row, or from a JSON snapshot of it (ISO-string times, numerics as text or numbers). */
+export function sessionFromRow(row: SessionRow): ChargingSession {
   return {
     id: row.id,
     organizationId: row.organization_id,
@@ -180,7 +181,7 @@ export class ChargingSessions {
   async find(ref: SessionRef): Promise<ChargingSession | null> {
     await this.openings.settled()
     const row = await this.byRef(this.db, ref, false)
-    return row ? toSession(row) : null
+    return row ? sessionFromRow(row) : null
   }
 
   /** The driver stopped the session (its stop was authorized). */
@@ -194,7 +195,7 @@ export class ChargingSessions {
       .where('external_id', '=', ref.externalId)
       .returningAll()
       .executeTakeFirst()
-    return row ? toSession(row) : null
+    return row ? sessionFromRow(row) : null
   }
 
   /**
@@ -236,8 +237,8 @@ export class ChargingSessions {
           .select(['content_sha256', 'received_at'])
           .where('session_id', '=', row.id)
           .executeTakeFirstOrThrow()
-        if (existing.content_sha256 === input.contentSha256) return { outcome: 'repeated' as const, session: toSession(row) }
-        return { outcome: 'conflict' as const, session: toSession(row), receivedAt: new Date(existing.received_at) }
+        if (existing.content_sha256 === input.contentSha256) return { outcome: 'repeated' as const, session: sessionFromRow(row) }
+        return { outcome: 'conflict' as const, session: sessionFromRow(row), receivedAt: new Date(existing.received_at) }
       }
       // The record is the final word on the session: its times, energy and place.
       const updated = await trx
@@ -256,7 +257,7 @@ export class ChargingSessions {
         .where('id', '=', row.id)
         .returningAll()
         .executeTakeFirstOrThrow()
-      return { outcome: 'stored' as const, session: toSession(updated) }
+      return { outcome: 'stored' as const, session: sessionFromRow(updated) }
     })
   }
 
@@ -284,7 +285,7 @@ export class ChargingSessions {
         .onConflict((oc) => oc.columns(['session_id', 'content_sha256']).doNothing())
         .returning('id')
         .executeTakeFirst()
-      if (!inserted) return { outcome: 'repeated' as const, session: toSession(row) }
+      if (!inserted) return { outcome: 'repeated' as const, session: sessionFromRow(row) }
       // Once the record is in, it alone speaks for times and energy.
       const beforeRecord = row.status !== 'COMPLETED'
       const updated = await trx
@@ -301,7 +302,7 @@ export class ChargingSessions {
         .where('id', '=', row.id)
         .returningAll()
         .executeTakeFirstOrThrow()
-      return { outcome: 'stored' as const, session: toSession(updated) }
+      return { outcome: 'stored' as const, session: sessionFromRow(updated) }
     })
   }
 
@@ -474,7 +475,7 @@ type ListingRow = SessionRow & { key_type: string; key_contract_id: string; key_
 
 function toListEntry(row: ListingRow): SessionListEntry {
   return {
-    ...toSession(row),
+    ...sessionFromRow(row),
     key: { keyId: row.key_type === 'rfid' && row.key_rfid_uid !== null ? row.key_rfid_uid : row.key_contract_id, type: row.key_type },
   }
 }
