@@ -510,7 +510,8 @@ export const DRIVE_API = routeTable({
     url: '/v1/webhooks/:webhookId',
     auth: org('webhooks'),
     tag: 'Webhooks',
-    summary: "Change a webhook endpoint's URL, events, description, or switch it off and on (events wait while it is off)",
+    summary:
+      "Change a webhook endpoint's URL, events, description, or switch it off and on (while off, new events are not queued for it; what was queued waits)",
     errors: ['webhook_not_found', 'invalid_webhook_url', 'unknown_event_type'],
     example: { request: { enabled: false }, response: { ...webhook, enabled: false, updated: '2026-01-17T08:00:00.000Z' } },
   },

@@ -39,7 +39,12 @@ const UpdateWebhookBody = Type.Object(
     url: Type.Optional(Url),
     events: Type.Optional(Events),
     description: Type.Optional(Description),
-    enabled: Type.Optional(Type.Boolean({ description: 'false: nothing is sent; events wait and go out in order once it is true again' })),
+    enabled: Type.Optional(
+      Type.Boolean({
+        description:
+          'false: nothing is sent and events that happen meanwhile are not queued for it; deliveries queued before wait for true',
+      }),
+    ),
   },
   { description: 'only the given fields change' },
 )
