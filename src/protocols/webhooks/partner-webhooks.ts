@@ -174,6 +174,20 @@ export class PartnerWebhooks {
     if (!endpoint || !endpoint.enabled) return
     const secrets = this.signingSecrets(endpoint)
     const startedAt = Date.now()
+    // Successes are recorded a few at a time (one statement, not one per call); a crash in between
+    // sends those again, which at-least-once allows and the stable webhook-id lets partners spot.
+    const delivered: Array<{ id: string; statusCode: number; attemptAt: Date }> = []
+    const recordDelivered = async () => {
+      if (delivered.length === 0) return
+      const done = delivered.splice(0)
+      await sql`
+        UPDATE webhook_deliveries d
+           SET status = 'delivered', attempts = d.attempts + 1, first_attempt_at = coalesce(d.first_attempt_at, x.at),
+               last_attempt_at = x.at, last_status_code = x.code, last_error = NULL, delivered_at = now()
+          FROM unnest(${done.map((d) => d.id)}::uuid[], ${done.map((d) => d.statusCode)}::int[],
+                      ${done.map((d) => d.attemptAt.toISOString())}::timestamptz[]) AS x (id, code, at)
+         WHERE d.id = x.id AND d.status = 'pending'`.execute(this.db)
+    }
     for (;;) {
       const queue = await this.db
         .selectFrom('webhook_deliveries as d')
@@ -188,6 +202,7 @@ export class PartnerWebhooks {
       for (const delivery of queue) {
         if (Date.now() - startedAt > this.options.sendBudgetMs) {
           // The rest in a later round, so this lease never runs out mid-call.
+          await recordDelivered()
           await armEndpoints(this.db, [endpointId], 'afresh')
           return
         }
@@ -201,21 +216,9 @@ export class PartnerWebhooks {
             occurredAt: new Date(delivery.occurred_at),
             snapshot: delivery.data,
           })
-          await this.db
-            .updateTable('webhook_deliveries')
-            .set({
-              status: 'delivered',
-              attempts: sql`attempts + 1`,
-              first_attempt_at: sql`coalesce(first_attempt_at, ${attemptAt})`,
-              last_attempt_at: attemptAt,
-              last_status_code: answer.statusCode,
-              last_error: null,
-              delivered_at: new Date(),
-            })
-            .where('id', '=', delivery.id)
-            .where('status', '=', 'pending')
-            .execute()
+          delivered.push({ id: delivery.id, statusCode: answer.statusCode, attemptAt })
         } catch (error) {
+          await recordDelivered()
           const failure = error instanceof WebhookCallFailure ? error : new WebhookCallFailure((error as Error).message, null, null)
           const firstAttemptAt = delivery.first_attempt_at === null ? attemptAt : new Date(delivery.first_attempt_at)
           const givenUp = attemptAt.getTime() - firstAttemptAt.getTime() >= this.options.retryWindowMs
@@ -240,6 +243,7 @@ export class PartnerWebhooks {
           )
         }
       }
+      await recordDelivered()
     }
   }
 }
