@@ -5,12 +5,14 @@ import { createServer, type IncomingHttpHeaders } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { after, before, describe, test } from 'node:test'
 import { Webhook } from 'standardwebhooks'
+import { loadConfig } from '../src/config.ts'
 import { OpenpncError } from '../src/core/errors.ts'
 import { eventUuidOf, webhookEventId, webhookEventSelection, webhookUrl, WEBHOOK_EVENT_TYPES } from '../src/core/webhooks/events.ts'
 import { generateWebhookSecret } from '../src/core/webhooks/standard-webhooks.ts'
 import { nonPublicAddressClass, OutgoingHttp } from '../src/infra/http/outgoing.ts'
 import { webhookData } from '../src/protocols/webhooks/payloads.ts'
 import { answerExcerpt, sendWebhook, WebhookCallFailure } from '../src/protocols/webhooks/partner-webhooks.ts'
+import { PartnerSimulator } from '../src/sim/partner.ts'
 
 const strict = { allowPrivate: false, addressClass: nonPublicAddressClass }
 const lenient = { allowPrivate: true, addressClass: nonPublicAddressClass }
@@ -321,4 +323,52 @@ describe('one webhook call', () => {
     assert.match(error.reason, /target address (127\.0\.0\.1|::1) is not allowed \(loopback\)/)
     assert.equal(received.length, 0)
   })
+})
+
+describe('the simulated partner', () => {
+  const secret = generateWebhookSecret()
+  const printed: string[] = []
+  const partner = new PartnerSimulator({ secret, onEvent: (e) => printed.push(JSON.stringify(e)) })
+  const http = new OutgoingHttp({ allowPrivateAddresses: true, maxAnswerBytes: 65536, timeoutMs: 5000 })
+  let url = ''
+  before(async () => {
+    url = `${await partner.start()}/webhooks`
+  })
+  after(async () => {
+    await http.close()
+    await partner.stop()
+  })
+  const event = (secrets: string[]) => ({
+    url,
+    secrets,
+    eventUuid: '3c6f0cc9-04d2-4c9a-8a7e-3d1f5b4c6a98',
+    type: 'session.completed',
+    occurredAt: new Date('2026-01-16T18:47:10Z'),
+    snapshot: sessionRow,
+  })
+
+  test('verifies a signed call and prints the event as a JSON line', async () => {
+    assert.deepEqual(await sendWebhook(http, event([secret])), { statusCode: 204 })
+    assert.equal(printed.length, 1)
+    const line = JSON.parse(printed[0]!)
+    assert.equal(line.id, 'evt_3c6f0cc904d24c9a8a7e3d1f5b4c6a98')
+    assert.equal(line.type, 'session.completed')
+    assert.equal(line.data.id, sessionRow.id)
+  })
+
+  test('refuses a call signed with another secret, and fails on demand to show retries', async () => {
+    const refused = await sendWebhook(http, event([generateWebhookSecret()])).catch((e: WebhookCallFailure) => e)
+    assert.equal((refused as WebhookCallFailure).statusCode, 401)
+    partner.failWith = 503
+    const failed = await sendWebhook(http, event([secret])).catch((e: WebhookCallFailure) => e)
+    assert.equal((failed as WebhookCallFailure).statusCode, 503)
+    partner.failWith = undefined
+    assert.equal(printed.length, 1)
+  })
+})
+
+test('the retry window of webhook deliveries is read from OPENPNC_WEBHOOK_RETRY_HOURS, 72 by default', () => {
+  assert.equal(loadConfig({}).webhookRetryHours, 72)
+  assert.equal(loadConfig({ OPENPNC_WEBHOOK_RETRY_HOURS: '0.25' }).webhookRetryHours, 0.25)
+  assert.throws(() => loadConfig({ OPENPNC_WEBHOOK_RETRY_HOURS: '-1' }), /OPENPNC_WEBHOOK_RETRY_HOURS/)
 })
