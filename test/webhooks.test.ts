@@ -210,6 +210,42 @@ for (const backend of backends()) {
       await drive(orgKey, 'DELETE', `/v1/webhooks/${hook.id}`)
     })
 
+    test("a contract reaching Hubject's pool, or refused by it, is an event with its publication", async () => {
+      const hook = await register('/publications', ['contract_certificate.published', 'contract_certificate.failed'])
+      const key = await t.platform.db
+        .selectFrom('charging_keys')
+        .select(['id', 'pcid'])
+        .where('contract_id', '=', 'DE-8PS-CHOOK0001')
+        .executeTakeFirstOrThrow()
+      // The publication's states as the ecosystem's sender moves them (its own tests drive it against the simulator).
+      await sql`INSERT INTO opcp_contracts (key_id, organization_id, pcid, emaid, step, version)
+                VALUES (${key.id}, ${orgId}, ${key.pcid}, 'DE8PSCHOOK00011', 'signing', 1)`.execute(t.platform.db)
+      await sql`UPDATE opcp_contracts SET state = 'published', step = NULL, published_at = '2026-01-15T09:00:01Z' WHERE key_id = ${key.id}`.execute(
+        t.platform.db,
+      )
+      await sql`UPDATE opcp_contracts SET state = 'failed', failure_reason = 'CPS refused', failure_trace_id = 't-42' WHERE key_id = ${key.id}`.execute(
+        t.platform.db,
+      )
+      await step()
+      const events = receiver.delivered('/publications', hook.secret)
+      assert.deepEqual(
+        events.map((e) => [e.type, e.data.keyId, e.data.publication]),
+        [
+          [
+            'contract_certificate.published',
+            'DE-8PS-CHOOK0001',
+            { state: 'published', reason: null, traceId: null, publishedAt: '2026-01-15T09:00:01.000Z' },
+          ],
+          [
+            'contract_certificate.failed',
+            'DE-8PS-CHOOK0001',
+            { state: 'failed', reason: 'CPS refused', traceId: 't-42', publishedAt: '2026-01-15T09:00:01.000Z' },
+          ],
+        ],
+      )
+      await drive(orgKey, 'DELETE', `/v1/webhooks/${hook.id}`)
+    })
+
     test('session and cdr events arrive with the session as the Drive API presents it', async () => {
       const hook = await register('/sessions', [
         'session.started',
