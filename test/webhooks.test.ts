@@ -402,6 +402,15 @@ for (const backend of backends()) {
         to: '2020-01-02T00:00:00Z',
       })
       assert.deepEqual(empty.json(), { replayed: 0 })
+      const backwards = await drive(orgKey, 'POST', `/v1/webhooks/${hook.id}/replay`, {
+        from: '2020-01-02T00:00:00Z',
+        to: '2020-01-01T00:00:00Z',
+      })
+      assert.equal(backwards.statusCode, 400)
+      assert.equal(backwards.json().error.message, 'to: must be after from')
+      const badCursor = await drive(orgKey, 'GET', `/v1/webhooks/${hook.id}/deliveries?cursor=bm90LWEtcG9zaXRpb24`)
+      assert.equal(badCursor.statusCode, 400)
+      assert.equal(badCursor.json().error.code, 'invalid_cursor')
       const foreign = await drive(otherKey, 'POST', `/v1/webhooks/${hook.id}/deliveries/${second.id}/replay`, {})
       assert.equal(foreign.statusCode, 404)
       await drive(orgKey, 'DELETE', `/v1/webhooks/${hook.id}`)
