@@ -169,6 +169,28 @@ for (const backend of backends()) {
       await drive(orgKey, 'DELETE', `/v1/webhooks/${hook.id}`)
     })
 
+    test("a key's validFrom arriving and validTo passing are activated and expired events", async () => {
+      const hook = await register('/validity', ['charging_key.activated', 'charging_key.expired'])
+      await drive(orgKey, 'POST', '/v1/users', { id: 'driver-validity' })
+      const keyId = (await drive(orgKey, 'GET', '/v1/users/driver-validity/charging-keys')).json().keys[0].keyId
+      // Moments the clock has not looked at yet, set in the past rather than waited for.
+      await sql`UPDATE key_validity_clock SET checked_until = now() - interval '1 minute'`.execute(t.platform.db)
+      await sql`UPDATE charging_keys k SET created_at = now() - interval '2 minutes', valid_from = now() - interval '40 seconds',
+                       valid_to = now() - interval '20 seconds'
+                  FROM users u WHERE u.id = k.user_id AND u.external_id = 'driver-validity'`.execute(t.platform.db)
+      await t.platform.keyValidity.runOnce()
+      await step()
+      const events = receiver.delivered('/validity', hook.secret)
+      assert.deepEqual(
+        events.map((e) => [e.type, e.data.keyId, e.data.userId]),
+        [
+          ['charging_key.activated', keyId, 'driver-validity'],
+          ['charging_key.expired', keyId, 'driver-validity'],
+        ],
+      )
+      await drive(orgKey, 'DELETE', `/v1/webhooks/${hook.id}`)
+    })
+
     test('contract certificate events arrive with the certificate, its key and user', async () => {
       const hook = await register('/contracts', ['contract_certificate.issued', 'contract_certificate.revoked'])
       await drive(orgKey, 'POST', '/v1/users', { id: 'driver-pnc' })
