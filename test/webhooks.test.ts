@@ -13,7 +13,9 @@ import { sql } from 'kysely'
 import { Webhook } from 'standardwebhooks'
 import { toPem } from '../src/core/pki/encoding.ts'
 import { makeOemPki } from './oem-pki.ts'
-import { backends, startTestPlatform, type TestPlatform } from './support.ts'
+import { OutboxConsumer } from '../src/infra/outbox/outbox.ts'
+import { WEBHOOKS_CONSUMER } from '../src/protocols/webhooks/partner-webhooks.ts'
+import { backends, startTestPlatform, waitFor, type TestPlatform } from './support.ts'
 
 interface Received {
   headers: IncomingHttpHeaders
@@ -68,10 +70,27 @@ for (const backend of backends()) {
     const drive = (key: string, method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, payload?: object) =>
       t.request(key, { method, url, ...(payload && { payload }) })
 
-    /** Fans out and delivers until every endpoint's queue is empty or waiting on a failing receiver. */
+    /**
+     * Fans out every committed event. The consumer may need more than one step: a transaction in
+     * flight anywhere on the server (transaction IDs are cluster-wide) holds its horizon back a moment.
+     */
+    async function fanOutAll() {
+      await waitFor(
+        async () => {
+          await t.platform.webhooks.delivery.fanOut()
+          const ahead = await sql<{ n: number }>`
+            SELECT count(*)::int AS n FROM partner_events e WHERE ${OutboxConsumer.ahead(WEBHOOKS_CONSUMER)}`.execute(t.platform.db)
+          return ahead.rows[0]!.n === 0
+        },
+        30_000,
+        'the webhooks consumer passed every partner event',
+      )
+    }
+
+    /** Fans out, then delivers until each endpoint's queue is empty or waits on a failing receiver. */
     async function step(rounds = 1) {
       for (let i = 0; i < rounds; i++) {
-        await t.platform.webhooks.delivery.fanOut()
+        await fanOutAll()
         await sql`UPDATE deliveries SET next_attempt_at = now() WHERE kind = 'webhook'`.execute(t.platform.db)
         await t.platform.deliveries.runOnce()
       }
@@ -442,7 +461,7 @@ for (const backend of backends()) {
       const hook = await register('/given-up', ['charging_key.updated'])
       await drive(orgKey, 'POST', '/v1/users', { id: 'driver-given-up' })
       await renames('driver-given-up', 2)
-      await t.platform.webhooks.delivery.fanOut()
+      await fanOutAll()
       const [stuck, next] = (await drive(orgKey, 'GET', `/v1/webhooks/${hook.id}/deliveries`)).json().deliveries.reverse()
       receiver.failing.add(stuck.eventId)
       await step()
