@@ -29,12 +29,14 @@ class Receiver {
   calls: Received[] = []
   down = false
   failing = new Set<string>()
+  /** paths that answer 503 */
+  downPaths = new Set<string>()
   private readonly server = createServer((request, response) => {
     let body = ''
     request.on('data', (chunk) => (body += chunk))
     request.on('end', () => {
       const id = String(request.headers['webhook-id'])
-      const answered = this.down || this.failing.has(id) ? 503 : 200
+      const answered = this.down || this.failing.has(id) || this.downPaths.has(request.url ?? '') ? 503 : 200
       this.calls.push({ headers: request.headers, body, path: request.url ?? '', answered })
       response.writeHead(answered, { 'content-type': 'text/plain' }).end(answered === 503 ? 'maintenance' : 'ok')
     })
@@ -403,6 +405,28 @@ for (const backend of backends()) {
       const oldest = (await drive(orgKey, 'GET', `/v1/webhooks/${hook.id}/deliveries?limit=100&cursor=${first.cursor}`)).json()
       assert.ok(oldest.deliveries.every((d: { status: string }) => d.status === 'delivered'))
       await drive(orgKey, 'DELETE', `/v1/webhooks/${hook.id}`)
+    })
+
+    test("one endpoint's failing receiver holds up neither another endpoint nor its own later recovery", async () => {
+      const down = await register('/isolated-down', ['charging_key.updated'])
+      const up = await register('/isolated-up', ['charging_key.updated'])
+      receiver.downPaths.add('/isolated-down')
+      await drive(orgKey, 'POST', '/v1/users', { id: 'driver-isolated' })
+      await renames('driver-isolated', 3)
+      await step(2)
+      assert.deepEqual(
+        receiver.delivered('/isolated-up', up.secret).map((e) => e.data.name),
+        ['n1', 'n2', 'n3'],
+      )
+      assert.equal(receiver.delivered('/isolated-down', down.secret).length, 0)
+      receiver.downPaths.delete('/isolated-down')
+      await step()
+      assert.deepEqual(
+        receiver.delivered('/isolated-down', down.secret).map((e) => e.data.name),
+        ['n1', 'n2', 'n3'],
+      )
+      await drive(orgKey, 'DELETE', `/v1/webhooks/${down.id}`)
+      await drive(orgKey, 'DELETE', `/v1/webhooks/${up.id}`)
     })
 
     test('one delivery, or every delivery of a time range, is sent again with its webhook-id', async () => {
