@@ -73,6 +73,9 @@ const SETTINGS = {
   },
   // Calls to URLs partners give us (src/infra/http/outgoing.ts).
   allowPrivatePartnerUrls: { env: 'OPENPNC_ALLOW_PRIVATE_PARTNER_URLS', schema: Type.Boolean({ default: false }) },
+  // A partner webhook delivery still failing this long after its first attempt is given up (marked
+  // failed) and the endpoint moves on to its next event; fractions allowed (tests).
+  webhookRetryHours: { env: 'OPENPNC_WEBHOOK_RETRY_HOURS', schema: Type.Number({ minimum: 0, maximum: 8760, default: 72 }) },
   partnerAnswerMaxBytes: {
     env: 'OPENPNC_PARTNER_ANSWER_MAX_BYTES',
     schema: Type.Integer({ minimum: 1024, maximum: 1_073_741_824, default: 8_388_608 }),

@@ -138,6 +138,7 @@ export async function startPlatform(given: Config, options: StartOptions = {}): 
   platform.keyValidity.start()
   platform.ocpi.push.start()
   platform.oicp.authData.start()
+  platform.webhooks.delivery.start()
   platform.ca.jobs.start()
   platform.deliveries.start()
   platform.ocpi.locationPull.start()
@@ -169,6 +170,7 @@ export async function startPlatform(given: Config, options: StartOptions = {}): 
             await platform.ocpi.push.stop()
             await platform.oicp.authData.stop()
             await platform.opcp?.stop()
+            await platform.webhooks.delivery.stop()
             await platform.deliveries.stop()
           },
         },

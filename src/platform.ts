@@ -36,6 +36,8 @@ import { CaJobs } from './services/ca/jobs.ts'
 import { RevocationServices } from './services/ca/revocation.ts'
 import { ConfigError } from './config.ts'
 import { KeyValidityClock } from './services/keys/validity-clock.ts'
+import { WebhookEndpoints } from './services/webhooks/webhook-endpoints.ts'
+import { PartnerWebhooks } from './protocols/webhooks/partner-webhooks.ts'
 
 /** The domain services, wired once; every protocol adapter works through these. */
 export interface Platform {
@@ -89,6 +91,11 @@ export interface Platform {
   }
   /** Hubject's Plug&Charge ecosystem over OPCP (OPENPNC_OPCP_URL); null when none is configured */
   opcp: Opcp | null
+  /** partner webhooks: an organization's endpoints, and the events fanned out and sent to them */
+  webhooks: {
+    endpoints: WebhookEndpoints
+    delivery: PartnerWebhooks
+  }
   /** Prometheus metrics of this platform (its own registry) */
   metrics: PlatformMetrics
   /** Set when shutdown begins: readiness answers 503 from then on. */
@@ -193,6 +200,15 @@ export function createPlatform(db: Db, config: Config, log: Logger): Platform {
       trusted,
     },
     opcp,
+    webhooks: {
+      endpoints: new WebhookEndpoints(db, secrets, { allowPrivateUrls: config.allowPrivatePartnerUrls }),
+      delivery: new PartnerWebhooks(db, secrets, outgoing, deliveries, log, {
+        pollMs: config.ocpiPushPollMs,
+        retryWindowMs: config.webhookRetryHours * 3600_000,
+        // with one call's deadline on top, a send stays inside its lease (2 x the deadline, at least 60 s)
+        sendBudgetMs: config.partnerTimeoutMs,
+      }),
+    },
     metrics,
     lifecycle: { shuttingDown: false },
     publicUrl: () => publicUrl,

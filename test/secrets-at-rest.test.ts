@@ -81,7 +81,7 @@ for (const backend of backends()) {
     /** The secret as sent and as an OCPI Authorization header carries it. */
     const spellings = (secret: string) => [secret, Buffer.from(secret).toString('base64')]
 
-    test('no API key or OCPI token created with an Idempotency-Key appears in any table, and repeats still get them', async () => {
+    test('no API key, OCPI token or webhook secret created with an Idempotency-Key appears in any table, and repeats still get them', async () => {
       const calls: Array<{ send: () => Promise<{ statusCode: number; body: string }>; secret: (body: any) => string }> = []
 
       const organization = () =>
@@ -125,6 +125,16 @@ for (const backend of backends()) {
             payload: { name: 'Secret CPO' },
           }),
         secret: (b) => b.tokenA,
+      })
+      calls.push({
+        send: () =>
+          t.request(apiKey, {
+            method: 'POST',
+            url: '/v1/webhooks',
+            headers: { 'idempotency-key': 'webhook-1' },
+            payload: { url: 'https://partner.example.com/hooks', events: ['*'] },
+          }),
+        secret: (b) => b.secret,
       })
 
       const secrets: string[] = []

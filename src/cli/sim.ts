@@ -64,6 +64,33 @@ export function simCommands(program: Command) {
     })
 
   sim
+    .command('partner')
+    .description("run a simulated partner's webhook receiver: verifies each call (Standard Webhooks) and prints each event as a JSON line")
+    .option('--port <port>', 'port of the receiver', '8095')
+    .option('--host <host>', 'interface', '127.0.0.1')
+    .option('--path <path>', 'where webhooks are received', '/webhooks')
+    .option('--secret <whsec>', "the endpoint's signing secret from POST /v1/webhooks (or OPENPNC_SIM_WEBHOOK_SECRET)")
+    .option('--fail [status]', 'answer every webhook with this status (default 503), to watch retries')
+    .action(async (o) => {
+      const secret = o.secret ?? process.env.OPENPNC_SIM_WEBHOOK_SECRET
+      if (!secret)
+        throw new Error('--secret (or OPENPNC_SIM_WEBHOOK_SECRET) is required: the whsec_... secret the endpoint was created with')
+      const { PartnerSimulator } = await import('../sim/partner.ts')
+      const partner = new PartnerSimulator({
+        host: o.host,
+        port: Number(o.port),
+        secret,
+        webhookPath: o.path,
+        failWith: o.fail === undefined ? undefined : o.fail === true ? 503 : Number(o.fail),
+        onEvent: (event) => process.stdout.write(`${JSON.stringify(event)}\n`),
+        onRefused: (reason) => process.stderr.write(`refused a call: ${reason}\n`),
+      })
+      const url = await partner.start()
+      process.stderr.write(`simulated partner receiving webhooks at ${url}${o.path}\n`)
+      stopOnSignal(() => partner.stop())
+    })
+
+  sim
     .command('locations')
     .description('generate an OCPI-shaped European charging network and load it: through the OCPI Receiver as a CPO, or in bulk')
     .requiredOption('--count <n>', 'number of locations')

@@ -31,6 +31,9 @@ export interface Database {
   opcp_roots: OpcpRootsTable
   opcp_webhook_endpoints: OpcpWebhookEndpointsTable
   opcp_webhook_events: OpcpWebhookEventsTable
+  webhook_endpoints: WebhookEndpointsTable
+  partner_events: PartnerEventsTable
+  webhook_deliveries: WebhookDeliveriesTable
 }
 
 type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>
@@ -493,4 +496,45 @@ export interface OpcpWebhookEventsTable {
   detail: string | null
   signature_header: string
   received_at: Generated<Date>
+}
+
+export interface WebhookEndpointsTable {
+  id: Generated<string>
+  organization_id: string
+  url: string
+  events: string[]
+  description: string | null
+  enabled: Generated<boolean>
+  secret_sealed: string
+  previous_secret_sealed: string | null
+  previous_secret_until: NullableTimestamp
+  created_at: Generated<Date>
+  updated_at: Generated<Date>
+}
+
+export interface PartnerEventsTable {
+  seq: ColumnType<string, never, never>
+  id: Generated<string>
+  tx_id: ColumnType<string, never, never>
+  organization_id: string
+  type: string
+  data: Record<string, unknown>
+  occurred_at: Generated<Date>
+}
+
+export type WebhookDeliveryStatus = 'pending' | 'delivered' | 'failed'
+
+export interface WebhookDeliveriesTable {
+  id: Generated<string>
+  endpoint_id: string
+  event_seq: string
+  position: ColumnType<string, string | undefined, string>
+  status: Generated<WebhookDeliveryStatus>
+  attempts: Generated<number>
+  first_attempt_at: NullableTimestamp
+  last_attempt_at: NullableTimestamp
+  last_status_code: number | null
+  last_error: string | null
+  delivered_at: NullableTimestamp
+  created_at: Generated<Date>
 }

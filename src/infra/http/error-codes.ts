@@ -79,9 +79,18 @@ export const ERROR_CODES = {
   invalid_filter: { kind: 'invalid', cause: 'a filter is unknown or has a value outside its list (the message lists the valid ones)' },
   invalid_cursor: { kind: 'invalid', cause: 'the cursor is not one we issued' },
   cursor_mismatch: { kind: 'invalid', cause: 'the cursor belongs to a search with another area or other filters' },
+  // Partner webhooks.
+  webhook_not_found: { kind: 'not_found', cause: 'no such webhook endpoint in this organization' },
+  webhook_delivery_not_found: { kind: 'not_found', cause: 'the webhook endpoint has no such delivery' },
+  invalid_webhook_url: {
+    kind: 'invalid',
+    cause: 'url is not https, carries credentials, or names a loopback, private or link-local address (the message names the rule)',
+  },
+  unknown_event_type: { kind: 'invalid', cause: 'an events entry is not an event type (the message names events[i] and lists them)' },
+  replay_too_large: { kind: 'invalid', cause: 'the replay range holds more than 10000 deliveries' },
   // Organizations and API keys.
   organization_not_found: { kind: 'not_found', cause: 'no such organization' },
-  invalid_scope: { kind: 'invalid', cause: 'a scope is not one of users, charging-keys, geosearch, admin' },
+  invalid_scope: { kind: 'invalid', cause: 'a scope is not one of users, charging-keys, geosearch, webhooks, admin' },
   invalid_contract_id_prefix: { kind: 'invalid', cause: 'a contractIdPrefixes entry is not the start of an EMAID' },
   invalid_emaid_prefix: { kind: 'invalid', cause: 'emaidPrefix is not a country code and provider ID such as DE-8PS' },
   api_key_not_found: { kind: 'not_found', cause: 'no such API key of this organization' },

@@ -7,6 +7,7 @@ import type { Platform } from '../../platform.ts'
 import { opcpNotConfigured } from '../opcp/ecosystem.ts'
 import { invalid } from '../../core/errors.ts'
 import { DRIVE_API as R } from './routes.ts'
+import { webhookRoutes } from './webhooks.ts'
 import {
   ChargingKeyList,
   ContractCertificateResponse,
@@ -375,6 +376,7 @@ export const driveApi: FastifyPluginAsyncTypebox<{ platform: Platform }> = async
     schema: { ...R.getOrganizationSession.doc, params: OrganizationSessionParams, response: { 200: SessionDetailResponse, ...errors } },
     handler: async (request) => presentSessionDetail(await sessions.getForOrganization(organizationOf(request), request.params.sessionId)),
   })
+  await app.register(webhookRoutes, { platform })
 
   apiKeyRoutes(
     app,

@@ -156,6 +156,31 @@ const publication = {
   updated: '2026-01-15T09:05:00.000Z',
 }
 
+const webhook = {
+  id: '3f2c9a64-5b1e-4d8f-9c7a-2e6b1d0f4a83',
+  url: 'https://partner.example.com/openpnc/webhooks',
+  events: ['session.completed', 'cdr.created', 'charging_key.disabled'],
+  description: 'billing',
+  enabled: true,
+  previousSecretValidUntil: null,
+  created: '2026-01-15T09:40:00.000Z',
+  updated: '2026-01-15T09:40:00.000Z',
+}
+const webhookSecret = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwq5C1oYgPq8M='
+const webhookDelivery = {
+  id: '9b8d7c6e-5f4a-4b3c-8d2e-1f0a9b8c7d6e',
+  eventId: 'evt_2b6f0cc904d24c9a8a7e3d1f5b4c6a98',
+  type: 'session.completed',
+  status: 'failed',
+  attempts: 41,
+  occurred: '2026-01-16T18:47:10.000Z',
+  firstAttempt: '2026-01-16T18:47:11.000Z',
+  lastAttempt: '2026-01-19T18:47:30.000Z',
+  lastStatusCode: 503,
+  lastError: 'HTTP 503 from the endpoint: Service Unavailable',
+  delivered: null,
+}
+
 const provisioningCertificate = { oemProvisioningCertificate: 'MIIB5zCCAY2gAwIBAgIUFk2hZlQeFJ3wCgYIKoZIzj0EAwIw' }
 
 /** The Drive API: every operation, its path and the API-key scope it needs. */
@@ -505,6 +530,113 @@ export const DRIVE_API = routeTable({
       request: { north: 52.6, south: 52.4, east: 13.6, west: 13.2, filters: { locationStatuses: ['AVAILABLE'] }, limit: 50 },
       response: { locations: [chargingSite] },
     },
+  },
+  createWebhook: {
+    method: 'POST',
+    url: '/v1/webhooks',
+    auth: org('webhooks'),
+    tag: 'Webhooks',
+    summary:
+      'Register a webhook endpoint for events (names, or * for all); the answer carries its signing secret, shown once. The URL must be https and may not name a loopback, private or link-local address',
+    errors: ['invalid_webhook_url', 'unknown_event_type'],
+    example: {
+      request: { url: webhook.url, events: webhook.events, description: 'billing' },
+      response: { ...webhook, secret: webhookSecret },
+    },
+    secretBearing: true,
+  },
+  listWebhooks: {
+    method: 'GET',
+    url: '/v1/webhooks',
+    auth: org('webhooks'),
+    tag: 'Webhooks',
+    summary: "List the organization's webhook endpoints (without secrets)",
+    example: { response: { webhooks: [webhook] } },
+  },
+  getWebhook: {
+    method: 'GET',
+    url: '/v1/webhooks/:webhookId',
+    auth: org('webhooks'),
+    tag: 'Webhooks',
+    summary: 'Get a webhook endpoint',
+    errors: ['webhook_not_found'],
+    example: { response: webhook },
+  },
+  updateWebhook: {
+    method: 'PATCH',
+    url: '/v1/webhooks/:webhookId',
+    auth: org('webhooks'),
+    tag: 'Webhooks',
+    summary:
+      "Change a webhook endpoint's URL, events, description, or switch it off and on (while off, new events are not queued for it; what was queued waits)",
+    errors: ['webhook_not_found', 'invalid_webhook_url', 'unknown_event_type'],
+    example: { request: { enabled: false }, response: { ...webhook, enabled: false, updated: '2026-01-17T08:00:00.000Z' } },
+  },
+  deleteWebhook: {
+    method: 'DELETE',
+    url: '/v1/webhooks/:webhookId',
+    auth: org('webhooks'),
+    tag: 'Webhooks',
+    summary: 'Delete a webhook endpoint and its deliveries: nothing more is sent to it',
+    errors: ['webhook_not_found'],
+  },
+  rotateWebhookSecret: {
+    method: 'POST',
+    url: '/v1/webhooks/:webhookId/rotate-secret',
+    auth: org('webhooks'),
+    tag: 'Webhooks',
+    summary:
+      'A new signing secret, shown once; the previous one keeps signing beside it for 24 hours (previousSecretValidUntil), so the receiver can switch over',
+    errors: ['webhook_not_found'],
+    example: {
+      request: {},
+      response: {
+        ...webhook,
+        previousSecretValidUntil: '2026-01-18T10:00:00.000Z',
+        updated: '2026-01-17T10:00:00.000Z',
+        secret: webhookSecret,
+      },
+    },
+    secretBearing: true,
+  },
+  listWebhookDeliveries: {
+    method: 'GET',
+    url: '/v1/webhooks/:webhookId/deliveries',
+    auth: org('webhooks'),
+    tag: 'Webhooks',
+    summary: "An endpoint's deliveries, newest first (optionally by status and by when the event happened)",
+    errors: ['webhook_not_found', 'invalid_cursor'],
+    example: { response: { deliveries: [webhookDelivery], cursor: 'MTIzNDU' } },
+  },
+  replayWebhookDelivery: {
+    method: 'POST',
+    url: '/v1/webhooks/:webhookId/deliveries/:deliveryId/replay',
+    auth: org('webhooks'),
+    tag: 'Webhooks',
+    summary: 'Send one delivery again (after what is queued), with the same webhook-id',
+    errors: ['webhook_not_found', 'webhook_delivery_not_found'],
+    example: {
+      request: {},
+      response: {
+        ...webhookDelivery,
+        status: 'pending',
+        attempts: 0,
+        firstAttempt: null,
+        lastAttempt: null,
+        lastStatusCode: null,
+        lastError: null,
+      },
+    },
+  },
+  replayWebhookEvents: {
+    method: 'POST',
+    url: '/v1/webhooks/:webhookId/replay',
+    auth: org('webhooks'),
+    tag: 'Webhooks',
+    summary:
+      "Send again, in their order, the endpoint's deliveries of the events that happened from `from` (inclusive) to `to` (exclusive)",
+    errors: ['webhook_not_found', 'replay_too_large'],
+    example: { request: { from: '2026-01-16T00:00:00Z', to: '2026-01-17T00:00:00Z' }, response: { replayed: 42 } },
   },
   listApiKeys: { method: 'GET', url: '/v1/api-keys', auth: org('admin'), tag: 'API keys', summary: "List the organization's API keys" },
   createApiKey: {

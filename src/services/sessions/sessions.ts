@@ -20,7 +20,7 @@ import { SessionOpenings } from './session-openings.ts'
 
 export * from './model.ts'
 
-type SessionRow = Selectable<ChargingSessionsTable>
+export type SessionRow = Selectable<ChargingSessionsTable>
 
 /**
  * A `charging_sessions` row, as read by Kysely or as a JSON snapshot of one (an outbox event, a
@@ -244,7 +244,7 @@ export class ChargingSessions {
   async find(ref: SessionRef): Promise<ChargingSession | null> {
     await this.openings.settled()
     const row = await this.byRef(this.db, ref, false)
-    return row ? toSession(row) : null
+    return row ? sessionFromRow(row) : null
   }
 
   /** The driver stopped the session (its stop was authorized). */
@@ -258,7 +258,7 @@ export class ChargingSessions {
       .where('external_id', '=', ref.externalId)
       .returningAll()
       .executeTakeFirst()
-    return row ? toSession(row) : null
+    return row ? sessionFromRow(row) : null
   }
 
   /**
@@ -451,7 +451,7 @@ export class ChargingSessions {
         .onConflict((oc) => oc.columns(['session_id', 'content_sha256']).doNothing())
         .returning('id')
         .executeTakeFirst()
-      if (!inserted) return { outcome: 'repeated' as const, session: toSession(row) }
+      if (!inserted) return { outcome: 'repeated' as const, session: sessionFromRow(row) }
       // Once the record is in, it alone speaks for times and energy.
       const beforeRecord = row.status !== 'COMPLETED'
       const updated = await trx
@@ -468,7 +468,7 @@ export class ChargingSessions {
         .where('id', '=', row.id)
         .returningAll()
         .executeTakeFirstOrThrow()
-      return { outcome: 'stored' as const, session: toSession(updated) }
+      return { outcome: 'stored' as const, session: sessionFromRow(updated) }
     })
   }
 
@@ -670,7 +670,7 @@ export function toListEntry(
   row: ListingRow | (SessionRowSnapshot & Pick<ListingRow, 'key_type' | 'key_contract_id' | 'key_rfid_uid'>),
 ): SessionListEntry {
   return {
-    ...toSession(row),
+    ...sessionFromRow(row),
     key: { keyId: row.key_type === 'rfid' && row.key_rfid_uid !== null ? row.key_rfid_uid : row.key_contract_id, type: row.key_type },
   }
 }
