@@ -32,7 +32,7 @@ export async function createSandbox(platform: Platform): Promise<{ organizationI
       },
       trx,
     )
-    const key = await platform.apiKeys.issue(organization.id, ['users', 'charging-keys', 'geosearch', 'admin'], trx)
+    const key = await platform.apiKeys.issue(organization.id, ['users', 'charging-keys', 'geosearch', 'admin', 'webhooks'], trx)
     return { organization, key }
   })
   await platform.users.create(organization, SANDBOX.user)

@@ -81,10 +81,16 @@ export const ERROR_CODES = {
   cursor_mismatch: { kind: 'invalid', cause: 'the cursor belongs to a search with another area or other filters' },
   // Organizations and API keys.
   organization_not_found: { kind: 'not_found', cause: 'no such organization' },
-  invalid_scope: { kind: 'invalid', cause: 'a scope is not one of users, charging-keys, geosearch, admin' },
+  invalid_scope: { kind: 'invalid', cause: 'a scope is not one of users, charging-keys, geosearch, admin, webhooks' },
   invalid_contract_id_prefix: { kind: 'invalid', cause: 'a contractIdPrefixes entry is not the start of an EMAID' },
   invalid_emaid_prefix: { kind: 'invalid', cause: 'emaidPrefix is not a country code and provider ID such as DE-8PS' },
   api_key_not_found: { kind: 'not_found', cause: 'no such API key of this organization' },
+  // Partner-decided authorization.
+  invalid_endpoint_url: {
+    kind: 'invalid',
+    cause: 'url is not https (http only in the sandbox), carries credentials, or names a loopback, link-local or private address',
+  },
+  authorization_endpoint_not_found: { kind: 'not_found', cause: 'the organization has no authorization endpoint' },
   // OCPI partners.
   ocpi_partner_not_found: { kind: 'not_found', cause: 'no such OCPI partner' },
   ocpi_partner_registered: { kind: 'conflict', cause: 'the partner is registered already' },

@@ -18,7 +18,7 @@ import {
   type ServedOperationId,
 } from './protocol.ts'
 import { locationHandlers } from './locations.ts'
-import { presentedOcpiToken, tokenPage, toOcpiToken } from './tokens.ts'
+import { ocpiPartnerContext, presentedOcpiToken, tokenPage, toOcpiToken } from './tokens.ts'
 import {
   canonicalOcpiUrl,
   encodeCursor,
@@ -100,7 +100,10 @@ export async function ocpiServer(app: FastifyInstance, { platform }: { platform:
     else reply.code(404)
     return reply.send({
       status_code: OCPI_STATUS.clientError,
-      status_message: allow.length > 0 ? `${request.method} is not allowed on ${path}; allowed: ${allow.join(', ')}` : `no OCPI endpoint ${request.method} ${path}`,
+      status_message:
+        allow.length > 0
+          ? `${request.method} is not allowed on ${path}; allowed: ${allow.join(', ')}`
+          : `no OCPI endpoint ${request.method} ${path}`,
       timestamp: ocpiTimestamp(),
     })
   })
@@ -210,6 +213,7 @@ export async function ocpiServer(app: FastifyInstance, { platform }: { platform:
           tokenUid: uid,
           tokenType: (type as string | undefined) ?? null,
           location,
+          partnerContext: () => ocpiPartnerContext(location, routingHeaders(request.headers).from, partner.name),
         })
         .then((outcome) => authorizeAnswer(outcome, context, reply))
     },

@@ -4,7 +4,7 @@ import type { Db } from '../../infra/db/database.ts'
 import { invalid, notFound } from '../../core/errors.ts'
 import { toOrganization, type Organization } from './organizations.ts'
 
-export const SCOPES = ['users', 'charging-keys', 'geosearch', 'admin'] as const
+export const SCOPES = ['users', 'charging-keys', 'geosearch', 'admin', 'webhooks'] as const
 export type Scope = (typeof SCOPES)[number]
 export const DEFAULT_SCOPES: readonly Scope[] = SCOPES
 
