@@ -347,12 +347,12 @@ export const driveApi: FastifyPluginAsyncTypebox<{ platform: Platform }> = async
     schema: {
       ...R.putAuthorizationEndpoint.doc,
       body: AuthorizationEndpointBody,
-      response: { 200: AuthorizationEndpointSet, 201: AuthorizationEndpointSet, ...errors },
+      response: { 200: AuthorizationEndpointSet, ...errors },
     },
-    handler: async (request, reply) => {
+    handler: async (request) => {
       const { endpoint, secret } = await endpoints.put(organizationOf(request).id, request.body)
       // The secret only when this call made it: a change of URL or timeout keeps the partner's verification working.
-      return reply.code(secret ? 201 : 200).send({ ...presentAuthorizationEndpoint(endpoint), ...(secret && { secret }) })
+      return { ...presentAuthorizationEndpoint(endpoint), ...(secret && { secret }) }
     },
   })
 
