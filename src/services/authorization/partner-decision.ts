@@ -1,3 +1,4 @@
+import { sql } from 'kysely'
 import { compactEmaid, parseEmaid } from '../../core/identifiers/index.ts'
 import { CircuitBreaker, type BreakerSettings, type BreakerState } from '../../core/authorization/circuit-breaker.ts'
 import {
@@ -172,12 +173,10 @@ export class PartnerDecisions implements PartnerDecider {
     const held = this.userIds.get(card.key.id)
     if (held !== undefined) return held
     try {
-      const row = await this.db
-        .selectFrom('charging_keys as k')
-        .innerJoin('users as u', 'u.id', 'k.user_id')
-        .select('u.external_id')
-        .where('k.id', '=', card.key.id)
-        .executeTakeFirst()
+      // Plain SQL: no query builder to run on a call the driver waits for.
+      const { rows } = await sql<{ external_id: string }>`
+        SELECT u.external_id FROM charging_keys k JOIN users u ON u.id = k.user_id WHERE k.id = ${card.key.id}`.execute(this.db)
+      const row = rows[0]
       if (!row) return null
       if (this.userIds.size >= USER_IDS_HELD) this.userIds.delete(this.userIds.keys().next().value!)
       this.userIds.set(card.key.id, row.external_id)
