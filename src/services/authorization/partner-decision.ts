@@ -47,6 +47,8 @@ export class PartnerDecisions implements PartnerDecider {
   private readonly http: OutgoingHttp
   private readonly health = new Map<string, Health>()
   private readonly userIds = new Map<string, string>()
+  /** keys whose user is to be read in the next batch, with who waits for each */
+  private wanted: Map<string, Array<(userId: string | null) => void>> | undefined
 
   constructor(
     private readonly endpoints: PartnerEndpoints,
@@ -168,22 +170,41 @@ export class PartnerDecisions implements PartnerDecider {
     }
   }
 
-  /** The key's user as the Drive API names it; null only when our database could not be read. */
-  private async userIdOf(card: KeyCard): Promise<string | null> {
+  /**
+   * The key's user as the Drive API names it; null only when our database could not be read.
+   * Misses of the same moment are read in one query (most calls are a key's first in a while).
+   */
+  private userIdOf(card: KeyCard): Promise<string | null> {
     const held = this.userIds.get(card.key.id)
-    if (held !== undefined) return held
+    if (held !== undefined) return Promise.resolve(held)
+    return new Promise((resolve) => {
+      if (!this.wanted) {
+        this.wanted = new Map()
+        setImmediate(() => void this.readUserIds())
+      }
+      const waiting = this.wanted.get(card.key.id)
+      if (waiting) waiting.push(resolve)
+      else this.wanted.set(card.key.id, [resolve])
+    })
+  }
+
+  private async readUserIds() {
+    const batch = this.wanted!
+    this.wanted = undefined
+    const found = new Map<string, string>()
     try {
-      // Plain SQL: no query builder to run on a call the driver waits for.
-      const { rows } = await sql<{ external_id: string }>`
-        SELECT u.external_id FROM charging_keys k JOIN users u ON u.id = k.user_id WHERE k.id = ${card.key.id}`.execute(this.db)
-      const row = rows[0]
-      if (!row) return null
-      if (this.userIds.size >= USER_IDS_HELD) this.userIds.delete(this.userIds.keys().next().value!)
-      this.userIds.set(card.key.id, row.external_id)
-      return row.external_id
+      // One JSON parameter whatever the batch size, and plain SQL: no query builder on a call the driver waits for.
+      const { rows } = await sql<{ id: string; external_id: string }>`
+        SELECT k.id, u.external_id FROM charging_keys k JOIN users u ON u.id = k.user_id
+         WHERE k.id IN (SELECT value::uuid FROM json_array_elements_text(${JSON.stringify([...batch.keys()])}::json))`.execute(this.db)
+      for (const row of rows) {
+        found.set(row.id, row.external_id)
+        if (this.userIds.size >= USER_IDS_HELD) this.userIds.delete(this.userIds.keys().next().value!)
+        this.userIds.set(row.id, row.external_id)
+      }
     } catch (err) {
-      this.log.warn({ err, keyId: card.key.id }, 'the user of a key could not be read for its authorization endpoint; sent as null')
-      return null
+      this.log.warn({ err, keys: batch.size }, 'the users of keys could not be read for their authorization endpoint; sent as null')
     }
+    for (const [keyId, waiting] of batch) for (const resolve of waiting) resolve(found.get(keyId) ?? null)
   }
 }
