@@ -295,6 +295,19 @@ for (const backend of backends()) {
       assert.deepEqual(status.counts, { answered: 1, timeout: 0, error: 2, breaker_open: 1 })
     })
 
+    test("another instance's change is followed at the next reload: an endpoint removed in the table is no longer asked", async () => {
+      const org = await organization('Elsewhere Mobility', 'DE-8PE', ['DE8PECELSEWH01'])
+      partner.behaviours.set('/elsewhere', { allowed: 'BLOCKED' })
+      await endpointFor(org, '/elsewhere')
+      assert.equal((await ocpi('DE8PECELSEWH01')).allowed, 'BLOCKED')
+      // As another instance would: straight in the table, not through this instance.
+      await t.platform.db.deleteFrom('authorization_endpoints').where('organization_id', '=', org.id).execute()
+      await t.platform.authorizationEndpoints.reload()
+      const calls = partner.requestsTo('/elsewhere')
+      assert.equal((await ocpi('DE8PECELSEWH01')).allowed, 'ALLOWED', 'our own decision again')
+      assert.equal(partner.requestsTo('/elsewhere'), calls)
+    })
+
     test('no call goes out for an organization without an endpoint, nor when our own decision refuses', async () => {
       const plain = await organization('Plain Mobility', 'DE-8PP', ['DE8PPCPLAIN001'])
       const guarded = await organization('Guarded Mobility', 'DE-8PG', ['DE8PGCLOCKED01'])
