@@ -8,7 +8,12 @@
  *    BENCH_AUTH_SECONDS with BENCH_CONNECTIONS connections: a random known EMAID as a car sends it,
  *    or (UNKNOWN_SHARE of requests) a random well-formed EMAID we do not know. A bare node:http
  *    server answering a fixed JSON takes the same load in the same run, as the baseline.
- * 3. The CPO pulls every token through the paginated list, following the Link headers.
+ * 3. Partner-decided authorization: a bare node:http authorization endpoint on loopback answering
+ *    ALLOWED takes the same load on its own (its latency as the load generator sees it), then the
+ *    organization of the keys names it (PUT /v1/authorization-endpoint) and the platform takes the
+ *    load again, asking it on every ALLOWED decision. Aim: p99 under the endpoint's own p99 + 5 ms.
+ *    The endpoint is removed before the next step.
+ * 4. The CPO pulls every token through the paginated list, following the Link headers.
  *
  * It prints figures and whether the aims were met, and asserts no timing; it fails (exit 1) only
  * when an answer is wrong (a known EMAID not 200, an unknown one not 404 / OCPI 2004, a transport
@@ -76,8 +81,16 @@ const OCPI_VERSION = '2.3.0'
 const AIM_RATIO = 0.4
 const AIM_P99_MS = 10
 const AIM_PULL_SECONDS = 30
+/** With an authorization endpoint, p99 stays within the endpoint's own p99 plus this. */
+const AIM_PARTNER_EXTRA_MS = 5
 
-const LABEL = { bare: 'bare node:http', platform: 'openpnc on PostgreSQL', pull: 'token pull (CPO)' }
+const LABEL = {
+  bare: 'bare node:http',
+  platform: 'openpnc on PostgreSQL',
+  endpoint: 'auth endpoint alone',
+  withEndpoint: 'openpnc + auth endpoint',
+  pull: 'token pull (CPO)',
+}
 
 const progress = progressOf('bench:authorize')
 cleanUpOnInterrupt(progress)
@@ -179,6 +192,9 @@ interface Outcome {
   seeded?: Seeded
   bare?: Measured
   platform?: Measured
+  /** the authorization endpoint's own figures, and the platform's while it asks it */
+  endpoint?: Measured
+  withEndpoint?: Measured
   pull?: PullResult
   /** The platform's start with every key in the database: the key directory loads them before it listens. */
   startup?: { seconds: number; heapUsedBytes: number; rssBytes: number }
@@ -300,6 +316,35 @@ async function run(outcome: Outcome) {
     cpuProfilePath,
   )
 
+  progress('an authorization endpoint on loopback (partner-decided authorization)')
+  const endpointServer = await startServer('partner', {})
+  try {
+    outcome.endpoint = await measure(
+      endpointServer,
+      endpointServer.url,
+      cpoHeaders('the-endpoint-ignores-it'),
+      seeded,
+      bareCheck,
+      LABEL.endpoint,
+      databaseName,
+      SETTINGS,
+    )
+    await call(server.url, seeded.apiKey, 'PUT', '/v1/authorization-endpoint', { url: `${endpointServer.url}/authorize` }, 200)
+    outcome.withEndpoint = await measure(
+      server,
+      server.url,
+      cpoHeaders(cpo.emspToken!),
+      seeded,
+      platformCheck,
+      LABEL.withEndpoint,
+      databaseName,
+      SETTINGS,
+    )
+    await call(server.url, seeded.apiKey, 'DELETE', '/v1/authorization-endpoint', undefined, 204)
+  } finally {
+    await endpointServer.stop()
+  }
+
   progress(`pulling all ${seeded.totalKeys} tokens as the CPO`)
   outcome.pull = await pullAll(server, cpo, seeded, databaseName)
 }
@@ -319,7 +364,7 @@ function cpoHeaders(token: string): Record<string, string> {
 const yes = (met: boolean) => (met ? 'met' : 'NOT met')
 
 function report(outcome: Outcome) {
-  const { seeded, bare, platform, pull } = outcome
+  const { seeded, bare, platform, endpoint, withEndpoint, pull } = outcome
   const lines = ['', `bench:authorize  ${KEYS} Plug&Charge keys on PostgreSQL, ${USERS} users`]
   if (seeded) {
     lines.push(
@@ -336,6 +381,8 @@ function report(outcome: Outcome) {
       [
         [LABEL.bare, bare],
         [LABEL.platform, platform],
+        [LABEL.endpoint, endpoint],
+        [LABEL.withEndpoint, withEndpoint],
       ],
       bare,
     ),
@@ -365,6 +412,8 @@ function report(outcome: Outcome) {
   const runs = [
     bare && { label: LABEL.bare, profile: bare.profile, queries: false },
     platform && { label: LABEL.platform, profile: platform.profile, queries: true },
+    endpoint && { label: LABEL.endpoint, profile: endpoint.profile, queries: false },
+    withEndpoint && { label: LABEL.withEndpoint, profile: withEndpoint.profile, queries: true },
     pull && { label: LABEL.pull, profile: pull.profile, queries: true },
   ].filter((r): r is { label: string; profile: Profile; queries: boolean } => Boolean(r))
   if (runs.length > 0) lines.push('', ...profileLines(runs))
@@ -372,6 +421,7 @@ function report(outcome: Outcome) {
     ...cpuPerRequestLines([
       [LABEL.bare, bare],
       [LABEL.platform, platform],
+      [LABEL.withEndpoint, withEndpoint],
     ]),
   )
   if (outcome.startup && seeded) {
@@ -387,6 +437,13 @@ function report(outcome: Outcome) {
 
   lines.push('', 'aims (not tests):')
   lines.push(...aimLines(bare, platform, { ratio: AIM_RATIO, p99Ms: AIM_P99_MS }))
+  if (endpoint && withEndpoint) {
+    const limit = endpoint.result.p99 + AIM_PARTNER_EXTRA_MS
+    lines.push(
+      `  with an authorization endpoint, p99 < its own p99 + ${AIM_PARTNER_EXTRA_MS} ms (${limit.toFixed(2)} ms): ` +
+        `${withEndpoint.result.p99.toFixed(2)} ms, ${yes(withEndpoint.result.p99 < limit)}`,
+    )
+  } else lines.push('  authorization endpoint: did not run')
   if (pull)
     lines.push(`  pull of all tokens < ${AIM_PULL_SECONDS} s: ${pull.seconds.toFixed(1)} s, ${yes(pull.seconds < AIM_PULL_SECONDS)}`)
   else lines.push('  pull: did not run')
@@ -396,6 +453,8 @@ function report(outcome: Outcome) {
   for (const [label, m] of [
     [LABEL.bare, bare],
     [LABEL.platform, platform],
+    [LABEL.endpoint, endpoint],
+    [LABEL.withEndpoint, withEndpoint],
   ] as const) {
     if (!m) continue
     if (failures(m.warmup) > 0) problems.push(`${label} warm-up: ${describeFailures(m.warmup)}`)

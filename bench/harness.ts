@@ -66,7 +66,11 @@ export interface Server {
 }
 
 /** `execArgv`: extra node options for the child, e.g. a preloaded bench/profiler.ts. */
-export async function startServer(mode: 'bare' | 'platform', env: Record<string, string>, execArgv: string[] = []): Promise<Server> {
+export async function startServer(
+  mode: 'bare' | 'partner' | 'platform',
+  env: Record<string, string>,
+  execArgv: string[] = [],
+): Promise<Server> {
   // The server's settings are ours, except the pool size, a knob worth turning between runs.
   const inherited = Object.fromEntries(
     Object.entries(process.env).filter(
@@ -151,7 +155,14 @@ export async function waitForHealth(url: string) {
 }
 
 /** One API call with an X-API-Key; anything but the expected status throws with the answer. */
-export async function call(url: string, apiKey: string, method: 'GET' | 'POST', path: string, body?: unknown, expected = 200) {
+export async function call(
+  url: string,
+  apiKey: string,
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE',
+  path: string,
+  body?: unknown,
+  expected = 200,
+) {
   const response = await fetch(`${url}${path}`, {
     method,
     headers: { 'x-api-key': apiKey, ...(body !== undefined && { 'content-type': 'application/json' }) },
@@ -161,7 +172,7 @@ export async function call(url: string, apiKey: string, method: 'GET' | 'POST', 
   })
   const text = await response.text()
   if (response.status !== expected) throw new Error(`${method} ${path}: expected ${expected}, got ${response.status} ${text}`)
-  return JSON.parse(text) as unknown
+  return (text === '' ? null : JSON.parse(text)) as unknown
 }
 
 /**

@@ -12,6 +12,8 @@ import { call } from './harness.ts'
 
 export interface Seeded {
   organizationId: string
+  /** the organization's API key (all scopes) */
+  apiKey: string
   /** Compact EMAIDs (identity + check character), as a car sends them. */
   known: string[]
   /** Well-formed EMAIDs under the same prefix that no key carries. */
@@ -162,7 +164,7 @@ export async function seedKeys(platformUrl: string, adminKey: string, databaseUr
     await pool.query('CHECKPOINT')
     const maintenanceSeconds = (performance.now() - started) / 1000
     const totalKeys = Number((await pool.query<{ n: string }>('SELECT count(*) AS n FROM charging_keys')).rows[0]!.n)
-    return { organizationId, known, unknown, usersSeconds, keysSeconds, maintenanceSeconds, totalKeys }
+    return { organizationId, apiKey: created.apiKey, known, unknown, usersSeconds, keysSeconds, maintenanceSeconds, totalKeys }
   } finally {
     await pool.end()
   }

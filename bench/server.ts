@@ -4,6 +4,7 @@
  *
  *   node --import tsx bench/server.ts platform   openpnc via startPlatform, configured from the env
  *   node --import tsx bench/server.ts bare       a bare node:http server: the baseline
+ *   node --import tsx bench/server.ts partner    a bare node:http authorization endpoint answering {"allowed":"ALLOWED"}
  *
  * It tells the parent its URL over IPC and, when asked, its CPU time, event-loop utilization and
  * request and database query counts, so the parent can say where the time went.
@@ -33,8 +34,8 @@ export type ChildMessage =
 export type ParentMessage = { type: 'stats' }
 
 const mode = process.argv[2]
-if (mode !== 'platform' && mode !== 'bare') {
-  process.stderr.write('usage: bench/server.ts platform|bare\n')
+if (mode !== 'platform' && mode !== 'bare' && mode !== 'partner') {
+  process.stderr.write('usage: bench/server.ts platform|bare|partner\n')
   process.exit(2)
 }
 
@@ -81,9 +82,14 @@ process.on('disconnect', () => process.exit(0))
 const port = Number(process.env.PORT ?? 0)
 const host = process.env.HOST ?? '127.0.0.1'
 
-if (mode === 'bare') {
-  // The same response shape and size as a created Plug&Charge key.
-  const answer = JSON.stringify({ contractId: 'DE-8PS-CABCDEFGH-X', pcid: 'WDBRF61J21F123456', keyId: 'DE-8PS-CABCDEFGH-X' })
+if (mode === 'bare' || mode === 'partner') {
+  // bare: the same response shape and size as a created Plug&Charge key; partner: an organization's
+  // authorization endpoint that allows every charge (partner-decided authorization).
+  const answer =
+    mode === 'partner'
+      ? JSON.stringify({ allowed: 'ALLOWED' })
+      : JSON.stringify({ contractId: 'DE-8PS-CABCDEFGH-X', pcid: 'WDBRF61J21F123456', keyId: 'DE-8PS-CABCDEFGH-X' })
+  const status = mode === 'partner' ? 200 : 201
   const server = createServer((request: IncomingMessage, response: ServerResponse) => {
     requests++
     // Read the whole body, as the platform must, before answering.
@@ -91,7 +97,7 @@ if (mode === 'bare') {
     request.on('data', (chunk: Buffer) => chunks.push(chunk))
     request.on('end', () => {
       Buffer.concat(chunks)
-      response.writeHead(201, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(answer) })
+      response.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(answer) })
       response.end(answer)
     })
   })

@@ -135,6 +135,22 @@ const SETTINGS = {
   sandboxOpcp: { env: 'OPENPNC_SANDBOX_OPCP', schema: Type.Boolean({ default: false }) },
   sandboxOpcpPort: { env: 'OPENPNC_SANDBOX_OPCP_PORT', schema: Type.Integer({ minimum: 0, maximum: 65535, default: 8790 }) },
   partnerTimeoutMs: { env: 'OPENPNC_PARTNER_TIMEOUT_MS', schema: Type.Integer({ minimum: 100, maximum: 600_000, default: 10_000 }) },
+  // Partner-decided authorization: how soon another instance's change of an organization's
+  // authorization endpoint is followed here (this instance's own changes count at once).
+  authorizationEndpointsPollMs: {
+    env: 'OPENPNC_AUTHORIZATION_ENDPOINTS_POLL_MS',
+    schema: Type.Integer({ minimum: 50, maximum: 600_000, default: 5000 }),
+  },
+  // An organization's authorization endpoint that fails this many times in a row is not called
+  // for the cool-down (its fallback answers at once), then gets one trial call.
+  authorizationBreakerFailures: {
+    env: 'OPENPNC_AUTHORIZATION_BREAKER_FAILURES',
+    schema: Type.Integer({ minimum: 1, maximum: 1000, default: 5 }),
+  },
+  authorizationBreakerCoolDownMs: {
+    env: 'OPENPNC_AUTHORIZATION_BREAKER_COOLDOWN_MS',
+    schema: Type.Integer({ minimum: 10, maximum: 3_600_000, default: 30_000 }),
+  },
 } as const
 
 const ConfigSchema = Type.Object(

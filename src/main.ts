@@ -106,6 +106,7 @@ export async function startPlatform(given: Config, options: StartOptions = {}): 
     log,
   )
   await platform.keyDirectory.start()
+  await platform.authorizationEndpoints.start()
   const server = await buildServer(platform)
   let url = ''
   if (options.listen !== false) {
@@ -192,11 +193,13 @@ export async function startPlatform(given: Config, options: StartOptions = {}): 
           name: 'closed the connections to partners',
           run: async () => {
             await platform.outgoing.close()
+            await platform.partnerDecisions.close()
             await platform.oicp.client?.close()
             await platform.opcp?.close()
           },
         },
         { name: 'stopped the key directory', run: () => platform.keyDirectory.stop() },
+        { name: 'stopped following authorization endpoints', run: () => platform.authorizationEndpoints.stop() },
         { name: 'wrote the buffered authorization decisions', run: () => platform.decisions.flush() },
         { name: 'wrote the buffered authorized sessions', run: () => platform.sessions.flush() },
         { name: 'closed the database', run: () => database.close() },

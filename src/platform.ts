@@ -2,6 +2,8 @@ import { join } from 'node:path'
 import { Authorizer } from './services/authorization/authorizer.ts'
 import { DecisionLog } from './services/authorization/decision-log.ts'
 import { KeyDirectory } from './services/authorization/key-directory.ts'
+import { PartnerDecisions } from './services/authorization/partner-decision.ts'
+import { PartnerEndpoints } from './services/authorization/partner-endpoints.ts'
 import type { Config } from './config.ts'
 import type { Db } from './infra/db/database.ts'
 import { OutgoingHttp } from './infra/http/outgoing.ts'
@@ -54,6 +56,10 @@ export interface Platform {
   keyValidity: KeyValidityClock
   /** "may this identifier charge?" for every protocol, each decision recorded */
   authorization: Authorizer
+  /** organizations' authorization endpoints (partner-decided authorization), held in memory for the Authorizer */
+  authorizationEndpoints: PartnerEndpoints
+  /** the calls to those endpoints: signed, kept alive, each organization behind its circuit breaker */
+  partnerDecisions: PartnerDecisions
   idempotency: IdempotencyStore
   keyDirectory: KeyDirectory
   decisions: DecisionLog
@@ -130,6 +136,15 @@ export function createPlatform(db: Db, config: Config, log: Logger): Platform {
       if (delivery.kind === OCPI_TOKEN) metrics.deliveryFailed(partnerOfDestination(delivery.destination))
     },
   })
+  const authorizationEndpoints = new PartnerEndpoints(db, secrets, log, {
+    pollMs: config.authorizationEndpointsPollMs,
+    allowHttp: config.sandbox || config.allowPrivatePartnerUrls,
+    allowPrivateAddresses: config.allowPrivatePartnerUrls,
+  })
+  const partnerDecisions = new PartnerDecisions(authorizationEndpoints, db, log, {
+    breaker: { failureThreshold: config.authorizationBreakerFailures, coolDownMs: config.authorizationBreakerCoolDownMs },
+    allowPrivateAddresses: config.allowPrivatePartnerUrls,
+  })
   const oicpClient = OicpClient.fromConfig(config)
   let publicUrl = config.publicUrl ?? `http://${config.host}:${config.port}`
   const identity = {
@@ -170,7 +185,9 @@ export function createPlatform(db: Db, config: Config, log: Logger): Platform {
     chargingKeys,
     keyStore,
     keyValidity: new KeyValidityClock(db, log, config.keyValidityCheckMs),
-    authorization: new Authorizer(keyDirectory, decisions, metrics),
+    authorization: new Authorizer(keyDirectory, decisions, metrics, partnerDecisions),
+    authorizationEndpoints,
+    partnerDecisions,
     idempotency: new IdempotencyStore(db, secrets),
     keyDirectory,
     decisions,

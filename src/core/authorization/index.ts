@@ -1,2 +1,4 @@
 export * from './decision.ts'
 export * from './presented.ts'
+export * from './circuit-breaker.ts'
+export * from './partner-decision.ts'

@@ -1,4 +1,5 @@
 import type { ColumnType, Generated } from 'kysely'
+import type { PartnerOutcome } from '../../core/authorization/partner-decision.ts'
 
 /** Table types, kept beside the migrations they mirror (src/infra/db/migrations). */
 export interface Database {
@@ -15,6 +16,7 @@ export interface Database {
   deliveries: DeliveriesTable
   ocpi_partner_parties: OcpiPartnerPartiesTable
   authorization_decisions: AuthorizationDecisionsTable
+  authorization_endpoints: AuthorizationEndpointsTable
   locations: LocationsTable
   oicp_auth_records: OicpAuthRecordsTable
   oicp_auth_push: OicpAuthPushTable
@@ -214,6 +216,23 @@ export interface AuthorizationDecisionsTable {
   location: ColumnType<unknown, string | null, string | null>
   latency_us: number
   decided_at: Timestamp
+  /** migration 0021: the partner's part, when the organization has an authorization endpoint */
+  partner_outcome: Generated<PartnerOutcome | null>
+  partner_allowed: Generated<string | null>
+  partner_latency_us: Generated<number | null>
+  partner_error: Generated<string | null>
+  /** the answer the station got, when it differs from `allowed` (our own decision) */
+  final_allowed: Generated<string | null>
+}
+
+export interface AuthorizationEndpointsTable {
+  organization_id: string
+  url: string
+  timeout_ms: Generated<number>
+  on_timeout: Generated<'allow' | 'deny'>
+  secret_sealed: string
+  created_at: Generated<Date>
+  updated_at: Generated<Date>
 }
 
 export interface LocationsTable {

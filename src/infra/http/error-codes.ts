@@ -94,6 +94,12 @@ export const ERROR_CODES = {
   invalid_contract_id_prefix: { kind: 'invalid', cause: 'a contractIdPrefixes entry is not the start of an EMAID' },
   invalid_emaid_prefix: { kind: 'invalid', cause: 'emaidPrefix is not a country code and provider ID such as DE-8PS' },
   api_key_not_found: { kind: 'not_found', cause: 'no such API key of this organization' },
+  // Partner-decided authorization.
+  invalid_endpoint_url: {
+    kind: 'invalid',
+    cause: 'url is not https (http only in the sandbox), carries credentials, or names a loopback, link-local or private address',
+  },
+  authorization_endpoint_not_found: { kind: 'not_found', cause: 'the organization has no authorization endpoint' },
   // OCPI partners.
   ocpi_partner_not_found: { kind: 'not_found', cause: 'no such OCPI partner' },
   ocpi_partner_registered: { kind: 'conflict', cause: 'the partner is registered already' },

@@ -289,3 +289,33 @@ export class OutgoingHttp {
     await this.agent.close()
   }
 }
+
+// ---------- the rule for a URL a partner gives us (pure)
+
+/**
+ * Why a URL a partner gives us (a webhook, an authorization endpoint) is refused when it is
+ * registered, or null when it is fine: https only (http too in the sandbox or with private
+ * addresses allowed), and no literal loopback, link-local or private address unless allowed.
+ * A name that resolves to such an address is caught when connecting (the Agent's lookup).
+ */
+export function partnerUrlProblem(url: string, rules: { allowHttp: boolean; allowPrivateAddresses: boolean }): string | null {
+  let target: URL
+  try {
+    target = new URL(url)
+  } catch {
+    return 'must be an absolute URL'
+  }
+  if (target.protocol !== 'https:' && !(rules.allowHttp && target.protocol === 'http:')) {
+    return rules.allowHttp ? 'must be an http or https URL' : 'must be an https URL (http only in the sandbox)'
+  }
+  if (target.username || target.password) return 'must not carry credentials (user:password@)'
+  if (target.hash) return 'must not carry a fragment (#...)'
+  if (rules.allowPrivateAddresses) return null
+  const host = target.hostname.replace(/^\[|\]$/g, '')
+  if (host === 'localhost' || host.endsWith('.localhost')) return 'must not name a loopback address (localhost)'
+  if (isIP(host)) {
+    const why = nonPublicAddressClass(host)
+    if (why) return `must not name a ${why} address (${host})`
+  }
+  return null
+}

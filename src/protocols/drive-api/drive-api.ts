@@ -9,6 +9,10 @@ import { invalid } from '../../core/errors.ts'
 import { DRIVE_API as R } from './routes.ts'
 import { webhookRoutes } from './webhooks.ts'
 import {
+  AuthorizationEndpointBody,
+  AuthorizationEndpointResponse,
+  AuthorizationEndpointSet,
+  presentAuthorizationEndpoint,
   ChargingKeyList,
   ContractCertificateResponse,
   presentContractCertificate,
@@ -377,6 +381,49 @@ export const driveApi: FastifyPluginAsyncTypebox<{ platform: Platform }> = async
     handler: async (request) => presentSessionDetail(await sessions.getForOrganization(organizationOf(request), request.params.sessionId)),
   })
   await app.register(webhookRoutes, { platform })
+
+  const endpoints = platform.authorizationEndpoints
+
+  app.route({
+    ...R.putAuthorizationEndpoint.route,
+    schema: {
+      ...R.putAuthorizationEndpoint.doc,
+      body: AuthorizationEndpointBody,
+      response: { 200: AuthorizationEndpointSet, ...errors },
+    },
+    handler: async (request) => {
+      const { endpoint, secret } = await endpoints.put(organizationOf(request).id, request.body)
+      // The secret only when this call made it: a change of URL or timeout keeps the partner's verification working.
+      return { ...presentAuthorizationEndpoint(endpoint), ...(secret && { secret }) }
+    },
+  })
+
+  app.route({
+    ...R.getAuthorizationEndpoint.route,
+    schema: { ...R.getAuthorizationEndpoint.doc, response: { 200: AuthorizationEndpointResponse, ...errors } },
+    handler: async (request) => {
+      const endpoint = await endpoints.get(organizationOf(request).id)
+      return { ...presentAuthorizationEndpoint(endpoint), status: platform.partnerDecisions.status(endpoint) }
+    },
+  })
+
+  app.route({
+    ...R.deleteAuthorizationEndpoint.route,
+    schema: { ...R.deleteAuthorizationEndpoint.doc, response: { 204: NoContent, ...errors } },
+    handler: async (request, reply) => {
+      await endpoints.delete(organizationOf(request).id)
+      return reply.code(204).send(null)
+    },
+  })
+
+  app.route({
+    ...R.rotateAuthorizationEndpointSecret.route,
+    schema: { ...R.rotateAuthorizationEndpointSecret.doc, response: { 200: AuthorizationEndpointSet, ...errors } },
+    handler: async (request) => {
+      const { endpoint, secret } = await endpoints.rotateSecret(organizationOf(request).id)
+      return { ...presentAuthorizationEndpoint(endpoint), secret }
+    },
+  })
 
   apiKeyRoutes(
     app,

@@ -180,6 +180,19 @@ const webhookDelivery = {
   lastError: 'HTTP 503 from the endpoint: Service Unavailable',
   delivered: null,
 }
+const authorizationEndpoint = {
+  url: 'https://auth.example-mobility.com/openpnc/authorize',
+  timeoutMs: 3000,
+  onTimeout: 'deny',
+  created: '2026-01-15T09:40:00.000Z',
+  updated: '2026-01-15T09:40:00.000Z',
+}
+const endpointStatus = {
+  breaker: 'closed',
+  consecutiveFailures: 0,
+  counts: { answered: 1520, timeout: 3, error: 1, breaker_open: 0 },
+  lastLatencyMs: 41.7,
+}
 
 const provisioningCertificate = { oemProvisioningCertificate: 'MIIB5zCCAY2gAwIBAgIUFk2hZlQeFJ3wCgYIKoZIzj0EAwIw' }
 
@@ -637,6 +650,47 @@ export const DRIVE_API = routeTable({
       "Send again, in their order, the endpoint's deliveries of the events that happened from `from` (inclusive) to `to` (exclusive)",
     errors: ['webhook_not_found', 'replay_too_large'],
     example: { request: { from: '2026-01-16T00:00:00Z', to: '2026-01-17T00:00:00Z' }, response: { replayed: 42 } },
+  },
+  putAuthorizationEndpoint: {
+    method: 'PUT',
+    url: '/v1/authorization-endpoint',
+    auth: org('webhooks'),
+    tag: 'Authorization endpoint',
+    summary:
+      "Let the organization's own service decide: after our decision says ALLOWED, we POST a signed request (Standard Webhooks) to this URL and the station gets its answer (omitted fields take their defaults; the signing secret is answered only when this call creates the endpoint)",
+    errors: ['invalid_endpoint_url'],
+    example: {
+      request: { url: authorizationEndpoint.url, timeoutMs: 3000, onTimeout: 'deny' },
+      response: { ...authorizationEndpoint, secret: 'whsec_iPZeUlpy15O/dX8Oc+MO0YTHi6bNqOxj0I/YVR5wGAo=' },
+    },
+    secretBearing: true,
+  },
+  getAuthorizationEndpoint: {
+    method: 'GET',
+    url: '/v1/authorization-endpoint',
+    auth: org('webhooks'),
+    tag: 'Authorization endpoint',
+    summary: "The organization's authorization endpoint (never its secret), with this instance's circuit breaker and call figures",
+    errors: ['authorization_endpoint_not_found'],
+    example: { response: { ...authorizationEndpoint, status: endpointStatus } },
+  },
+  deleteAuthorizationEndpoint: {
+    method: 'DELETE',
+    url: '/v1/authorization-endpoint',
+    auth: org('webhooks'),
+    tag: 'Authorization endpoint',
+    summary: 'Remove the authorization endpoint: our own decision answers alone again',
+    errors: ['authorization_endpoint_not_found'],
+  },
+  rotateAuthorizationEndpointSecret: {
+    method: 'POST',
+    url: '/v1/authorization-endpoint/rotate-secret',
+    auth: org('webhooks'),
+    tag: 'Authorization endpoint',
+    summary: 'A new signing secret (shown once); requests are signed with it alone from now on',
+    errors: ['authorization_endpoint_not_found'],
+    example: { response: { ...authorizationEndpoint, secret: 'whsec_ZO1IRDNotKYxSIsT+ERQBe++LdcGlibOnbnUU31V5lw=' } },
+    secretBearing: true,
   },
   listApiKeys: { method: 'GET', url: '/v1/api-keys', auth: org('admin'), tag: 'API keys', summary: "List the organization's API keys" },
   createApiKey: {

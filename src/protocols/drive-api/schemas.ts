@@ -612,3 +612,70 @@ export function presentContractState(certificate: ContractCertificate): Static<t
     created: certificate.created.toISOString(),
   }
 }
+
+// ---------- the authorization endpoint (partner-decided authorization)
+
+export const AuthorizationEndpointBody = Type.Object({
+  url: Type.String({
+    minLength: 1,
+    maxLength: 2000,
+    description: 'where we POST each authorization our decision allowed: https (http only in the sandbox)',
+  }),
+  timeoutMs: Type.Optional(
+    Type.Integer({ minimum: 1, maximum: 5000, default: 3000, description: 'how long the station waits for your answer (ms)' }),
+  ),
+  onTimeout: Type.Optional(
+    Type.Union([Type.Literal('allow'), Type.Literal('deny')], {
+      default: 'deny',
+      description:
+        'the answer when you do not answer in time, answer wrongly, or are cut off by the circuit breaker; deny (the default) fails closed',
+    }),
+  ),
+})
+
+const AuthorizationEndpointFields = {
+  url: Type.String(),
+  timeoutMs: Type.Integer(),
+  onTimeout: Type.Union([Type.Literal('allow'), Type.Literal('deny')]),
+  created: DateTime('when the endpoint was set first'),
+  updated: DateTime('when it last changed'),
+}
+
+export const AuthorizationEndpointSet = Type.Object({
+  ...AuthorizationEndpointFields,
+  secret: Type.Optional(
+    Type.String({
+      pattern: '^whsec_',
+      description: 'the signing secret (Standard Webhooks), shown only when this call created it or rotated it',
+    }),
+  ),
+})
+
+export const AuthorizationEndpointResponse = Type.Object({
+  ...AuthorizationEndpointFields,
+  status: Type.Object(
+    {
+      breaker: Type.Union([Type.Literal('closed'), Type.Literal('open'), Type.Literal('half_open')]),
+      consecutiveFailures: Type.Integer(),
+      counts: Type.Object({ answered: Type.Integer(), timeout: Type.Integer(), error: Type.Integer(), breaker_open: Type.Integer() }),
+      lastLatencyMs: Type.Union([Type.Number(), Type.Null()]),
+    },
+    { description: "this instance's circuit breaker and calls since it started (or since the URL changed)" },
+  ),
+})
+
+export function presentAuthorizationEndpoint(endpoint: {
+  url: string
+  timeoutMs: number
+  onTimeout: 'allow' | 'deny'
+  createdAt: Date
+  updatedAt: Date
+}): Static<typeof AuthorizationEndpointSet> {
+  return {
+    url: endpoint.url,
+    timeoutMs: endpoint.timeoutMs,
+    onTimeout: endpoint.onTimeout,
+    created: endpoint.createdAt.toISOString(),
+    updated: endpoint.updatedAt.toISOString(),
+  }
+}

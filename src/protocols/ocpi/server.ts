@@ -19,7 +19,7 @@ import {
 } from './protocol.ts'
 import { locationHandlers } from './locations.ts'
 import { sessionHandlers } from './sessions.ts'
-import { presentedOcpiToken, tokenPage, toOcpiToken } from './tokens.ts'
+import { ocpiPartnerContext, presentedOcpiToken, tokenPage, toOcpiToken } from './tokens.ts'
 import {
   canonicalOcpiUrl,
   encodeCursor,
@@ -215,6 +215,7 @@ export async function ocpiServer(app: FastifyInstance, { platform }: { platform:
           tokenUid: uid,
           tokenType: (type as string | undefined) ?? null,
           location,
+          partnerContext: () => ocpiPartnerContext(location, routingHeaders(request.headers).from, partner.name),
         })
         .then((outcome) => authorizeAnswer(outcome, context, reply))
     },

@@ -6,7 +6,8 @@ import { parsePresentedIdentifier, type ClaimedKind, type PresentedIdentifier } 
 import { roamingKeys, toRoamingKey, type KeyCard, type RoamingKey } from '../../services/keys/roaming-key.ts'
 import type { OcpiPartner } from './partners.ts'
 import type { OcpiVersion } from './protocol.ts'
-import { ocpiTimestamp, type PageRequest } from './transport.ts'
+import { ocpiTimestamp, type PageRequest, type Party } from './transport.ts'
+import type { PartnerContext } from '../../services/authorization/authorizer.ts'
 
 /** OCPI Token, as both 2.2.1 and 2.3.0 define it (the fields we fill). */
 export interface OcpiToken {
@@ -100,4 +101,19 @@ export async function tokenPage(db: Db, page: PageRequest): Promise<{ keys: Roam
   }
   const rows = await query.orderBy('k.updated_at').orderBy('k.seq').limit(page.limit).execute()
   return { keys: rows.map(toRoamingKey), total }
+}
+
+/**
+ * Where and who, for an organization's authorization endpoint: the request's LocationReferences
+ * (absent when the CPO sent none) and the CPO's party as its routing headers name it.
+ */
+export function ocpiPartnerContext(location: unknown, from: Party | undefined, partnerName: string): PartnerContext {
+  const references = (location ?? {}) as { location_id?: unknown; evse_uids?: unknown }
+  return {
+    location: {
+      locationId: typeof references.location_id === 'string' ? references.location_id : null,
+      evseIds: Array.isArray(references.evse_uids) ? references.evse_uids.filter((uid): uid is string => typeof uid === 'string') : [],
+    },
+    operator: { id: from ? `${from.country_code}*${from.party_id}` : null, name: partnerName },
+  }
 }

@@ -1,4 +1,6 @@
 import type { AuthorizationOutcome } from '../../services/authorization/authorizer.ts'
+import type { Allowed } from '../../core/authorization/decision.ts'
+import type { PartnerVerdict } from '../../core/authorization/partner-decision.ts'
 import { parsePresentedIdentifier, presentedIdentity, presentedUid, type PresentedIdentifier } from '../../core/authorization/presented.ts'
 import { isEvcoId } from './evco-id.ts'
 import { OICP_STATUS, type OicpStatusCode } from './protocol.ts'
@@ -182,6 +184,39 @@ export function refusalFor(allowed: Exclude<OutcomeAllowed, 'ALLOWED'>, method: 
 }
 
 /**
+ * When the organization's authorization endpoint decided (README, "Partner-decided authorization"):
+ *
+ * | partner says / fallback     | AuthorizationStatus | StatusCode                          | why this code                                                        |
+ * |-----------------------------|---------------------|-------------------------------------|----------------------------------------------------------------------|
+ * | ALLOWED (or fallback allow) | Authorized          | 000 Success                         | the only positive code                                               |
+ * | BLOCKED                     | NotAuthorized       | 200 EvcoID locked                   | the provider has locked the contract: 200's exact meaning            |
+ * | EXPIRED                     | NotAuthorized       | 210 No valid contract               | the contract is known but no longer valid                            |
+ * | NO_CREDIT                   | NotAuthorized       | 210 No valid contract               | OICP has no credit code; known, not locked, may not charge now       |
+ * | NOT_ALLOWED                 | NotAuthorized       | 210 No valid contract               | known and not locked, but not for this charge (place, time, tariff)  |
+ * | no answer, fallback deny    | NotAuthorized       | 106 No positive authentication resp.| we got no positive answer: says nothing false about the contract     |
+ *
+ * 102/105 (unknown identifier) never apply: our own decision found the key before the partner was asked.
+ */
+export function partnerRefusal(allowed: Exclude<Allowed, 'ALLOWED'>, partner: PartnerVerdict): Refusal {
+  if (partner.outcome !== 'answered') {
+    return {
+      code: OICP_STATUS.noPositiveResponse.code,
+      description: `No positive authentication response: the provider's authorization service ${partner.outcome === 'timeout' ? 'did not answer in time' : partner.outcome === 'breaker_open' ? 'is unavailable' : 'failed'}`,
+    }
+  }
+  switch (allowed) {
+    case 'BLOCKED':
+      return { code: OICP_STATUS.evcoIdLocked.code, description: 'EvcoID locked by the provider' }
+    case 'EXPIRED':
+      return { code: OICP_STATUS.noValidContract.code, description: 'No valid contract: the provider says the contract has expired' }
+    case 'NO_CREDIT':
+      return { code: OICP_STATUS.noValidContract.code, description: 'No valid contract: the provider says there is no credit left' }
+    case 'NOT_ALLOWED':
+      return { code: OICP_STATUS.noValidContract.code, description: 'No valid contract: the provider does not allow this charge' }
+  }
+}
+
+/**
  * The identification an authorized session may be stopped with: the one that started it, in the
  * spec's form (an upper-case UID, an EvcoID matching its pattern); none when it has no such form.
  */
@@ -203,6 +238,8 @@ export function authorizationStartAnswer(
   request: ParsedAuthorize,
   allowed: OutcomeAllowed | null,
   providerId: string,
+  /** the organization's authorization endpoint's part, when it was asked */
+  partner?: PartnerVerdict,
 ): AuthorizationAnswer {
   if (!request.ok) return notAuthorized(request.session, request.refusal, providerId)
   if (allowed === 'ALLOWED') {
@@ -216,6 +253,8 @@ export function authorizationStartAnswer(
     if (stop) answer.AuthorizationStopIdentifications = [stop]
     return answer
   }
+  if (partner && allowed !== null && allowed !== 'UNKNOWN')
+    return notAuthorized(request.session, partnerRefusal(allowed, partner), providerId)
   // No decision (an identifier the core cannot read) is an unknown identifier.
   return notAuthorized(request.session, refusalFor(allowed ?? 'UNKNOWN', request.method), providerId)
 }

@@ -191,6 +191,7 @@ export const OICP_STATUS = {
   qrCodeFailed: { code: '101', description: 'QR Code Authentication failed – Invalid Credentials.' },
   rfidInvalidUid: { code: '102', description: 'RFID Authentication failed – invalid UID.' },
   plcInvalidEvcoId: { code: '105', description: 'PLC Authentication failed - invalid EvcoID.' },
+  noPositiveResponse: { code: '106', description: 'No positive authentication response.' },
   evcoIdLocked: { code: '200', description: 'EvcoID locked.' },
   noValidContract: { code: '210', description: 'No valid contract.' },
   sessionInvalid: { code: '400', description: 'Session is invalid.' },

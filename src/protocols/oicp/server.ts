@@ -159,6 +159,10 @@ export async function buildOicpServer(platform: Platform, tls?: { cert: Buffer; 
         tokenUid: parsed.tokenUid,
         tokenType: parsed.method,
         location: { EvseID: parsed.evseId, OperatorID: parsed.operatorId },
+        partnerContext: () => ({
+          location: { locationId: null, evseIds: parsed.evseId === null ? [] : [parsed.evseId] },
+          operator: { id: parsed.operatorId, name: null },
+        }),
       })
       const sessionId = parsed.session.SessionID
       if (outcome.allowed === 'ALLOWED' && sessionId !== undefined) {
@@ -184,7 +188,7 @@ export async function buildOicpServer(platform: Platform, tls?: { cert: Buffer; 
           'OICP AuthorizeStart without SessionID: authorized, not remembered',
         )
       }
-      return authorizationStartAnswer(parsed, outcome.allowed, providerId)
+      return authorizationStartAnswer(parsed, outcome.allowed, providerId, outcome.partner)
     },
 
     async authorizeStop(request) {

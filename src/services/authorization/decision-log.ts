@@ -17,6 +17,13 @@ export interface DecisionRecord {
   latencyUs: number
   /** epoch milliseconds: a number costs less to batch than a Date */
   decidedAt: number
+  /** the partner's part, when the organization's authorization endpoint was asked (migration 0021) */
+  partnerOutcome?: 'answered' | 'timeout' | 'error' | 'breaker_open'
+  partnerAllowed?: string | null
+  partnerLatencyUs?: number | null
+  partnerError?: string | null
+  /** the answer the station got, when it differs from `allowed` (ours) */
+  finalAllowed?: string | null
 }
 
 /**
@@ -99,12 +106,15 @@ export class DecisionLog {
     // serializing a batch is one JSON.stringify rather than an escape per value.
     await sql`
       INSERT INTO authorization_decisions (authorization_reference, protocol, partner_id, token_uid, token_type, emaid_identity,
-                                           key_id, organization_id, allowed, location, latency_us, decided_at)
+                                           key_id, organization_id, allowed, location, latency_us, decided_at,
+                                           partner_outcome, partner_allowed, partner_latency_us, partner_error, final_allowed)
       SELECT "authorizationReference", protocol, "partnerId", "tokenUid", "tokenType", "emaidIdentity", "keyId", "organizationId",
-             allowed, location, "latencyUs", to_timestamp("decidedAt" / 1000)
+             allowed, location, "latencyUs", to_timestamp("decidedAt" / 1000),
+             "partnerOutcome", "partnerAllowed", "partnerLatencyUs", "partnerError", "finalAllowed"
         FROM json_to_recordset(${JSON.stringify(records)}::json) AS d(
         "authorizationReference" text, protocol text, "partnerId" uuid, "tokenUid" text, "tokenType" text, "emaidIdentity" text,
-        "keyId" uuid, "organizationId" uuid, allowed text, location jsonb, "latencyUs" int, "decidedAt" float8)`.execute(this.db)
+        "keyId" uuid, "organizationId" uuid, allowed text, location jsonb, "latencyUs" int, "decidedAt" float8,
+        "partnerOutcome" text, "partnerAllowed" text, "partnerLatencyUs" int, "partnerError" text, "finalAllowed" text)`.execute(this.db)
   }
 }
 
