@@ -218,7 +218,10 @@ export function createPlatform(db: Db, config: Config, log: Logger): Platform {
     },
     opcp,
     webhooks: {
-      endpoints: new WebhookEndpoints(db, secrets, { allowPrivateUrls: config.allowPrivatePartnerUrls }),
+      endpoints: new WebhookEndpoints(db, secrets, {
+        allowHttp: config.sandbox || config.allowPrivatePartnerUrls,
+        allowPrivateUrls: config.allowPrivatePartnerUrls,
+      }),
       delivery: new PartnerWebhooks(db, secrets, outgoing, deliveries, log, {
         pollMs: config.ocpiPushPollMs,
         retryWindowMs: config.webhookRetryHours * 3600_000,

@@ -2,12 +2,12 @@ import { randomUUID } from 'node:crypto'
 import { sql, type Kysely, type Selectable } from 'kysely'
 import { invalid, notFound } from '../../core/errors.ts'
 import { generateWebhookSecret } from '../../core/webhooks/standard-webhooks.ts'
-import { webhookEventId, webhookEventSelection, webhookUrl } from '../../core/webhooks/events.ts'
+import { webhookEventId, webhookEventSelection } from '../../core/webhooks/events.ts'
 import type { OrganizationPolicy } from '../../core/organizations/settings.ts'
 import type { Db } from '../../infra/db/database.ts'
 import type { Database, WebhookDeliveriesTable, WebhookDeliveryStatus, WebhookEndpointsTable } from '../../infra/db/schema.ts'
 import { DeliveryEngine, type EnqueueMode } from '../../infra/delivery/engine.ts'
-import { nonPublicAddressClass } from '../../infra/http/outgoing.ts'
+import { partnerUrlProblem } from '../../infra/http/outgoing.ts'
 import type { SecretBox } from '../../infra/secrets/secret-box.ts'
 
 /** The delivery kind of partner webhooks; one engine row per endpoint, its subject `events`. */
@@ -97,11 +97,14 @@ export class WebhookEndpoints {
   constructor(
     private readonly db: Db,
     private readonly secrets: SecretBox,
-    private readonly options: { allowPrivateUrls: boolean },
+    /** the one rule of partner-given URLs (outgoing.ts partnerUrlProblem): http in the sandbox or where private URLs are allowed */
+    private readonly options: { allowHttp: boolean; allowPrivateUrls: boolean },
   ) {}
 
   private url(url: string) {
-    return webhookUrl(url, { allowPrivate: this.options.allowPrivateUrls, addressClass: nonPublicAddressClass })
+    const problem = partnerUrlProblem(url, { allowHttp: this.options.allowHttp, allowPrivateAddresses: this.options.allowPrivateUrls })
+    if (problem) throw invalid('invalid_webhook_url', `url ${problem}`, { field: 'url' })
+    return url
   }
 
   async create(
