@@ -141,7 +141,7 @@ export function createPlatform(db: Db, config: Config, log: Logger): Platform {
     allowHttp: config.sandbox || config.allowPrivatePartnerUrls,
     allowPrivateAddresses: config.allowPrivatePartnerUrls,
   })
-  const partnerDecisions = new PartnerDecisions(authorizationEndpoints, db, log, {
+  const partnerDecisions = new PartnerDecisions(authorizationEndpoints, log, {
     breaker: { failureThreshold: config.authorizationBreakerFailures, coolDownMs: config.authorizationBreakerCoolDownMs },
     allowPrivateAddresses: config.allowPrivatePartnerUrls,
   })

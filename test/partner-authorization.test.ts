@@ -221,7 +221,7 @@ for (const backend of backends()) {
       assert.equal(body.type, 'authorization.requested')
       assert.equal(body.protocol, 'ocpi')
       const key = (await org.drive('GET', `/v1/users/driver-7/charging-keys/${formatEvcoId('DE8PSCSIGNED01')}`)).json()
-      assert.deepEqual(body.key, { keyId: key.keyId, type: 'plug_and_charge', contractId: key.contractId, userId: 'driver-7' })
+      assert.deepEqual(body.key, { keyId: key.keyId, type: 'plug_and_charge', contractId: key.contractId })
       assert.match(body.emaid, /^DE8PSCSIGNED01.$/)
       assert.deepEqual(body.identifier, { value: 'DE8PSCSIGNED01', type: 'EMAID' })
       assert.deepEqual(body.location, { locationId: 'LOC-1', evseIds: ['EVSE-1'] })

@@ -39,7 +39,7 @@ export interface PartnerAuthorizationRequest {
   authorizationReference: string
   protocol: 'ocpi' | 'oicp'
   /** the key our own decision allowed, named as the Drive API names it */
-  key: { keyId: string; type: string; contractId: string; userId: string | null }
+  key: { keyId: string; type: string; contractId: string }
   /** the contract's EMAID, compact with its check character; null when the contract ID is no EMAID */
   emaid: string | null
   /** what the station presented, as it sent it */

@@ -1,4 +1,3 @@
-import { sql } from 'kysely'
 import { compactEmaid, parseEmaid } from '../../core/identifiers/index.ts'
 import { CircuitBreaker, type BreakerSettings, type BreakerState } from '../../core/authorization/circuit-breaker.ts'
 import {
@@ -9,10 +8,8 @@ import {
   type PartnerVerdict,
 } from '../../core/authorization/partner-decision.ts'
 import { signedHeaders } from '../../core/webhooks/standard-webhooks.ts'
-import type { Db } from '../../infra/db/database.ts'
 import { OutgoingHttp, OutgoingHttpError } from '../../infra/http/outgoing.ts'
 import type { Logger } from '../../infra/logger.ts'
-import type { KeyCard } from '../keys/roaming-key.ts'
 import type { PartnerDecider, PartnerQuestion } from './authorizer.ts'
 import type { PartnerEndpoint, PartnerEndpoints } from './partner-endpoints.ts'
 
@@ -32,8 +29,6 @@ interface Health {
   lastLatencyMs: number | null
 }
 
-// A user's Drive API id never changes: once read, a key's is kept (bounded, oldest dropped first).
-const USER_IDS_HELD = 100_000
 // `{"allowed":"NOT_ALLOWED"}` is 25 bytes; a partner has no reason to send a page.
 const MAX_ANSWER_BYTES = 16 * 1024
 
@@ -46,13 +41,9 @@ const MAX_ANSWER_BYTES = 16 * 1024
 export class PartnerDecisions implements PartnerDecider {
   private readonly http: OutgoingHttp
   private readonly health = new Map<string, Health>()
-  private readonly userIds = new Map<string, string>()
-  /** keys whose user is to be read in the next batch, with who waits for each */
-  private wanted: Map<string, Array<(userId: string | null) => void>> | undefined
 
   constructor(
     private readonly endpoints: PartnerEndpoints,
-    private readonly db: Db,
     private readonly log: Logger,
     private readonly options: { breaker: BreakerSettings; allowPrivateAddresses: boolean; now?: () => number },
   ) {
@@ -74,7 +65,7 @@ export class PartnerDecisions implements PartnerDecider {
       health.counts.breaker_open++
       return { outcome: 'breaker_open', partnerAllowed: null, allowed: fallback, latencyMs: null, error: null }
     }
-    const body = JSON.stringify(await this.requestBody(question))
+    const body = JSON.stringify(this.requestBody(question))
     const headers = {
       'content-type': 'application/json',
       ...signedHeaders([endpoint.secret], question.authorizationReference, Math.floor(Date.now() / 1000), body),
@@ -149,7 +140,11 @@ export class PartnerDecisions implements PartnerDecider {
     return this.options.now?.() ?? Date.now()
   }
 
-  private async requestBody(question: PartnerQuestion): Promise<PartnerAuthorizationRequest> {
+  /**
+   * Built from what the in-memory decision already holds: the partner's call is the only wait on
+   * this path, never a database read (the partner knows its keys by keyId and contractId).
+   */
+  private requestBody(question: PartnerQuestion): PartnerAuthorizationRequest {
     const { key } = question.key
     const emaid = parseEmaid(key.contractId)
     return {
@@ -160,7 +155,6 @@ export class PartnerDecisions implements PartnerDecider {
         keyId: key.type === 'rfid' ? (key.keyIdentifier ?? key.contractId) : key.contractId,
         type: key.type,
         contractId: key.contractId,
-        userId: await this.userIdOf(question.key),
       },
       emaid: emaid ? compactEmaid(emaid) : null,
       identifier: question.identifier,
@@ -168,43 +162,5 @@ export class PartnerDecisions implements PartnerDecider {
       operator: question.operator,
       requestedAt: new Date().toISOString(),
     }
-  }
-
-  /**
-   * The key's user as the Drive API names it; null only when our database could not be read.
-   * Misses of the same moment are read in one query (most calls are a key's first in a while).
-   */
-  private userIdOf(card: KeyCard): Promise<string | null> {
-    const held = this.userIds.get(card.key.id)
-    if (held !== undefined) return Promise.resolve(held)
-    return new Promise((resolve) => {
-      if (!this.wanted) {
-        this.wanted = new Map()
-        setImmediate(() => void this.readUserIds())
-      }
-      const waiting = this.wanted.get(card.key.id)
-      if (waiting) waiting.push(resolve)
-      else this.wanted.set(card.key.id, [resolve])
-    })
-  }
-
-  private async readUserIds() {
-    const batch = this.wanted!
-    this.wanted = undefined
-    const found = new Map<string, string>()
-    try {
-      // One JSON parameter whatever the batch size, and plain SQL: no query builder on a call the driver waits for.
-      const { rows } = await sql<{ id: string; external_id: string }>`
-        SELECT k.id, u.external_id FROM charging_keys k JOIN users u ON u.id = k.user_id
-         WHERE k.id IN (SELECT value::uuid FROM json_array_elements_text(${JSON.stringify([...batch.keys()])}::json))`.execute(this.db)
-      for (const row of rows) {
-        found.set(row.id, row.external_id)
-        if (this.userIds.size >= USER_IDS_HELD) this.userIds.delete(this.userIds.keys().next().value!)
-        this.userIds.set(row.id, row.external_id)
-      }
-    } catch (err) {
-      this.log.warn({ err, keys: batch.size }, 'the users of keys could not be read for their authorization endpoint; sent as null')
-    }
-    for (const [keyId, waiting] of batch) for (const resolve of waiting) resolve(found.get(keyId) ?? null)
   }
 }
