@@ -31,7 +31,6 @@ import {
   KeyParams,
   PlugAndChargeKeyCreated,
   presentKey,
-  presentSession,
   presentSessionDetail,
   SessionDetailResponse,
   SessionList,
@@ -39,7 +38,8 @@ import {
   SessionParams,
   OrganizationSessionListQuery,
   OrganizationSessionParams,
-  statusesOf,
+  sessionPage,
+  sessionWindow,
   presentUser,
   UpdateKeyBody,
   UpdateUserBody,
@@ -321,18 +321,14 @@ export const driveApi: FastifyPluginAsyncTypebox<{ platform: Platform }> = async
     handler: async (request) => {
       const org = organizationOf(request)
       const { userId } = request.params
-      const { keyId, status, from, to, limit, cursor } = request.query
+      const { keyId } = request.query
       // A key filter names the key as every key path does (key ID or contract ID); another user's key is not found.
       const key = keyId === undefined ? undefined : await chargingKeys.get(org, userId, keyId)
       const page = await sessions.listForUser(org, userId, {
         keyId: key?.id,
-        statuses: statusesOf(status),
-        from: from === undefined ? undefined : new Date(from),
-        to: to === undefined ? undefined : new Date(to),
-        limit: limit ?? 50,
-        cursor,
+        ...sessionWindow(request.query),
       })
-      return { sessions: page.sessions.map(presentSession), ...(page.cursor !== undefined && { cursor: page.cursor }) }
+      return sessionPage(page)
     },
   })
 
@@ -354,7 +350,7 @@ export const driveApi: FastifyPluginAsyncTypebox<{ platform: Platform }> = async
     },
     handler: async (request) => {
       const org = organizationOf(request)
-      const { userId, keyId, status, from, to, limit, cursor } = request.query
+      const { userId, keyId } = request.query
       // A key is named within its user (key IDs are a user's): a key filter without a user is found across the organization.
       const key =
         keyId === undefined
@@ -365,13 +361,9 @@ export const driveApi: FastifyPluginAsyncTypebox<{ platform: Platform }> = async
       const page = await sessions.listForOrganization(org, {
         userExternalId: userId,
         keyId: key?.id,
-        statuses: statusesOf(status),
-        from: from === undefined ? undefined : new Date(from),
-        to: to === undefined ? undefined : new Date(to),
-        limit: limit ?? 50,
-        cursor,
+        ...sessionWindow(request.query),
       })
-      return { sessions: page.sessions.map(presentSession), ...(page.cursor !== undefined && { cursor: page.cursor }) }
+      return sessionPage(page)
     },
   })
 

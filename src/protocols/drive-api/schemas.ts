@@ -422,6 +422,17 @@ export function statusesOf(filter: readonly string[] | undefined): SessionStatus
   return [...new Set(filter.flatMap((f) => f.split(',')))].map((s) => s.toUpperCase() as SessionStatus)
 }
 
+/** What both session listings share of their query: status, time window and page, as the store takes them. */
+export function sessionWindow(query: Static<typeof SessionListQuery>) {
+  return {
+    statuses: statusesOf(query.status),
+    from: query.from === undefined ? undefined : new Date(query.from),
+    to: query.to === undefined ? undefined : new Date(query.to),
+    limit: query.limit ?? 50,
+    cursor: query.cursor,
+  }
+}
+
 const NullableDateTime = (description: string) => Type.Union([DateTime(description), Type.Null()])
 
 const Cost = (description: string) =>
@@ -536,6 +547,11 @@ const presentCost = (cost: SessionCost | null) =>
  * The one presenter of a session (the Drive API and partner webhooks alike): the store's session
  * with its key (services/sessions: sessionFromRow, toListEntry) as partners read it.
  */
+/** A page of sessions as both listings answer it. */
+export function sessionPage(page: { sessions: SessionListEntry[]; cursor?: string }): Static<typeof SessionList> {
+  return { sessions: page.sessions.map(presentSession), ...(page.cursor !== undefined && { cursor: page.cursor }) }
+}
+
 export function presentSession(session: SessionListEntry): Static<typeof SessionSummary> {
   return {
     id: session.id,
