@@ -198,8 +198,14 @@ export async function startPlatform(given: Config, options: StartOptions = {}): 
             await platform.opcp?.close()
           },
         },
-        { name: 'stopped the key directory', run: () => platform.keyDirectory.stop() },
-        { name: 'stopped following authorization endpoints', run: () => platform.authorizationEndpoints.stop() },
+        {
+          // both are in-memory followers of the database that the authorization reads
+          name: 'stopped the key directory',
+          run: async () => {
+            await platform.keyDirectory.stop()
+            await platform.authorizationEndpoints.stop()
+          },
+        },
         { name: 'wrote the buffered authorization decisions', run: () => platform.decisions.flush() },
         { name: 'wrote the buffered authorized sessions', run: () => platform.sessions.flush() },
         { name: 'closed the database', run: () => database.close() },
