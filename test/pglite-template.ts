@@ -11,7 +11,7 @@ import { migrate } from '../src/infra/db/migrate.ts'
 const MIGRATIONS = new URL('../src/infra/db/migrations/', import.meta.url)
 
 /** Names the template by what it holds: the migrations and the PGlite release that wrote it. */
-function templateKey(): string {
+export function templateKey(): string {
   const hash = createHash('sha256')
   for (const name of readdirSync(MIGRATIONS).sort()) hash.update(name).update(readFileSync(new URL(name, MIGRATIONS)))
   const pglite = readFileSync(new URL('../node_modules/@electric-sql/pglite/package.json', import.meta.url))
