@@ -83,6 +83,12 @@ for (const backend of backends()) {
 
     test('disabling a key sends PATCH valid:false; deleting it too', async () => {
       const uid = [...cpo.tokens.values()].find((tk) => tk.contract_id === 'DE-8PS-PUSHED001')!.uid
+      // A PATCH needs the CPO to hold the token as far as we know: the PUT recorded as delivered.
+      await waitFor(
+        async () => (await t.platform.deliveries.status(`ocpi:${partnerId}`)).backlog === 0,
+        15_000,
+        'the first PUT recorded as delivered',
+      )
       await drive('PATCH', '/v1/users/driver/charging-keys/DE8PSPUSHED001', { enabled: false })
       await waitFor(() => cpoToken(uid)?.valid === false, 15_000, 'valid:false at the CPO')
       const patch = cpo.pushes.findLast((p) => p.uid === uid)!
