@@ -189,7 +189,7 @@ for (const backend of backends()) {
         mine.map((b) => b.ActionType),
         ['insert', 'delete', 'insert', 'delete'],
       )
-      assert.ok(!hubject.identifiers('DE*8PS').includes(evco(id)))
+      assert.ok(!hubject.identifiers('DE*8PS').includes(evco(id)), 'deleted: no longer at Hubject')
     })
 
     test('a burst of 1,000 changes while Hubject is down arrives, once it is back, as each key’s final state', async () => {
@@ -204,7 +204,7 @@ for (const backend of backends()) {
       const failed = await push().runOnce()
       assert.ok(failed.failed > 0, 'the pushes fail while Hubject is down')
       const down = (await admin('GET', '/admin/v1/oicp')).json()
-      assert.ok(down.authData.backlog > 0)
+      assert.ok(down.authData.backlog > 0, 'the changes wait while Hubject is down')
       assert.match(down.authData.lastError, /503/)
       const before = hubject.received.length
       sim.available = true
@@ -238,7 +238,7 @@ for (const backend of backends()) {
     test('a key whose validTo passes is withdrawn from Hubject without any change to it', async () => {
       const id = await newKey()
       await settle()
-      assert.ok(hubject.identifiers('DE*8PS').includes(evco(id)))
+      assert.ok(hubject.identifiers('DE*8PS').includes(evco(id)), 'at Hubject')
       const validTo = new Date(Date.now() + 1500).toISOString()
       assert.equal((await drive('PATCH', `/v1/users/driver/charging-keys/${id}`, { validTo })).statusCode, 200)
       await settle()
@@ -289,12 +289,12 @@ for (const backend of backends()) {
       await push().runOnce()
       assert.equal(hubject.received.length, before, 'nothing was delivered to the impostor')
       const status = (await admin('GET', '/admin/v1/oicp')).json()
-      assert.ok(status.authData.failing >= 1)
+      assert.ok(status.authData.failing >= 1, 'the push to the impostor is recorded as failing')
       assert.match(status.authData.lastError, /certificate|unreachable|self.signed|verify/i)
       await sim.stop()
       await startSim('ours')
       await settle()
-      assert.ok(hubject.identifiers('DE*8PS').includes(evco(id)))
+      assert.ok(hubject.identifiers('DE*8PS').includes(evco(id)), 'at the real Hubject once it is back')
     })
 
     test('openpnc oicp status and push-auth-data --full talk to the running server', async () => {
