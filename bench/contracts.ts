@@ -13,15 +13,18 @@
  *
  *   BENCH_CONTRACTS=3000  BENCH_VEHICLES=200  BENCH_OCSP=20000  BENCH_CONNECTIONS=16  BENCH_TARGET=postgres|pglite (default postgres)
  *   BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres
+ *   BENCH_CONTRACTS_PROFILE=<directory>: also sample the server's CPU over the measured contracts run,
+ *     write contracts.cpuprofile there and print where the time went (the sampling costs a little).
  *
  * Needs the `openssl` command for making OCSP requests (not for the contracts).
  */
 import { execFileSync } from 'node:child_process'
 import { generateKeyPairSync, randomBytes, sign } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { performance } from 'node:perf_hooks'
 import autocannon from 'autocannon'
 import { toPem } from '../src/core/pki/encoding.ts'
@@ -35,12 +38,17 @@ import {
   intEnv,
   percentile,
   postgresDatabase,
+  profile,
+  profileLines,
+  snapshot,
   progressOf,
   runCleanups,
   startServer,
   waitForHealth,
   BUSY_MACHINE,
 } from './harness.ts'
+import { summarizeCpuProfile } from './cpu-profile.ts'
+import type { ProfilerReply } from './profiler.ts'
 
 const CONTRACTS = intEnv('BENCH_CONTRACTS', 3000)
 const OCSP = intEnv('BENCH_OCSP', 20_000)
@@ -50,6 +58,8 @@ if (TARGET !== 'postgres' && TARGET !== 'pglite') throw new Error(`BENCH_TARGET:
 const ADMIN_DATABASE_URL = process.env.BENCH_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres'
 /** Distinct vehicles (each its own provisioning certificate), as a fleet registers them. */
 const VEHICLES = intEnv('BENCH_VEHICLES', 200)
+const PROFILE_DIR = process.env.BENCH_CONTRACTS_PROFILE ? resolve(process.env.BENCH_CONTRACTS_PROFILE) : undefined
+const PROFILER = fileURLToPath(new URL('./profiler.ts', import.meta.url))
 
 const progress = progressOf('bench:contracts')
 cleanUpOnInterrupt(progress)
@@ -135,7 +145,8 @@ try {
   }
   if (TARGET === 'postgres') env.DATABASE_URL = (await postgresDatabase(ADMIN_DATABASE_URL, 'openpnc_bench_contracts')).url
   progress(`starting openpnc on ${TARGET}`)
-  const server = await startServer('platform', env)
+  if (PROFILE_DIR) await mkdir(PROFILE_DIR, { recursive: true })
+  const server = await startServer('platform', env, PROFILE_DIR ? ['--import', PROFILER] : [])
   cleanups.push(() => server.stop())
   await waitForHealth(server.url)
   const orgKey = await benchOrganization(server.url, adminKey)
@@ -157,9 +168,22 @@ try {
   progress('contracts: warm-up')
   await load(contractUrl, { headers, bodies, amount: Math.max(200, CONNECTIONS) })
   progress(`contracts: ${CONTRACTS} requests, ${CONNECTIONS} connections, with the ECDSA sign rate measured alongside`)
-  const signing = new Promise<number>((resolve) => setTimeout(() => resolve(signRate(1500)), 300))
+  const databaseName = env.DATABASE_URL && new URL(env.DATABASE_URL).pathname.slice(1)
+  const before = await snapshot(server, TARGET === 'postgres', databaseName)
+  if (PROFILE_DIR) await server.ask<ProfilerReply>({ type: 'profile-start' }, 'profile-started')
+  const loadStart = performance.now()
+  const signing = new Promise<number>((done) => setTimeout(() => done(signRate(1500)), 300))
   const contracts = await load(contractUrl, { headers, bodies, amount: CONTRACTS })
+  const loadMs = performance.now() - loadStart
   const signsDuringLoad = await signing
+  const after = await snapshot(server, TARGET === 'postgres', databaseName)
+  let cpuProfile: string[] = []
+  if (PROFILE_DIR) {
+    const path = join(PROFILE_DIR, 'contracts.cpuprofile')
+    await server.ask<ProfilerReply>({ type: 'profile-stop', path }, 'profile-written')
+    cpuProfile = await summarizeCpuProfile(path)
+  }
+  const contractsProfile = profile(before, after, loadMs)
   const signsAlone = signRate(2000)
   failed ||= contracts.failed > 0
 
@@ -215,6 +239,10 @@ try {
     row(`OCSP answers, no nonce (${OCSP})`, ocspPlain, 'RFC 5019: a reused signed answer'),
     row(`OCSP answers, a nonce each (${Math.ceil(OCSP / 4)})`, ocspNonce, 'signed per request'),
     row(`bare node:http, same bytes (${OCSP})`, ocspBare, 'baseline'),
+    '',
+    ...profileLines([{ label: 'contracts', profile: contractsProfile, queries: true }]),
+    `  server CPU per contract: ${((contractsProfile.server / 100) * (loadMs / Math.max(1, contracts.ok))).toFixed(2)} ms (the sign-rate probe runs in the load generator's process)`,
+    ...cpuProfile,
     '',
     `aim (not a test): >= 500 contracts/s: ${contracts.perSecond.toFixed(0)}/s, ${contracts.perSecond >= 500 ? 'met' : 'not met'}`,
     ocspPlain

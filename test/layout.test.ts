@@ -51,7 +51,7 @@ export function importsOf(file: string, text: string, root: string): ImportEdge[
 }
 
 /** Libraries that compute without I/O, which core/ may use: node:crypto and the X.509/ASN.1 codecs. */
-const PURE_LIBRARIES = new Set(['node:crypto', '@peculiar/x509', 'pkijs', 'asn1js'])
+const PURE_LIBRARIES = new Set(['node:crypto', '@peculiar/x509', '@peculiar/asn1-schema', '@peculiar/asn1-x509', 'pkijs', 'asn1js'])
 
 /** The rules, each a sentence and a test of one edge (null when the edge is fine). */
 const RULES: Array<{ rule: string; applies: (from: string) => boolean; allowed: (to: string) => boolean }> = [

@@ -90,6 +90,8 @@ function fromPem(text: string, field: string): Buffer[] {
 /**
  * DER certificates laid end to end (a single one is the usual case). Each must be a whole
  * X.509 certificate: OpenSSL's parser is the judge, as it is the one that verifies them later.
+ * It also tells where each ends: it reads one certificate and ignores what follows, and its
+ * encoding of what it read must be the bytes given (DER, not some other BER form).
  */
 function splitDer(bytes: Buffer, field: string, { what, binary = false }: { what?: string; binary?: boolean }): Buffer[] {
   if (bytes.length === 0) throw new PkiEncodingError(field, what ? `${what} is empty` : 'is empty')
@@ -98,31 +100,48 @@ function splitDer(bytes: Buffer, field: string, { what, binary = false }: { what
   while (offset < bytes.length) {
     // Name the culprit when it is not the whole input: a PEM block, or the bytes after a certificate.
     const subject = what ? `${what} is` : certificates.length === 0 ? 'is' : `the bytes after certificate ${certificates.length} are`
-    const length = derLength(bytes.subarray(offset))
-    if (length === null)
+    const rest = bytes.subarray(offset)
+    if (rest[0] !== SEQUENCE_TAG)
       throw new PkiEncodingError(
         field,
         binary ? `${subject} not DER (nor base64 or PEM)` : what ? `${subject} not DER` : `${subject} base64 but not DER`,
       )
-    const der = bytes.subarray(offset, offset + length)
+    let der: Buffer
     try {
-      new X509Certificate(der)
+      der = nativeCertificate(rest).raw
     } catch {
       throw new PkiEncodingError(field, `${subject} not an X.509 certificate`)
     }
+    if (!rest.subarray(0, der.length).equals(der)) throw new PkiEncodingError(field, `${subject} not a DER-encoded X.509 certificate`)
     certificates.push(Buffer.from(der))
-    offset += length
+    offset += der.length
   }
   return certificates
 }
 
-/** Length of the one DER element at the start of `bytes`, or null when it does not start with a whole SEQUENCE. */
-function derLength(bytes: Buffer): number | null {
-  if (bytes[0] !== SEQUENCE_TAG) return null
-  const view = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-  const parsed = asn1js.fromBER(view)
-  if (parsed.offset === -1 || parsed.result.error) return null
-  return parsed.offset
+const NATIVE_CACHE_SIZE = 512
+const natives = new Map<string, X509Certificate>()
+
+/**
+ * node's (OpenSSL's) reading of the certificate at the start of `bytes`, remembered for the last
+ * few hundred inputs: the Sub-CAs every car of an OEM sends along are read once, not per request.
+ * Throws when `bytes` does not start with a certificate.
+ */
+export function nativeCertificate(bytes: Buffer): X509Certificate {
+  const key = bytes.toString('base64')
+  let parsed = natives.get(key)
+  if (parsed) return parsed
+  parsed = new X509Certificate(bytes)
+  if (natives.size >= NATIVE_CACHE_SIZE) natives.delete(natives.keys().next().value!)
+  natives.set(key, parsed)
+  return parsed
+}
+
+/** Whether `bytes` is one whole SEQUENCE, read by asn1js (for keys, which OpenSSL reads leniently). */
+function isOneDerElement(bytes: Buffer): boolean {
+  if (bytes[0] !== SEQUENCE_TAG) return false
+  const parsed = asn1js.fromBER(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength))
+  return parsed.offset === bytes.length && !parsed.result.error
 }
 
 function keyFromPem(text: string, field: string): KeyObject {
@@ -138,7 +157,7 @@ function keyFromPem(text: string, field: string): KeyObject {
 }
 
 function keyFromDer(der: Buffer, field: string): KeyObject {
-  if (derLength(der) !== der.length) throw new PkiEncodingError(field, 'is not a DER private key (nor base64 or PEM)')
+  if (!isOneDerElement(der)) throw new PkiEncodingError(field, 'is not a DER private key (nor base64 or PEM)')
   try {
     return createPrivateKey({ key: der, format: 'der', type: 'pkcs8' })
   } catch {
