@@ -14,7 +14,9 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const CLI = ['--import', 'tsx', join(ROOT, 'src/cli.ts')]
 const ADMIN_KEY = 'cli-test-admin-key-0123456789abcdef'
 
-describe('openpnc CLI against a running server', () => {
+// The tests share one server and are independent of each other; each spawns the CLI a few times
+// (about a second of start-up each), so they run side by side.
+describe('openpnc CLI against a running server', { concurrency: 4 }, () => {
   let dataDir: string
   let server: ChildProcess
   let url: string
