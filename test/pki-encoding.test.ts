@@ -106,6 +106,16 @@ describe('reading certificates', () => {
     )
   })
 
+  it('refuses a certificate in BER that is not DER (a length in more bytes than it needs)', () => {
+    const der = pki.root
+    assert.equal(der[1], 0x82, 'the test root has a two-byte length')
+    const ber = Buffer.concat([Buffer.from([0x30, 0x83, 0x00, der[2]!, der[3]!]), der.subarray(4)])
+    assert.equal(
+      refusal(() => decodeCertificates(ber, 'certificate')),
+      'is not a DER-encoded X.509 certificate',
+    )
+  })
+
   it('refuses bytes after a DER certificate', () => {
     assert.equal(
       refusal(() => decodeCertificates(Buffer.concat([pki.root, Buffer.from([1, 2, 3])]), 'certificate')),
