@@ -312,74 +312,25 @@ async function run(outcome: Outcome) {
   if (version !== OCPI_VERSION) throw new Error(`the CPO registered with OCPI ${version}, not ${OCPI_VERSION}`)
 
   const cpuProfilePath = PROFILE_DIR && join(PROFILE_DIR, 'authorize.cpuprofile')
-  outcome.platform = await measure(
-    server,
-    server.url,
-    cpoHeaders(cpo.emspToken!),
-    seeded,
-    platformCheck,
-    LABEL.platform,
-    databaseName,
-    SETTINGS,
-    cpuProfilePath,
-  )
+  /** A measured run of the platform's authorize, as the registered CPO calls it. */
+  const onPlatform = (label: string, settings: typeof SETTINGS, profilePath?: string) =>
+    measure(server, server.url, cpoHeaders(cpo.emspToken!), seeded, platformCheck, label, databaseName, settings, profilePath)
+  outcome.platform = await onPlatform(LABEL.platform, SETTINGS, cpuProfilePath)
 
   progress('an authorization endpoint on loopback (partner-decided authorization)')
   const endpointServer = await startServer('partner', {})
+  /** A measured run of the endpoint alone, taking the same requests. */
+  const onEndpoint = (label: string, settings: typeof SETTINGS) =>
+    measure(endpointServer, endpointServer.url, cpoHeaders('the-endpoint-ignores-it'), seeded, bareCheck, label, databaseName, settings)
   try {
-    outcome.endpoint = await measure(
-      endpointServer,
-      endpointServer.url,
-      cpoHeaders('the-endpoint-ignores-it'),
-      seeded,
-      bareCheck,
-      LABEL.endpoint,
-      databaseName,
-      SETTINGS,
-    )
+    outcome.endpoint = await onEndpoint(LABEL.endpoint, SETTINGS)
     // One request at a time: the latency a station sees, without the queue of a loaded 2-core machine.
     const paced = { ...SETTINGS, connections: 1 }
-    outcome.platformPaced = await measure(
-      server,
-      server.url,
-      cpoHeaders(cpo.emspToken!),
-      seeded,
-      platformCheck,
-      LABEL.platformPaced,
-      databaseName,
-      paced,
-    )
-    outcome.endpointPaced = await measure(
-      endpointServer,
-      endpointServer.url,
-      cpoHeaders('the-endpoint-ignores-it'),
-      seeded,
-      bareCheck,
-      LABEL.endpointPaced,
-      databaseName,
-      paced,
-    )
+    outcome.platformPaced = await onPlatform(LABEL.platformPaced, paced)
+    outcome.endpointPaced = await onEndpoint(LABEL.endpointPaced, paced)
     await call(server.url, seeded.apiKey, 'PUT', '/v1/authorization-endpoint', { url: `${endpointServer.url}/authorize` }, 200)
-    outcome.withEndpoint = await measure(
-      server,
-      server.url,
-      cpoHeaders(cpo.emspToken!),
-      seeded,
-      platformCheck,
-      LABEL.withEndpoint,
-      databaseName,
-      SETTINGS,
-    )
-    outcome.withEndpointPaced = await measure(
-      server,
-      server.url,
-      cpoHeaders(cpo.emspToken!),
-      seeded,
-      platformCheck,
-      LABEL.withEndpointPaced,
-      databaseName,
-      paced,
-    )
+    outcome.withEndpoint = await onPlatform(LABEL.withEndpoint, SETTINGS)
+    outcome.withEndpointPaced = await onPlatform(LABEL.withEndpointPaced, paced)
     await call(server.url, seeded.apiKey, 'DELETE', '/v1/authorization-endpoint', undefined, 204)
   } finally {
     await endpointServer.stop()
