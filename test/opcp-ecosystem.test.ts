@@ -211,7 +211,14 @@ for (const backend of backends()) {
       const created = await fromPcp(vehicle.pcid, { contractId })
       assert.equal(created.contractCertificate.emaid, fullEmaid)
       await untilState(created.contractId, 'failed')
-      const failed = await publication(created.contractId)
+      // The certificate's issue event, when the outbox reader meets it after that first failure,
+      // arms the publication once more (pending, then failed again): read a failed state.
+      let failed = await publication(created.contractId)
+      await waitFor(
+        async () => (failed = await publication(created.contractId)).state === 'failed',
+        20_000,
+        `${created.contractId} is failed when read`,
+      )
       assert.match(failed.reason, /EMAID already used by other PCID/)
       assert.match(failed.traceId, /^[0-9a-f-]{36}$/)
       sim.contracts.delete(fullEmaid)
